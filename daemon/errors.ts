@@ -1,0 +1,131 @@
+/**
+ * The one error registry of latch.
+ *
+ * Every error latch raises on purpose is a LatchError whose `code` is one of the keys below
+ * (`LATCH_ERR_<AREA>_<WHAT>`). Each entry says what went wrong in general, what the operator should
+ * do about it, and which process exit code the CLI uses. Codes are stable: tests, scripts and docs
+ * match on them, so never rename one; add a new one instead.
+ *
+ * Exit codes follow sysexits(3) where one fits: 64 usage, 65 bad input data, 66 missing input,
+ * 69 unavailable, 70 internal, 73 can't create, 74 I/O, 77 permission, 78 configuration.
+ */
+
+export interface ErrorSpec {
+  /** Process exit code latchctl/latchd use when this error ends them. */
+  readonly exit: number
+  /** What to do about it, shown after the message. */
+  readonly fix: string
+}
+
+export const ERRORS = {
+  // --- usage -------------------------------------------------------------------------------------
+  LATCH_ERR_USAGE_BAD_ARGUMENT: { exit: 64, fix: 'check the command line; --help lists the options' },
+
+  // --- SPIFFE IDs ----------------------------------------------------------------------------------
+  LATCH_ERR_SPIFFE_MALFORMED: {
+    exit: 65,
+    fix: 'write the ID as spiffe://<trust-domain>/<path>, e.g. spiffe://example.org/ns/shop/sa/web (lowercase trust domain; path segments of letters, digits, ".", "-", "_")',
+  },
+  LATCH_ERR_SPIFFE_WRONG_TRUST_DOMAIN: {
+    exit: 65,
+    fix: 'use an ID in the trust domain of this CA/mesh, or issue from the CA of that trust domain',
+  },
+
+  // --- network input -------------------------------------------------------------------------------
+  LATCH_ERR_NET_BAD_IP: { exit: 65, fix: 'give an IPv4 or IPv6 address such as 10.0.1.5 or fd00::5' },
+  LATCH_ERR_NET_BAD_CIDR: {
+    exit: 65,
+    fix: 'give a CIDR such as 10.0.1.0/24 whose host bits are zero (10.0.1.0/24, not 10.0.1.7/24)',
+  },
+
+  // --- PKI -----------------------------------------------------------------------------------------
+  LATCH_ERR_PKI_CA_MISSING: {
+    exit: 66,
+    fix: 'run `latchctl ca init --trust-domain TD` first, or point --dir at the directory that holds the CA',
+  },
+  LATCH_ERR_PKI_CA_EXISTS: {
+    exit: 73,
+    fix: 'pass --force to replace it (every certificate it issued stops verifying), or choose another --dir',
+  },
+  LATCH_ERR_PKI_NODE_UNKNOWN: { exit: 66, fix: 'issue the node first with `latchctl node issue NODE ...`' },
+  LATCH_ERR_PKI_NODE_EXISTS: { exit: 73, fix: 'pass --force to re-issue the node, or choose another name' },
+  LATCH_ERR_PKI_BAD_NAME: {
+    exit: 65,
+    fix: 'node names are 1-63 characters of lowercase letters, digits and "-", starting with a letter or digit',
+  },
+  LATCH_ERR_PKI_IP_OUTSIDE_NODE: {
+    exit: 65,
+    fix: "give an IP inside the node's workload CIDRs, or re-issue the node with a --workload-cidr that covers it",
+  },
+  LATCH_ERR_PKI_BAD_TTL: { exit: 65, fix: 'give a duration such as 90s, 30m, 24h or 7d' },
+  LATCH_ERR_PKI_KEY_UNREADABLE: {
+    exit: 74,
+    fix: 'check that the key file exists and is readable by this user',
+  },
+  LATCH_ERR_PKI_KEY_PERMISSIONS: {
+    exit: 77,
+    fix: 'private keys must not be readable by group or others: chmod 600 the key file',
+  },
+  LATCH_ERR_PKI_CERT_UNREADABLE: {
+    exit: 65,
+    fix: 'give a PEM file with one or more CERTIFICATE blocks (leaf first)',
+  },
+  LATCH_ERR_PKI_WRITE_FAILED: { exit: 73, fix: 'check that the directory is writable and has free space' },
+
+  // --- certificate verification (reasons from certs/verify) ----------------------------------------
+  LATCH_ERR_CERT_INVALID: {
+    exit: 65,
+    fix: 'see the reason; re-issue the certificate from the right CA/node with `latchctl identity issue`',
+  },
+
+  // --- config --------------------------------------------------------------------------------------
+  LATCH_ERR_CONFIG_MISSING: { exit: 66, fix: 'create the config file or pass --config PATH' },
+  LATCH_ERR_CONFIG_INVALID: { exit: 78, fix: 'fix the named key; the running configuration was kept' },
+
+  // --- internal ------------------------------------------------------------------------------------
+  LATCH_ERR_INTERNAL_BUG: { exit: 70, fix: 'this is a bug in latch; please report it with the log' },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface LatchErrorOptions {
+  cause?: unknown
+  /** Structured facts for logs, `--json` output and tests (never key material). */
+  details?: Record<string, unknown>
+}
+
+/** The one error class latch throws on purpose. Match on `code`, never on the message. */
+export class LatchError extends Error {
+  override readonly name = 'LatchError'
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown>
+
+  constructor(code: ErrorCode, message: string, options: LatchErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.details = options.details ?? {}
+  }
+
+  get exitCode(): number {
+    return ERRORS[this.code].exit
+  }
+
+  get fix(): string {
+    return ERRORS[this.code].fix
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, fix: this.fix, ...this.details }
+  }
+}
+
+export function isLatchError(err: unknown, code?: ErrorCode): err is LatchError {
+  return err instanceof LatchError && (code === undefined || err.code === code)
+}
+
+/** Wrap anything thrown into a LatchError so callers report it one way. */
+export function asLatchError(err: unknown): LatchError {
+  if (err instanceof LatchError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return new LatchError('LATCH_ERR_INTERNAL_BUG', message, { cause: err })
+}
