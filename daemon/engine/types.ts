@@ -1,0 +1,88 @@
+import type { Logger } from 'pino'
+import type { NetlinkPort } from '../transport/netlink-port.js'
+import type { CommandRunner } from '../transport/runner.js'
+
+/**
+ * One authenticated peer node, as the handshake hands it to the engine. Everything here is the
+ * outcome of a completed mutual TLS 1.3 handshake: the engine trusts it and programs it as is.
+ */
+export interface PeerSession {
+  /** The peer node's name (unique key of the session; `upsertPeer` with the same name replaces). */
+  name: string
+  /** The peer's WireGuard public key, base64 (44 chars). */
+  wgPublicKey: string
+  /** The pair's preshared key (TLS exporter value), base64. Never logged, never on a command line. */
+  presharedKey: string
+  /** Where the peer's WireGuard listens, `ip:port` (`[v6]:port` for IPv6). */
+  endpoint: string
+  /** The peer's tunnel address as a CIDR, e.g. `10.101.0.2/32`. */
+  tunnelAddress: string
+  /** The peer's workload CIDRs (already checked against its name-constrained intermediate). */
+  workloadCidrs: string[]
+  /** When the handshake that produced this session completed. */
+  establishedAt: Date
+}
+
+/** The `wireguard:` block of the latchd config (structurally the same as the config schema). */
+export interface WireguardOptions {
+  /** Interface name, e.g. `latch0`. */
+  interface: string
+  /** UDP listen port. */
+  listenPort: number
+  /** This node's tunnel address as a CIDR, e.g. `10.101.0.1/32`. */
+  address: string
+  /** Private key file (base64, as `wg genkey` writes it); created 0600 when missing. */
+  privateKeyFile: string
+  /** `kernel` = rtnetlink link type wireguard; `userspace` = wireguard-go; `auto` probes kernel first. */
+  backend: 'auto' | 'kernel' | 'userspace'
+}
+
+export interface EngineOptions {
+  wireguard: WireguardOptions
+  logger: Logger
+  /** How processes are run (default: execa). Tests pass a recording runner. */
+  runner?: CommandRunner
+  /** How links/addresses/routes are changed (default: rtnetlink). Tests pass a recording port. */
+  netlink?: NetlinkPort
+  /** How long upsertPeer/removePeer calls are gathered before one reconcile runs (default 5 ms). */
+  coalesceMs?: number
+}
+
+export interface ReconcileResult {
+  /** false when the kernel already matched the desired state and nothing was run. */
+  changed: boolean
+  /** Human-readable list of what was done, e.g. `peer add node2`, `route del 10.100.3.0/24` (no keys). */
+  actions: string[]
+}
+
+export interface PeerStatus {
+  /** The session name, when the peer is one the engine programmed. */
+  name?: string
+  publicKey: string
+  endpoint?: string
+  latestHandshake?: Date
+  rxBytes: number
+  txBytes: number
+  hasPresharedKey: boolean
+}
+
+export interface EngineStatus {
+  interface: string
+  publicKey: string
+  peers: PeerStatus[]
+}
+
+export interface Engine {
+  /** Ensure key file, interface (adopting an existing one), address and link up. */
+  start(): Promise<{ publicKey: string; adopted: boolean }>
+  /** Add or replace a peer. Coalesced: many calls become ONE `wg` process per reconcile. */
+  upsertPeer(s: PeerSession): void
+  /** Remove a peer (its WireGuard peer and its routes). Coalesced like upsertPeer. */
+  removePeer(name: string): void
+  /** Wait for the pending reconcile (runs one now if changes are queued) and return its result. */
+  flush(): Promise<ReconcileResult>
+  /** Read `wg show <if> dump`; never returns a preshared key. */
+  status(): Promise<EngineStatus>
+  /** Stop reconciling. Leaves interface and peers in place for re-adoption by the next daemon. */
+  stop(): Promise<void>
+}
