@@ -82,6 +82,28 @@ export const ERRORS = {
   LATCH_ERR_CONFIG_MISSING: { exit: 66, fix: 'create the config file or pass --config PATH' },
   LATCH_ERR_CONFIG_INVALID: { exit: 78, fix: 'fix the named key; the running configuration was kept' },
 
+  // --- policy files (daemon/policy) --------------------------------------------------------------
+  LATCH_ERR_POLICY_INVALID: {
+    exit: 65,
+    fix: 'fix every problem listed as FILE:LINE:COL (see docs/policy.example.yaml for the format); a running latchd keeps its current policy until the file is valid',
+  },
+  LATCH_ERR_POLICY_MISSING: {
+    exit: 66,
+    fix: 'create the policy file (see docs/policy.example.yaml) or give the right path',
+  },
+  LATCH_ERR_POLICY_UNREADABLE: {
+    exit: 74,
+    fix: 'give a regular, readable UTF-8 file; check its permissions and that the path is not a directory',
+  },
+  LATCH_ERR_POLICY_NO_TESTS: {
+    exit: 65,
+    fix: 'add a tests: section, e.g. tests: [{from: spiffe://td/ns/a/sa/x, to: spiffe://td/ns/b/sa/y, port: tcp/443, expect: allow}]',
+  },
+  LATCH_ERR_POLICY_TEST_FAILED: {
+    exit: 1,
+    fix: 'each FAIL line names the pair, what the test wanted and what the policy gives: change the allow rules or the test',
+  },
+
   // --- internal ------------------------------------------------------------------------------------
   LATCH_ERR_INTERNAL_BUG: { exit: 70, fix: 'this is a bug in latch; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>
