@@ -104,6 +104,40 @@ export const ERRORS = {
     fix: 'each FAIL line names the pair, what the test wanted and what the policy gives: change the allow rules or the test',
   },
 
+  // --- lab (daemon/lab: namespaces, mounts, daemons on one machine) --------------------------------
+  LATCH_ERR_LAB_NOT_ROOT: { exit: 77, fix: 'run the lab as root (it creates network and mount namespaces)' },
+  LATCH_ERR_LAB_BAD_SIZE: { exit: 64, fix: 'give --nodes and --workloads as whole numbers within the stated range' },
+  LATCH_ERR_LAB_SHAPE_CONFLICT: {
+    exit: 65,
+    fix: 'run `latchctl lab down` first to build a lab of another size, or omit --nodes/--workloads to keep this one',
+  },
+  LATCH_ERR_LAB_NOT_UP: { exit: 69, fix: 'start the lab with `latchctl lab up`' },
+  LATCH_ERR_LAB_UNKNOWN_TARGET: {
+    exit: 64,
+    fix: 'name a node (node1) or a workload (node1-w1) of the running lab; `latchctl lab status` lists them',
+  },
+  LATCH_ERR_LAB_TOOL_MISSING: {
+    exit: 69,
+    fix: 'install the missing program (scripts/setup installs everything the lab needs)',
+  },
+  LATCH_ERR_LAB_COMMAND_FAILED: {
+    exit: 70,
+    fix: 'see the command and its output above; `latchctl lab down` then `latchctl lab up` rebuilds from scratch',
+  },
+  LATCH_ERR_LAB_DAEMON_NOT_BUILT: { exit: 69, fix: 'build latch first: `npm run build` (or scripts/setup)' },
+  LATCH_ERR_LAB_DAEMON_DIED: {
+    exit: 69,
+    fix: 'read the tail of the log shown (full log in /run/latch-lab/<node>/latchd.log), fix the cause, run `latchctl lab up` again',
+  },
+  LATCH_ERR_LAB_DAEMON_TIMEOUT: {
+    exit: 69,
+    fix: 'the daemon runs but never opened its control socket; read /run/latch-lab/<node>/latchd.log',
+  },
+  LATCH_ERR_LAB_TEARDOWN_INCOMPLETE: {
+    exit: 74,
+    fix: 'run `latchctl lab down` again; if it persists, the listed leftovers are busy (a shell inside a lab namespace?)',
+  },
+
   // --- internal ------------------------------------------------------------------------------------
   LATCH_ERR_INTERNAL_BUG: { exit: 70, fix: 'this is a bug in latch; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>
