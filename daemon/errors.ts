@@ -106,7 +106,10 @@ export const ERRORS = {
 
   // --- lab (daemon/lab: namespaces, mounts, daemons on one machine) --------------------------------
   LATCH_ERR_LAB_NOT_ROOT: { exit: 77, fix: 'run the lab as root (it creates network and mount namespaces)' },
-  LATCH_ERR_LAB_BAD_SIZE: { exit: 64, fix: 'give --nodes and --workloads as whole numbers within the stated range' },
+  LATCH_ERR_LAB_BAD_SIZE: {
+    exit: 64,
+    fix: 'give --nodes and --workloads as whole numbers within the stated range',
+  },
   LATCH_ERR_LAB_SHAPE_CONFLICT: {
     exit: 65,
     fix: 'run `latchctl lab down` first to build a lab of another size, or omit --nodes/--workloads to keep this one',
@@ -137,6 +140,51 @@ export const ERRORS = {
     exit: 74,
     fix: 'run `latchctl lab down` again; if it persists, the listed leftovers are busy (a shell inside a lab namespace?)',
   },
+
+  // --- WireGuard transport (daemon/transport) -----------------------------------------------------
+  LATCH_ERR_WG_KEY_INVALID: {
+    exit: 65,
+    fix: 'the WireGuard private key file must hold one base64 key as `wg genkey` writes it; delete it to have latchd create a new one',
+  },
+  LATCH_ERR_WG_KEY_PERMISSIONS: {
+    exit: 77,
+    fix: 'the WireGuard private key must not be readable by group or others: chmod 600 the key file',
+  },
+  LATCH_ERR_WG_KEY_WRITE_FAILED: {
+    exit: 73,
+    fix: 'check that the directory of wireguard.privateKeyFile exists or can be created, is writable and has free space',
+  },
+  LATCH_ERR_WG_KERNEL_UNSUPPORTED: {
+    exit: 69,
+    fix: 'this kernel has no WireGuard module: set wireguard.backend to auto or userspace (wireguard-go), or load the module (modprobe wireguard)',
+  },
+  LATCH_ERR_WG_USERSPACE_FAILED: {
+    exit: 69,
+    fix: 'install wireguard-go (apt-get install wireguard-go) and check that /dev/net/tun exists and /var/run/wireguard is writable',
+  },
+  LATCH_ERR_WG_INTERFACE_CONFLICT: {
+    exit: 73,
+    fix: 'a link with the configured name exists but is not a WireGuard interface latch can drive: delete it (ip link del NAME) or set another wireguard.interface',
+  },
+  LATCH_ERR_WG_COMMAND_FAILED: {
+    exit: 69,
+    fix: 'check that wireguard-tools (`wg`) is installed and the interface exists (`wg show`); the stderr of `wg` is in the details',
+  },
+  LATCH_ERR_WG_NETLINK_FAILED: {
+    exit: 74,
+    fix: 'check that latchd runs as root (CAP_NET_ADMIN) in the right network namespace; the kernel error is in the message',
+  },
+
+  // --- engine (daemon/engine) ----------------------------------------------------------------------
+  LATCH_ERR_ENGINE_BAD_PEER: {
+    exit: 65,
+    fix: 'the peer session has a malformed field (named in the message): WireGuard keys are base64 of 32 bytes, endpoint ip:port, addresses CIDRs',
+  },
+  LATCH_ERR_ENGINE_NOT_STARTED: {
+    exit: 70,
+    fix: 'call engine.start() before reconciling; this is a bug in the caller',
+  },
+  LATCH_ERR_ENGINE_STOPPED: { exit: 70, fix: 'the engine was stopped; create a new one with createEngine()' },
 
   // --- internal ------------------------------------------------------------------------------------
   LATCH_ERR_INTERNAL_BUG: { exit: 70, fix: 'this is a bug in latch; please report it with the log' },
