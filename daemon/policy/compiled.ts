@@ -1,0 +1,118 @@
+/**
+ * A validated policy compiled into a lookup table: from → to → PortSet, built once. `allows()` and
+ * `pairAllowed()` allocate nothing per call. Pure and immutable.
+ */
+import { createHash } from 'node:crypto'
+import { PortSet, type Protocol } from './ports.js'
+import type { IdentityPair, PolicyRule, PolicyTest } from './types.js'
+
+/** Why `explain()` answered what it did: the deciding rule, if any. */
+export interface Verdict {
+  readonly allowed: boolean
+  /** The rule for this from → to, if there is one (it allows, or it allows other ports only). */
+  readonly rule: PolicyRule | undefined
+  /** The rule for the reverse direction, when there is no rule for this one (a common mistake). */
+  readonly reverse: PolicyRule | undefined
+}
+
+export class CompiledPolicy {
+  /** The file it came from (as given), for messages. */
+  readonly file: string
+  readonly trustDomain: string
+  readonly rules: readonly PolicyRule[]
+  readonly tests: readonly PolicyTest[]
+  /** Every SPIFFE ID some rule names, sorted. */
+  readonly identities: readonly string[]
+  /** sha256 (hex) of the rules' meaning: the same for two files that differ only in layout/comments. */
+  readonly digest: string
+  readonly #table: ReadonlyMap<string, ReadonlyMap<string, PortSet>>
+  readonly #rules: ReadonlyMap<string, ReadonlyMap<string, PolicyRule>>
+  readonly #pairs: readonly IdentityPair[]
+
+  constructor(file: string, trustDomain: string, rules: readonly PolicyRule[], tests: readonly PolicyTest[]) {
+    this.file = file
+    this.trustDomain = trustDomain
+    this.rules = Object.freeze([...rules])
+    this.tests = Object.freeze([...tests])
+    const table = new Map<string, Map<string, PortSet>>()
+    const byPair = new Map<string, Map<string, PolicyRule>>()
+    const ids = new Set<string>()
+    const pairs = new Map<string, IdentityPair>()
+    for (const r of rules) {
+      const set = r.ports === undefined ? PortSet.ANY : PortSet.of(r.ports)
+      inner(table, r.from).set(r.to, set)
+      inner(byPair, r.from).set(r.to, r)
+      ids.add(r.from).add(r.to)
+      const pair = r.from <= r.to ? { a: r.from, b: r.to } : { a: r.to, b: r.from }
+      pairs.set(`${pair.a}\n${pair.b}`, Object.freeze(pair))
+    }
+    this.#table = table
+    this.#rules = byPair
+    this.identities = Object.freeze([...ids].sort())
+    this.#pairs = Object.freeze([...pairs.values()].sort(comparePairs))
+    this.digest = digestOf(trustDomain, this.#table)
+    Object.freeze(this)
+  }
+
+  /**
+   * May `from` open a flow to `to`? Directional. `proto` omitted: on anything at all; `port` omitted:
+   * on at least one port of `proto`. ICMP ignores `port`. A protocol given as an IANA number that
+   * no port spec names (e.g. 47, GRE) is allowed only by rules without ports. Allocates nothing.
+   */
+  allows(from: string, to: string, proto?: Protocol, port?: number): boolean {
+    const set = this.#table.get(from)?.get(to)
+    return set?.has(proto, port) === true
+  }
+
+  /**
+   * May `a` and `b` exchange packets at all, i.e. is there a rule in either direction? This is the
+   * question for auth entries: the daemon keeps auth[(a, b)] and auth[(b, a)] exactly when it holds
+   * (and both identities authenticated). Allocates nothing.
+   */
+  pairAllowed(a: string, b: string): boolean {
+    return this.#table.get(a)?.has(b) === true || this.#table.get(b)?.has(a) === true
+  }
+
+  /** The unordered pairs `pairAllowed` holds for, each once with a <= b, sorted. */
+  allowedPairs(): readonly IdentityPair[] {
+    return this.#pairs
+  }
+
+  /** Like `allows`, with the rule that decided, for test reports and `latchctl` output. */
+  explain(from: string, to: string, proto?: Protocol, port?: number): Verdict {
+    const rule = this.#rules.get(from)?.get(to)
+    const reverse = rule === undefined ? this.#rules.get(to)?.get(from) : undefined
+    return { allowed: this.allows(from, to, proto, port), rule, reverse }
+  }
+
+  /** The allowed ports of a rule from → to as canonical texts ([] = any), or undefined without a rule. */
+  portsOf(from: string, to: string): string[] | undefined {
+    return this.#table.get(from)?.get(to)?.describe()
+  }
+}
+
+function inner<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let m = outer.get(key)
+  if (m === undefined) {
+    m = new Map()
+    outer.set(key, m)
+  }
+  return m
+}
+
+export function comparePairs(x: IdentityPair, y: IdentityPair): number {
+  if (x.a !== y.a) return x.a < y.a ? -1 : 1
+  if (x.b !== y.b) return x.b < y.b ? -1 : 1
+  return 0
+}
+
+function digestOf(trustDomain: string, table: ReadonlyMap<string, ReadonlyMap<string, PortSet>>): string {
+  const canonical: [string, string, string[] | 'any'][] = []
+  for (const [from, tos] of table) {
+    for (const [to, set] of tos) canonical.push([from, to, set.any ? 'any' : set.describe()])
+  }
+  canonical.sort((x, y) => (x[0] + '\n' + x[1] < y[0] + '\n' + y[1] ? -1 : 1))
+  return createHash('sha256')
+    .update(JSON.stringify({ version: 1, trustDomain, rules: canonical }))
+    .digest('hex')
+}
