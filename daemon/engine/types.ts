@@ -46,6 +46,11 @@ export interface EngineOptions {
   netlink?: NetlinkPort
   /** How long upsertPeer/removePeer calls are gathered before one reconcile runs (default 5 ms). */
   coalesceMs?: number
+  /**
+   * After adopting an interface (daemon restart), how long its existing peers are kept untouched
+   * while waiting for a handshake to claim them (default 60 s); unclaimed ones are then removed.
+   */
+  adoptGraceMs?: number
 }
 
 export interface ReconcileResult {

@@ -28,7 +28,9 @@ export interface NetlinkPort {
   getAddresses(index: number): Promise<string[]>
   /** Add `addr/prefixlen` to the link. */
   addAddress(index: number, cidr: string): Promise<void>
-  /** Destination prefixes of main-table unicast routes whose output interface is this link. */
+  /** Remove `addr/prefixlen` from the link. */
+  delAddress(index: number, cidr: string): Promise<void>
+  /** Destination prefixes (canonical) of main-table unicast routes latch installed (its rtm_protocol) whose output interface is this link. */
   getRoutes(index: number): Promise<string[]>
   /** Add (or replace) a main-table route `dst dev <index>`. */
   addRoute(index: number, dst: string): Promise<void>

@@ -10,6 +10,8 @@ export interface RunResult {
 export interface RunOptions {
   /** Written to the process's stdin (how secrets reach `wg` without touching argv). */
   input?: string
+  /** Changes to the inherited environment; `undefined` removes a variable. */
+  env?: Record<string, string | undefined>
 }
 
 /**
@@ -25,11 +27,16 @@ export class ExecaRunner implements CommandRunner {
   async run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const result = await execa(cmd, args, {
       reject: false,
+      ...(options.env === undefined ? {} : { env: options.env }),
       stripFinalNewline: false,
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     })
     if (result.failed && result.exitCode === undefined) {
-      return { stdout: '', stderr: result.originalMessage ?? result.message, exitCode: 127 }
+      return {
+        stdout: '',
+        stderr: result.originalMessage ?? result.message ?? 'failed to start',
+        exitCode: 127,
+      }
     }
     return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode: result.exitCode ?? 1 }
   }

@@ -1,0 +1,78 @@
+import ipaddr from 'ipaddr.js'
+
+/**
+ * Address helpers shared by the WireGuard diff and the route diff. Every prefix and endpoint is
+ * brought into one canonical text form so "desired" and "what `wg`/the kernel report" compare as
+ * strings.
+ */
+
+/** Canonical `addr/len` with host bits cleared (`10.100.2.7/24` → `10.100.2.0/24`), or undefined. */
+export function canonicalPrefix(cidr: string): string | undefined {
+  try {
+    const [addr, len] = ipaddr.parseCIDR(cidr.trim())
+    const network = networkOf(addr, len)
+    return `${network.toString()}/${len}`
+  } catch {
+    return undefined
+  }
+}
+
+/** Canonical `addr/len` keeping the host bits (for interface addresses such as `10.101.0.1/32`). */
+export function canonicalInterfaceAddress(cidr: string): string | undefined {
+  try {
+    const [addr, len] = ipaddr.parseCIDR(cidr.trim())
+    return `${addr.toString()}/${len}`
+  } catch {
+    return undefined
+  }
+}
+
+/** `ip:port` / `[v6]:port` in the form `wg show dump` prints, or undefined when malformed. */
+export function canonicalEndpoint(endpoint: string): string | undefined {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(endpoint) ?? /^([^:]+):(\d{1,5})$/.exec(endpoint)
+  if (!m?.[1] || !m[2]) return undefined
+  const port = Number(m[2])
+  if (port < 1 || port > 65535 || !ipaddr.isValid(m[1])) return undefined
+  const ip = ipaddr.parse(m[1])
+  if (ip.kind() === 'ipv6') {
+    const v6 = ip as ipaddr.IPv6
+    // wg prints v4-mapped endpoints as plain IPv4
+    if (v6.isIPv4MappedAddress()) return `${v6.toIPv4Address().toString()}:${port}`
+    return `[${v6.toString()}]:${port}`
+  }
+  return `${ip.toString()}:${port}`
+}
+
+/** Address family of a canonical prefix. */
+export function familyOf(cidr: string): 4 | 6 {
+  return cidr.includes(':') ? 6 : 4
+}
+
+/** Raw bytes of the address part of a prefix (for netlink). */
+export function prefixBytes(cidr: string): { bytes: Buffer; len: number; family: 4 | 6 } {
+  const [addr, len] = ipaddr.parseCIDR(cidr)
+  return { bytes: Buffer.from(addr.toByteArray()), len, family: addr.kind() === 'ipv6' ? 6 : 4 }
+}
+
+/** Text of raw address bytes from netlink (4 or 16 bytes). */
+export function bytesToAddress(bytes: Uint8Array): string {
+  return ipaddr.fromByteArray(Array.from(bytes)).toString()
+}
+
+/** True when the two prefixes share any address. */
+export function prefixesOverlap(a: string, b: string): boolean {
+  const [addrA, lenA] = ipaddr.parseCIDR(a)
+  const [addrB, lenB] = ipaddr.parseCIDR(b)
+  if (addrA.kind() !== addrB.kind()) return false
+  const shorter = Math.min(lenA, lenB)
+  return addrA.match(addrB, shorter)
+}
+
+function networkOf(addr: ipaddr.IPv4 | ipaddr.IPv6, len: number): ipaddr.IPv4 | ipaddr.IPv6 {
+  const bytes = addr.toByteArray()
+  for (let bit = len; bit < bytes.length * 8; bit++) {
+    const i = bit >> 3
+    bytes[i] = (bytes[i] ?? 0) & ~(0x80 >> (bit & 7))
+  }
+  return ipaddr.fromByteArray(bytes)
+}

@@ -1,0 +1,166 @@
+import type { Logger } from 'pino'
+import { LatchError } from '../errors.js'
+import { canonicalInterfaceAddress, prefixesOverlap } from './addr.js'
+import type { LinkInfo, NetlinkPort } from './netlink-port.js'
+import { describeRoutePlan, planRoutes } from './route-plan.js'
+import type { CommandRunner } from './runner.js'
+import { type EnsuredDevice, ensureDevice, type WgBackend } from './wg-device.js'
+import { parseWgDump, type WgDeviceState } from './wg-dump.js'
+import { ensurePrivateKeyFile } from './wg-key.js'
+import {
+  describeWireguardPlan,
+  planIsEmpty,
+  planWireguard,
+  type WgDesired,
+  type WgPeerConfig,
+} from './wg-plan.js'
+import { applyWireguardPlan } from './wg-set.js'
+
+export interface WireguardTransportOptions {
+  interface: string
+  listenPort: number
+  /** This node's tunnel address, CIDR. */
+  address: string
+  privateKeyFile: string
+  backend: 'auto' | WgBackend
+}
+
+export interface TransportReconcile {
+  changed: boolean
+  actions: string[]
+}
+
+export interface StartedTransport extends EnsuredDevice {
+  publicKey: string
+  /** The device as found right after start (peers of an adopted interface included). */
+  state: WgDeviceState
+}
+
+/**
+ * The WireGuard transport: one interface, its peers and the routes through it. Every reconcile
+ * reads the device once (`wg show <if> dump`) and the routes once (rtnetlink), and changes only
+ * what differs: at most ONE `wg` process plus one netlink message per route added or deleted.
+ */
+export class WireguardTransport {
+  private link: LinkInfo | undefined
+  private privateKey = ''
+  private publicKey = ''
+
+  constructor(
+    private readonly opts: WireguardTransportOptions,
+    private readonly runner: CommandRunner,
+    private readonly netlink: NetlinkPort,
+    private readonly logger: Logger,
+  ) {}
+
+  get interfaceName(): string {
+    return this.opts.interface
+  }
+
+  /** Key file, interface (adopted when present), tunnel address, link up. Does not touch peers. */
+  async start(): Promise<StartedTransport> {
+    const key = await ensurePrivateKeyFile(this.opts.privateKeyFile)
+    if (key.created)
+      this.logger.info({ file: this.opts.privateKeyFile }, 'created WireGuard private key file')
+    this.privateKey = key.privateKey
+    this.publicKey = key.publicKey
+    const device = await ensureDevice(this.opts.interface, this.opts.backend, {
+      runner: this.runner,
+      netlink: this.netlink,
+      logger: this.logger,
+    })
+    this.link = device.link
+    await this.ensureAddress(device.link.index)
+    if (!device.link.up) await this.netlink.setLinkUp(device.link.index)
+    const state = await this.read()
+    return { ...device, publicKey: key.publicKey, state }
+  }
+
+  /** `wg show <if> dump`, parsed. Holds key material: keep inside the engine. */
+  async read(): Promise<WgDeviceState> {
+    const res = await this.runner.run('wg', ['show', this.opts.interface, 'dump'])
+    if (res.exitCode !== 0) {
+      throw new LatchError(
+        'LATCH_ERR_WG_COMMAND_FAILED',
+        `\`wg show ${this.opts.interface} dump\` failed: ${res.stderr.trim()}`,
+        {
+          details: { interface: this.opts.interface, exitCode: res.exitCode, stderr: res.stderr.trim() },
+        },
+      )
+    }
+    return parseWgDump(res.stdout, this.opts.interface)
+  }
+
+  /**
+   * Bring peers and routes to `peers` (the complete desired set). Peers whose public key is in
+   * `keep` are left untouched if present (and their allowed IPs keep their routes) unless a
+   * desired peer claims one of their prefixes. `names` labels removed peers in the action list.
+   */
+  async reconcile(
+    peers: readonly WgPeerConfig[],
+    keep: ReadonlySet<string>,
+    names: ReadonlyMap<string, string>,
+  ): Promise<TransportReconcile> {
+    const link = this.requireLink()
+    const actual = await this.read()
+    const desiredPeers = new Map(peers.map((p) => [p.publicKey, p]))
+    const claimed = peers.flatMap((p) => p.allowedIps)
+    const kept = new Set<string>()
+    const routes = new Set(claimed)
+    for (const key of keep) {
+      const have = actual.peers.get(key)
+      if (have === undefined || desiredPeers.has(key)) continue
+      if (have.allowedIps.some((a) => claimed.some((c) => prefixesOverlap(a, c)))) continue
+      kept.add(key)
+      for (const a of have.allowedIps) routes.add(a)
+    }
+    const desired: WgDesired = {
+      privateKey: this.privateKey,
+      listenPort: this.opts.listenPort,
+      peers: desiredPeers,
+      keep: kept,
+    }
+    const plan = planWireguard(desired, actual)
+    const actions = describeWireguardPlan(plan, desired, names)
+    if (!planIsEmpty(plan)) {
+      await applyWireguardPlan(this.runner, this.opts.interface, plan, desired, this.opts.privateKeyFile)
+    }
+
+    const routePlan = planRoutes(routes, await this.netlink.getRoutes(link.index))
+    // delete first: a prefix moving between peers stays on this interface anyway
+    for (const r of routePlan.del) await this.netlink.delRoute(link.index, r)
+    for (const r of routePlan.add) await this.netlink.addRoute(link.index, r)
+    actions.push(...describeRoutePlan(routePlan, this.opts.interface))
+    return { changed: actions.length > 0, actions }
+  }
+
+  get ownPublicKey(): string {
+    return this.publicKey
+  }
+
+  private requireLink(): LinkInfo {
+    if (this.link === undefined) {
+      throw new LatchError('LATCH_ERR_ENGINE_NOT_STARTED', 'the WireGuard transport was used before start()')
+    }
+    return this.link
+  }
+
+  /** The tunnel address is the only address latch wants on its interface (link-local v6 aside). */
+  private async ensureAddress(index: number): Promise<void> {
+    const want = canonicalInterfaceAddress(this.opts.address)
+    if (want === undefined) {
+      throw new LatchError(
+        'LATCH_ERR_NET_BAD_CIDR',
+        `wireguard.address ${this.opts.address} is not an address/prefix`,
+      )
+    }
+    const have = (await this.netlink.getAddresses(index)).map((a) => canonicalInterfaceAddress(a) ?? a)
+    for (const a of have) {
+      if (a !== want && !a.toLowerCase().startsWith('fe80:')) {
+        this.logger.info({ interface: this.opts.interface, address: a }, 'removing stale tunnel address')
+        await this.netlink.delAddress(index, a)
+      }
+    }
+    if (!have.includes(want)) await this.netlink.addAddress(index, want)
+  }
+}
