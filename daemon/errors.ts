@@ -71,6 +71,18 @@ export const ERRORS = {
     fix: 'give a PEM file with one or more CERTIFICATE blocks (leaf first)',
   },
   LATCH_ERR_PKI_WRITE_FAILED: { exit: 73, fix: 'check that the directory is writable and has free space' },
+  LATCH_ERR_PKI_CIDR_OVERLAP: {
+    exit: 65,
+    fix: 'two nodes must not host the same workload IPs: pick a CIDR no other node has, or re-issue that node with --force and a smaller range',
+  },
+  LATCH_ERR_PKI_RESERVED_ID: {
+    exit: 65,
+    fix: 'SPIFFE IDs under /latch/ are node identities made by `latchctl node issue`; give the workload an ID such as spiffe://TD/ns/NAMESPACE/sa/NAME',
+  },
+  LATCH_ERR_PKI_STATE_CORRUPT: {
+    exit: 65,
+    fix: 'a file in the PKI directory is not what latch wrote: restore it from backup, or re-issue (`latchctl node issue NODE --force ...` / `latchctl ca init --force`)',
+  },
 
   // --- certificate verification (reasons from certs/verify) ----------------------------------------
   LATCH_ERR_CERT_INVALID: {

@@ -1,0 +1,48 @@
+/** `latchctl ca init`: the root CA of a trust domain. */
+import { LatchError } from '../daemon/errors.js'
+import { parseTrustDomain } from '../daemon/identity/spiffe-id.js'
+import { LIFETIME } from './defaults.js'
+import { commitFiles, exists, KEY_MODE, PUBLIC_MODE } from './files.js'
+import { generateKey } from './keys.js'
+import { caPaths } from './layout.js'
+import { rootExtensions } from './profiles.js'
+import { validityWindow } from './validity.js'
+import { dnValue, signCertificate, toPem } from './x509.js'
+
+export interface InitCaOptions {
+  dir: string
+  trustDomain: string
+  /** Replace an existing CA (everything it issued stops verifying). */
+  force?: boolean
+  now?: Date
+}
+
+export async function initCa(options: InitCaOptions): Promise<{ files: string[] }> {
+  const trustDomain = parseTrustDomain(options.trustDomain)
+  const paths = caPaths(options.dir)
+  if (!options.force) {
+    for (const file of [paths.cert, paths.key, paths.trustDomain]) {
+      if (await exists(file)) {
+        throw new LatchError('LATCH_ERR_PKI_CA_EXISTS', `a CA already exists in ${options.dir} (${file})`, {
+          details: { dir: options.dir, file },
+        })
+      }
+    }
+  }
+  const { keys, pem } = await generateKey()
+  const name = `CN=${dnValue(`latch root CA ${trustDomain}`)}, O=${dnValue(trustDomain)}`
+  const cert = await signCertificate({
+    subject: name,
+    issuer: name,
+    publicKey: keys.publicKey,
+    signingKey: keys.privateKey,
+    ...validityWindow(LIFETIME.root, options.now),
+    extensions: await rootExtensions(keys.publicKey),
+  })
+  const files = await commitFiles([
+    { path: paths.cert, data: toPem(cert), mode: PUBLIC_MODE },
+    { path: paths.key, data: pem, mode: KEY_MODE },
+    { path: paths.trustDomain, data: `${trustDomain}\n`, mode: PUBLIC_MODE },
+  ])
+  return { files }
+}
