@@ -198,6 +198,73 @@ export const ERRORS = {
   },
   LATCH_ERR_ENGINE_STOPPED: { exit: 70, fix: 'the engine was stopped; create a new one with createEngine()' },
 
+  // --- eBPF datapath (bpf/, native/, daemon/datapath) -----------------------------------------------
+  LATCH_ERR_BPF_ADDON_MISSING: {
+    exit: 69,
+    fix: 'build the native addon: run scripts/build (needs g++, make, python3, libbpf-dev, libelf-dev, zlib1g-dev; scripts/setup installs them)',
+  },
+  LATCH_ERR_BPF_OBJECT_MISSING: {
+    exit: 66,
+    fix: 'build the eBPF objects with scripts/build (make -C bpf), or fix the object path',
+  },
+  LATCH_ERR_BPF_OBJECT_INVALID: {
+    exit: 65,
+    fix: 'rebuild the eBPF objects with scripts/build; the file is not a valid BPF ELF object',
+  },
+  LATCH_ERR_BPF_LOAD_FAILED: {
+    exit: 69,
+    fix: 'the kernel rejected the program; the `log` detail has the verifier output. Check that the kernel has BPF, BTF and tc clsact support and rebuild',
+  },
+  LATCH_ERR_BPF_PIN_INCOMPATIBLE: {
+    exit: 78,
+    fix: 'a map pinned under the pin dir has another layout (older latch version?). Remove the pinned map file (this resets that state and drops traffic until the daemon re-writes it) or use another pin dir',
+  },
+  LATCH_ERR_BPF_PIN_FAILED: {
+    exit: 73,
+    fix: 'check that the pin dir is on a mounted bpffs and writable by this user',
+  },
+  LATCH_ERR_BPF_NOT_PINNED: {
+    exit: 66,
+    fix: 'the datapath is not loaded at that pin dir: start latchd (it loads and pins it) or pass the right pin dir',
+  },
+  LATCH_ERR_BPF_NO_BPFFS: {
+    exit: 69,
+    fix: 'mount the BPF file system: mount -t bpf bpf /sys/fs/bpf (scripts/setup does this)',
+  },
+  LATCH_ERR_BPF_PERMISSION: { exit: 77, fix: 'run as root (or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)' },
+  LATCH_ERR_BPF_INTERFACE_UNKNOWN: {
+    exit: 65,
+    fix: 'give an existing interface name or index (`ip link` lists them) in the right network namespace',
+  },
+  LATCH_ERR_BPF_ATTACH_FAILED: {
+    exit: 69,
+    fix: 'check that the interface exists and that the kernel supports tc clsact; the message has the errno',
+  },
+  LATCH_ERR_BPF_MAP_OP_FAILED: {
+    exit: 74,
+    fix: 'a BPF map operation failed; the message has the errno. Check the pinned maps with `bpftool map show`',
+  },
+  LATCH_ERR_BPF_MAP_FULL: {
+    exit: 69,
+    fix: 'the map is full: remove stale entries (expired auth pairs, departed workloads) or raise its size in bpf/include/latch_abi.h',
+  },
+  LATCH_ERR_BPF_TEST_RUN_FAILED: {
+    exit: 70,
+    fix: 'BPF_PROG_TEST_RUN failed; the message has the errno (the frame must be at least an Ethernet header)',
+  },
+  LATCH_ERR_BPF_RINGBUF_FAILED: {
+    exit: 74,
+    fix: 'the events ring buffer could not be read; only one consumer (latchd) may read it at a time',
+  },
+  LATCH_ERR_BPF_BAD_ARGUMENT: {
+    exit: 65,
+    fix: 'see the message: a datapath entry or call argument is out of range',
+  },
+  LATCH_ERR_BPF_ABI_MISMATCH: {
+    exit: 70,
+    fix: 'the TypeScript encoders do not match bpf/include/latch_abi.h: run `npx tsx daemon/datapath/abi/generate.ts` and rebuild',
+  },
+
   // --- internal ------------------------------------------------------------------------------------
   LATCH_ERR_INTERNAL_BUG: { exit: 70, fix: 'this is a bug in latch; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>
