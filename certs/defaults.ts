@@ -48,3 +48,6 @@ export const BACKDATE_MS = MINUTE
 
 /** The curve of every key latch creates. */
 export const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
+
+/** Help text of every --dir option. */
+export const PKI_DIR_HELP = `PKI directory (default: $LATCH_PKI_DIR, else ${DEFAULT_PKI_DIR})`
