@@ -86,9 +86,13 @@ export function labSize(nodes: number = DEFAULT_NODES, workloads: number = DEFAU
     ['--workloads', workloads, MAX_WORKLOADS],
   ] as const) {
     if (!Number.isInteger(value) || value < 1 || value > max) {
-      throw new LatchError('LATCH_ERR_LAB_BAD_SIZE', `${what} must be a whole number from 1 to ${max}, got ${value}`, {
-        details: { option: what, value, max },
-      })
+      throw new LatchError(
+        'LATCH_ERR_LAB_BAD_SIZE',
+        `${what} must be a whole number from 1 to ${max}, got ${value}`,
+        {
+          details: { option: what, value, max },
+        },
+      )
     }
   }
   return { nodes, workloads }

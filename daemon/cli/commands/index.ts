@@ -1,4 +1,8 @@
 import type { Command } from 'commander'
+import { registerCa } from './ca.js'
+import { registerIdentity } from './identity.js'
+import { registerLab } from './lab.js'
+import { registerNode } from './node.js'
 import { registerPolicy } from './policy.js'
 
 /**
@@ -6,6 +10,10 @@ import { registerPolicy } from './policy.js'
  * should show it.
  */
 export function registerCommands(program: Command): void {
+  registerCa(program)
+  registerNode(program)
+  registerIdentity(program)
   registerPolicy(program)
+  registerLab(program)
   // registerCa(program), registerNode(program), registerIdentity(program), registerLab(program), …
 }

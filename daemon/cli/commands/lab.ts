@@ -1,0 +1,144 @@
+/**
+ * `latchctl lab up|down|exec|status`: a whole mesh on one machine (see daemon/lab/).
+ */
+import { constants } from 'node:os'
+import { type Command, InvalidArgumentError } from 'commander'
+import { execa } from 'execa'
+import {
+  DEFAULT_NODES,
+  DEFAULT_WORKLOADS,
+  type LabStatus,
+  labCommand,
+  labDown,
+  labStatus,
+  labUp,
+  type UpOptions,
+} from '../../lab/index.js'
+
+function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number')
+  return Number(value)
+}
+
+function print(json: boolean, data: unknown, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : text())
+}
+
+export function registerLab(program: Command): void {
+  const lab = program
+    .command('lab')
+    .description('a mesh of nodes and workloads in network namespaces on this machine (root)')
+    .enablePositionalOptions()
+
+  lab
+    .command('up')
+    .description(
+      'build the lab (idempotent: only what is missing is built; a lab that is up changes nothing): ' +
+        'namespaces, underlay bridge, identities (trust domain lab.latch), one latchd per node',
+    )
+    .option('--nodes <n>', `number of nodes (default: the running lab's, else ${DEFAULT_NODES})`, count)
+    .option(
+      '--workloads <m>',
+      `workloads per node (default: the running lab's, else ${DEFAULT_WORKLOADS})`,
+      count,
+    )
+    .option(
+      '--rekey-interval <duration>',
+      "latchd PSK rotation period, e.g. 5s (default: the running lab's, else 120s)",
+    )
+    .option('--no-daemons', 'build namespaces and identities but start no latchd')
+    .option('--json', 'print the report as JSON')
+    .action(
+      async (o: {
+        nodes?: number
+        workloads?: number
+        rekeyInterval?: string
+        daemons: boolean
+        json?: boolean
+      }) => {
+        const opts: UpOptions = { daemons: o.daemons }
+        if (o.nodes !== undefined) opts.nodes = o.nodes
+        if (o.workloads !== undefined) opts.workloads = o.workloads
+        if (o.rekeyInterval !== undefined) opts.rekeyInterval = o.rekeyInterval
+        const r = await labUp(opts)
+        const summary = {
+          changed: r.changed,
+          actions: r.actions,
+          size: r.plan.size,
+          rekeyInterval: r.rekeyInterval,
+          daemons: r.daemons,
+        }
+        print(!!o.json, summary, () => {
+          const shape = `${r.plan.size.nodes} nodes × ${r.plan.size.workloads} workloads`
+          if (!r.changed)
+            return `lab up: no change (${shape} already up, ${r.daemons.length} latchd running)\n`
+          return `lab up: ${shape}\n${r.actions.map((a) => `  + ${a}\n`).join('')}`
+        })
+      },
+    )
+
+  lab
+    .command('down')
+    .description('remove everything the lab made: processes, mounts, namespaces, pins, /run/latch-lab')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const r = await labDown()
+      print(!!o.json, r, () =>
+        r.changed
+          ? `lab down: killed ${r.killed.length} processes, unmounted ${r.mounts.length}, removed ${r.netns.length} namespaces${
+              r.bpfPins.length ? `, ${r.bpfPins.length} bpf pins` : ''
+            }; nothing is left\n`
+          : 'lab down: no lab found; nothing to do\n',
+      )
+    })
+
+  lab
+    .command('exec')
+    .description("run a command in a node's or workload's network namespace and the node's mount namespace")
+    .argument('<target>', 'node (node1) or workload (node1-w2)')
+    .argument('<command...>', 'the command and its arguments (put -- before it)')
+    .passThroughOptions()
+    .action(async (target: string, argv: string[]) => {
+      const [cmd, args] = await labCommand(target, argv)
+      const r = await execa(cmd, args, { stdio: 'inherit', reject: false })
+      if (r.signal) process.exitCode = 128 + (constants.signals[r.signal] ?? 0)
+      else process.exitCode = r.exitCode ?? 1
+    })
+
+  lab
+    .command('status')
+    .description('nodes, workloads, addresses, each latchd (PID, alive) and its own status')
+    .option('--json', 'print as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const s = await labStatus()
+      print(!!o.json, s, () => formatStatus(s))
+    })
+}
+
+function formatStatus(s: LabStatus): string {
+  if (!s.up) {
+    return s.strays.length > 0
+      ? `no lab state, but lab namespaces exist: ${s.strays.join(', ')} (run \`latchctl lab down\`)\n`
+      : 'no lab is up (`latchctl lab up` builds one)\n'
+  }
+  const lines = [
+    `lab: ${s.size?.nodes} nodes × ${s.size?.workloads} workloads, trust domain ${s.trustDomain}, rekey ${s.rekeyInterval}`,
+    `underlay: netns ${s.underlay?.netns} bridge ${s.underlay?.bridge}${s.underlay?.present ? '' : ' (MISSING)'}`,
+  ]
+  for (const n of s.nodes) {
+    const d = n.latchd.alive
+      ? `latchd pid ${n.latchd.pid}${n.latchd.socket ? '' : ' (no control socket yet)'}`
+      : 'latchd NOT RUNNING'
+    lines.push(
+      `${n.name}: netns ${n.netns}${n.present ? '' : ' (MISSING)'}  underlay ${n.underlayIp}  tunnel ${n.tunnelAddress}  workloads ${n.workloadCidr}  ${d}`,
+    )
+    if (n.daemonError) lines.push(`  daemon status: ${n.daemonError}`)
+    else if (n.daemon !== undefined) lines.push(`  daemon status: ${JSON.stringify(n.daemon)}`)
+    for (const w of n.workloads) {
+      lines.push(`  ${w.name}: ${w.ip} via ${w.interface}  ${w.spiffeId}${w.present ? '' : ' (MISSING)'}`)
+    }
+    lines.push(`  log: ${n.log}`)
+  }
+  if (s.strays.length > 0) lines.push(`strays (not part of this lab's size): ${s.strays.join(', ')}`)
+  return `${lines.join('\n')}\n`
+}

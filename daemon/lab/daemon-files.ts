@@ -1,0 +1,80 @@
+/**
+ * What each lab node's latchd reads: latchd.yaml (the config contract), peers.yaml (every other
+ * node) and its WireGuard private key. Rendering is pure; writing only replaces a file whose
+ * content differs, atomically (temp file + rename), so `up` twice changes nothing.
+ */
+import { generateKeyPairSync } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { HANDSHAKE_PORT, type LabNode, type LabPlan, WG_INTERFACE, WG_PORT } from './plan.js'
+
+/** How often lab daemons re-handshake and rotate their PSK (short, so tests see rotations). */
+export const LAB_REKEY_INTERVAL = '120s'
+
+export function renderDaemonConfig(plan: LabPlan, node: LabNode, rekeyInterval = LAB_REKEY_INTERVAL): string {
+  const nodeDir = join(plan.pkiDir, 'nodes', node.name)
+  const config = {
+    node: node.name,
+    trustDomain: plan.trustDomain,
+    pki: {
+      caFile: join(plan.pkiDir, 'ca', 'root.crt'),
+      certFile: join(nodeDir, 'node.crt'),
+      keyFile: join(nodeDir, 'node.key'),
+      intermediateCertFile: join(nodeDir, 'ca.crt'),
+      intermediateKeyFile: join(nodeDir, 'ca.key'),
+    },
+    listen: { address: node.underlayIp, port: HANDSHAKE_PORT },
+    workloadCidrs: [node.workloadCidr],
+    wireguard: {
+      interface: WG_INTERFACE,
+      listenPort: WG_PORT,
+      address: node.tunnelAddress,
+      privateKeyFile: node.wgKeyFile,
+      backend: 'auto',
+    },
+    peersFile: node.peersFile,
+    controlSocket: node.controlSocket,
+    workloads: node.workloads.map((w) => ({
+      id: w.spiffeId,
+      ips: [w.ip],
+      interface: w.hostInterface,
+      certFile: join(w.svidDir, 'svid.crt'),
+      keyFile: join(w.svidDir, 'svid.key'),
+    })),
+    rekeyInterval,
+    log: { level: 'info' },
+  }
+  return `# latchd config of lab ${node.name}; written by \`latchctl lab up\`\n${stringify(config)}`
+}
+
+export function renderPeers(plan: LabPlan, node: LabNode): string {
+  const peers = plan.nodes
+    .filter((n) => n.name !== node.name)
+    .map((n) => ({ name: n.name, address: n.underlayIp, port: HANDSHAKE_PORT }))
+  return `# peers of lab ${node.name}; written by \`latchctl lab up\`\n${stringify(peers)}`
+}
+
+/** A WireGuard private key in `wg genkey` form (base64 of the raw 32-byte X25519 scalar). */
+export function newWireguardKey(): string {
+  const { privateKey } = generateKeyPairSync('x25519')
+  const jwk = privateKey.export({ format: 'jwk' })
+  return `${Buffer.from(jwk.d ?? '', 'base64url').toString('base64')}\n`
+}
+
+/** Writes `content` unless the file already holds it; returns whether it wrote. */
+export async function writeIfChanged(file: string, content: string, mode = 0o644): Promise<boolean> {
+  const current = await readFile(file, 'utf8').catch(() => undefined)
+  if (current === content) return false
+  const tmp = `${file}.tmp-${process.pid}`
+  await writeFile(tmp, content, { mode })
+  await rename(tmp, file)
+  return true
+}
+
+/** Creates the node's WireGuard key (0600) if it has none; an existing key is never replaced. */
+export async function ensureWireguardKey(node: LabNode): Promise<boolean> {
+  const current = await readFile(node.wgKeyFile, 'utf8').catch(() => undefined)
+  if (current?.trim()) return false
+  return writeIfChanged(node.wgKeyFile, newWireguardKey(), 0o600)
+}

@@ -1,0 +1,185 @@
+/**
+ * `latchctl lab up`: observe what exists, build only what is missing, say what changed.
+ * Running it twice changes nothing ("no change"); a half-built lab (crash, killed test) is
+ * completed; a dead latchd is restarted; a daemon whose config changed is restarted.
+ */
+import { mkdir } from 'node:fs/promises'
+import { formatDurationMs, parseDurationMs } from '../config/duration.js'
+import { LatchError } from '../errors.js'
+import {
+  ensureWireguardKey,
+  LAB_REKEY_INTERVAL,
+  renderDaemonConfig,
+  renderPeers,
+  writeIfChanged,
+} from './daemon-files.js'
+import { distEntry, findDaemon, startDaemon, waitReady } from './daemons.js'
+import { ensureIdentities } from './identities.js'
+import { withLabLock } from './lock.js'
+import { ensureNodeMountNs, ensureStateDirMount, hostMounts } from './mounts.js'
+import { applyTopology, listNetns, netnsPath, observeNetns } from './netns.js'
+import { LAB_NETNS_PATTERN, LAB_STATE_DIR, type LabPlan, labPlan, labSize, planNetns } from './plan.js'
+import { killAndWait, processesIn } from './procs.js'
+import { readState, writeState } from './state.js'
+import { changeCount, desiredTopology, diffTopology, type ObservedNetns } from './topology.js'
+
+export interface UpOptions {
+  /** Default: the running lab's size, else 3. */
+  nodes?: number
+  /** Default: the running lab's size, else 2. */
+  workloads?: number
+  /** latchd re-handshake / PSK rotation period, e.g. "5s". Default: the running lab's, else 120s. */
+  rekeyInterval?: string
+  /** Start a latchd per node (default true). false builds namespaces and identities only. */
+  daemons?: boolean
+}
+
+export interface DaemonReport {
+  node: string
+  pid: number
+  /** started now, restarted (config changed or it had died), or already running. */
+  state: 'started' | 'restarted' | 'running'
+}
+
+export interface UpReport {
+  changed: boolean
+  /** One line per change made, in order; empty when nothing changed. */
+  actions: string[]
+  plan: LabPlan
+  rekeyInterval: string
+  daemons: DaemonReport[]
+}
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new LatchError(
+      'LATCH_ERR_LAB_NOT_ROOT',
+      'the lab needs root: it creates network and mount namespaces',
+    )
+  }
+}
+
+export async function labUp(opts: UpOptions = {}): Promise<UpReport> {
+  requireRoot()
+  return withLabLock(() => up(opts))
+}
+
+async function up(opts: UpOptions): Promise<UpReport> {
+  const state = await readState()
+  const size = labSize(opts.nodes ?? state?.size.nodes, opts.workloads ?? state?.size.workloads)
+  const rekeyInterval = normaliseRekey(opts.rekeyInterval ?? state?.rekeyInterval ?? LAB_REKEY_INTERVAL)
+  const existing = await listNetns(LAB_NETNS_PATTERN)
+  const plan = labPlan(size)
+  const wanted = new Set(planNetns(plan))
+  const strays = existing.filter((n) => !wanted.has(n))
+  if (
+    (state && (state.size.nodes !== size.nodes || state.size.workloads !== size.workloads)) ||
+    strays.length > 0
+  ) {
+    throw new LatchError(
+      'LATCH_ERR_LAB_SHAPE_CONFLICT',
+      `a lab of another size is up (${state ? `${state.size.nodes} nodes × ${state.size.workloads} workloads` : `namespaces ${strays.join(', ')}`}); asked for ${size.nodes} × ${size.workloads}`,
+      { details: { running: state?.size, requested: size, strays } },
+    )
+  }
+  const actions: string[] = []
+
+  // the state dir first: everything below lives in it, and the mount pins need it private
+  await mkdir(LAB_STATE_DIR, { recursive: true })
+  if (await ensureStateDirMount(await hostMounts())) actions.push(`private mount ${LAB_STATE_DIR}`)
+  const recorded = {
+    version: 1 as const,
+    size,
+    rekeyInterval,
+    daemons: opts.daemons ?? state?.daemons ?? true,
+    createdAt: state?.createdAt ?? new Date().toISOString(),
+    pids: state?.pids ?? {},
+  }
+  // recorded before building, so `exec`/`status`/a second `up` know the shape of a half-built lab
+  await writeState(recorded)
+
+  // network: observe every existing lab netns, apply only the difference
+  const desired = desiredTopology(plan)
+  const observed = new Map<string, ObservedNetns>()
+  await Promise.all(
+    desired
+      .filter((ns) => existing.includes(ns.name))
+      .map(async (ns) => observed.set(ns.name, await observeNetns(ns))),
+  )
+  const changes = diffTopology(desired, observed)
+  if (changeCount(changes) > 0) {
+    await applyTopology(changes)
+    for (const ns of changes.createNetns) actions.push(`netns ${ns}`)
+    if (changes.hostBatch.length > 0) actions.push(`${changes.hostBatch.length} links created`)
+    for (const [ns, s] of changes.sysctls) actions.push(`${ns}: ${Object.keys(s).length} sysctls`)
+    for (const [ns, b] of changes.netnsBatches) actions.push(`${ns}: ${b.length} link/address/route settings`)
+  }
+
+  // one persistent mount namespace per node
+  const mounts = await hostMounts()
+  for (const list of await Promise.all(plan.nodes.map((n) => ensureNodeMountNs(n, mounts))))
+    actions.push(...list)
+
+  actions.push(...(await ensureIdentities(plan)))
+
+  const configChanged = new Set<string>()
+  for (const node of plan.nodes) {
+    if (await writeIfChanged(node.configFile, renderDaemonConfig(plan, node, rekeyInterval))) {
+      actions.push(`${node.configFile}`)
+      configChanged.add(node.name)
+    }
+    if (await writeIfChanged(node.peersFile, renderPeers(plan, node))) actions.push(`${node.peersFile}`)
+    if (await ensureWireguardKey(node)) actions.push(`${node.wgKeyFile}`)
+  }
+
+  const started = recorded.daemons ? await ensureDaemons(plan, configChanged, recorded.pids) : { reports: [] }
+  for (const r of started.reports) {
+    recorded.pids[r.node] = r.pid
+    if (r.state !== 'running') actions.push(`latchd ${r.node} ${r.state} (pid ${r.pid})`)
+  }
+  await writeState(recorded)
+  if (started.failure) throw started.failure
+  return { changed: actions.length > 0, actions, plan, rekeyInterval, daemons: started.reports }
+}
+
+/**
+ * Starts every daemon that is not running (restarting those whose config changed), then waits for
+ * all of them: every daemon gets its chance, and the first failure is returned with the count of
+ * the others that failed.
+ */
+async function ensureDaemons(
+  plan: LabPlan,
+  configChanged: Set<string>,
+  pids: Record<string, number>,
+): Promise<{ reports: DaemonReport[]; failure?: unknown }> {
+  const entry = distEntry('latchd')
+  const procs = await processesIn(plan.nodes.map((n) => netnsPath(n.netns)))
+  const reports = await Promise.all(
+    plan.nodes.map(async (node): Promise<DaemonReport> => {
+      const running = findDaemon(node, procs)
+      if (running && !configChanged.has(node.name))
+        return { node: node.name, pid: running.pid, state: 'running' }
+      const before = running !== undefined || pids[node.name] !== undefined
+      if (running) await killAndWait([running.pid])
+      return { node: node.name, pid: await startDaemon(node, entry), state: before ? 'restarted' : 'started' }
+    }),
+  )
+  const results = await Promise.allSettled(
+    reports.map((r) => waitReady(plan.nodes.find((n) => n.name === r.node)!, r.pid)),
+  )
+  const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
+  const first = failed[0]
+  if (first instanceof LatchError && failed.length > 1) first.details['otherNodesFailed'] = failed.length - 1
+  return first === undefined ? { reports } : { reports, failure: first }
+}
+
+function normaliseRekey(value: string): string {
+  const ms = parseDurationMs(value)
+  if (ms === undefined || ms < 1000) {
+    throw new LatchError(
+      'LATCH_ERR_USAGE_BAD_ARGUMENT',
+      `--rekey-interval must be a duration of at least 1s such as 5s or 2m, got ${JSON.stringify(value)}`,
+    )
+  }
+  return formatDurationMs(ms)
+}
