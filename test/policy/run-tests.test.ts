@@ -1,5 +1,5 @@
 import test from 'ava'
-import { compilePolicy, runPolicyTests } from '../../daemon/policy/index.js'
+import { compilePolicy, loadPolicyFile, runPolicyTests } from '../../daemon/policy/index.js'
 import { API, check, DB, policyText, rule, WEB } from './helpers.js'
 
 const allow = [...rule(WEB, API, 'tcp/8080'), ...rule(API, DB, 'tcp/5432')]
@@ -49,4 +49,11 @@ test('an icmp test on a tcp-only rule fails and says which ports the rule allows
   const [r] = results([check(API, DB, 'allow', 'icmp')])
   t.false(r?.passed)
   t.regex(r!.summary, /on icmp: wanted allow, policy gives deny; .* only tcp\/5432/)
+})
+
+test('the documented example policy compiles and its own tests pass', async (t) => {
+  const example = await loadPolicyFile('docs/policy.example.yaml')
+  const outcomes = runPolicyTests(example)
+  t.true(outcomes.length >= 5)
+  for (const r of outcomes) t.true(r.passed, r.summary)
 })
