@@ -1,0 +1,199 @@
+/**
+ * The latchd configuration: one zod schema, field by field, with every default in DEFAULTS.
+ * Unknown keys are rejected at every level (`.strict()`); durations are parsed to milliseconds;
+ * cross-field rules (workload IPs inside workloadCidrs, distinct metrics/listen ports) are checked
+ * here too so that one `parse` says everything that is wrong, each issue with its key path.
+ * Pure: no I/O. Loading (file → frozen Config) is in load.ts.
+ */
+import { z } from 'zod'
+import { parseSpiffeId, parseTrustDomain } from '../identity/spiffe-id.js'
+import { formatDurationMs, parseDurationMs } from './duration.js'
+import { interfaceCidr, ipAddress, ipInCidrs, networkCidr, nodeName, port } from './net.js'
+
+/** Every default of the config, in one place. Durations in milliseconds. */
+export const DEFAULTS = Object.freeze({
+  listenPort: 7443,
+  wireguardInterface: 'latch0',
+  wireguardListenPort: 51820,
+  wireguardBackend: 'auto' as const,
+  controlSocket: '/run/latch/latchd.sock',
+  /** Re-handshake (and PSK rotation) period; well inside WireGuard's 180 s REJECT_AFTER_TIME. */
+  rekeyIntervalMs: 120_000,
+  /** How long a peer whose control connection dropped keeps its tunnel before it is removed. */
+  peerGracePeriodMs: 180_000,
+  logLevel: 'info' as const,
+})
+
+/** Bounds: a rekey every second would spend the CPU on TLS; more than a day would keep a PSK too long. */
+export const REKEY_MIN_MS = 1000
+export const REKEY_MAX_MS = 86_400_000
+
+const path = z.string().min(1, 'expected a file path')
+
+function duration(min: number, max: number) {
+  return z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDurationMs(v)
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration such as 120s, 2m or 500ms, got ${JSON.stringify(v)}`,
+      })
+      return z.NEVER
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be between ${formatDurationMs(min)} and ${formatDurationMs(max)}, got ${formatDurationMs(ms)}`,
+      })
+      return z.NEVER
+    }
+    return ms
+  })
+}
+
+const trustDomain = z.string().superRefine((v, ctx) => {
+  try {
+    parseTrustDomain(v)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) })
+  }
+})
+
+const spiffeIdString = z.string().superRefine((v, ctx) => {
+  try {
+    parseSpiffeId(v, { requirePath: true })
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) })
+  }
+})
+
+const pkiSchema = z
+  .object({
+    /** The root CA certificate (the trust bundle) all node certificates chain to. */
+    caFile: path,
+    /** This node's certificate (URI SAN spiffe://TD/latch/node/NODE), signed by the root. */
+    certFile: path,
+    /** Its private key (0600). */
+    keyFile: path,
+    /** This node's name-constrained intermediate CA (sent to peers in the handshake). */
+    intermediateCertFile: path,
+    /** Its private key (0600), used to renew local workload SVIDs. */
+    intermediateKeyFile: path,
+  })
+  .strict()
+
+const listenSchema = z
+  .object({
+    /** The underlay address the handshake listener binds; also this node's WireGuard endpoint address. */
+    address: ipAddress,
+    /** TCP port of the handshake listener. */
+    port: port.default(DEFAULTS.listenPort),
+  })
+  .strict()
+
+const wireguardSchema = z
+  .object({
+    interface: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.-]{1,15}$/, 'an interface name is 1-15 letters, digits, "_", "." or "-"')
+      .default(DEFAULTS.wireguardInterface),
+    listenPort: port.default(DEFAULTS.wireguardListenPort),
+    /** This node's tunnel address with prefix, e.g. 10.101.0.1/32. */
+    address: interfaceCidr,
+    /** WireGuard private key (base64, `wg genkey` format); created 0600 when missing. */
+    privateKeyFile: path,
+    backend: z.enum(['auto', 'kernel', 'userspace']).default(DEFAULTS.wireguardBackend),
+  })
+  .strict()
+
+const workloadSchema = z
+  .object({
+    /** The workload's SPIFFE ID. */
+    id: spiffeIdString,
+    /** Its addresses; each must lie inside this node's workloadCidrs. */
+    ips: z.array(ipAddress).min(1, 'a workload has at least one IP'),
+    /** The host-side interface of the workload (for the datapath). */
+    interface: z.string().min(1).optional(),
+    certFile: path.optional(),
+    keyFile: path.optional(),
+  })
+  .strict()
+
+const metricsSchema = z
+  .object({
+    address: ipAddress,
+    port,
+  })
+  .strict()
+
+export const configSchema = z
+  .object({
+    /** This node's name; its certificate must carry spiffe://<trustDomain>/latch/node/<node>. */
+    node: nodeName,
+    trustDomain,
+    pki: pkiSchema,
+    listen: listenSchema,
+    /** The workload CIDRs this node hosts (must lie inside its intermediate's name constraints). */
+    workloadCidrs: z.array(networkCidr),
+    wireguard: wireguardSchema,
+    /** The static peers file (YAML list of {name, address, port}); reloaded when it changes. */
+    peersFile: path,
+    /** The local control socket (0600) `latchctl status` talks to. */
+    controlSocket: path.default(DEFAULTS.controlSocket),
+    /** Local workloads; their inventory (SPIFFE ID → IPs) is sent to peers. */
+    workloads: z.array(workloadSchema).default([]),
+    /** Re-handshake and PSK rotation period, e.g. 120s (1s … 1d). Parsed to milliseconds. */
+    rekeyInterval: duration(REKEY_MIN_MS, REKEY_MAX_MS).default(`${DEFAULTS.rekeyIntervalMs}ms`),
+    /** How long a peer whose control connection dropped keeps its tunnel, e.g. 180s. Milliseconds. */
+    peerGracePeriod: duration(0, REKEY_MAX_MS).default(`${DEFAULTS.peerGracePeriodMs}ms`),
+    log: z
+      .object({
+        level: z
+          .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+          .default(DEFAULTS.logLevel),
+      })
+      .strict()
+      .default({}),
+    /** Optional Prometheus /metrics listener. */
+    metrics: metricsSchema.optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    c.workloads.forEach((w, i) => {
+      w.ips.forEach((ip, j) => {
+        if (!ipInCidrs(ip, c.workloadCidrs)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['workloads', i, 'ips', j],
+            message: `${ip} is not inside this node's workloadCidrs (${c.workloadCidrs.join(', ') || 'none'})`,
+          })
+        }
+      })
+      const td = parseSpiffeId(w.id).trustDomain
+      if (td !== c.trustDomain) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workloads', i, 'id'],
+          message: `the workload is in trust domain "${td}", this node in "${c.trustDomain}"`,
+        })
+      }
+    })
+    const seen = new Set<string>()
+    c.workloads.forEach((w, i) => {
+      if (seen.has(w.id)) {
+        ctx.addIssue({ code: 'custom', path: ['workloads', i, 'id'], message: `${w.id} is listed twice` })
+      }
+      seen.add(w.id)
+    })
+    if (c.metrics && c.metrics.address === c.listen.address && c.metrics.port === c.listen.port) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', 'port'],
+        message: 'the metrics listener cannot share the handshake listener port',
+      })
+    }
+  })
+
+/** The validated configuration (durations in milliseconds, paths absolute). Deeply frozen by load.ts. */
+export type Config = z.output<typeof configSchema>
+export type WorkloadConfig = Config['workloads'][number]

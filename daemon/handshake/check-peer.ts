@@ -1,0 +1,215 @@
+/**
+ * The checks a daemon applies to its peer during the handshake. Pure: certificates and messages in,
+ * a verdict with a typed reason out. Two steps:
+ *  1. checkPeerCertificate: the TLS peer certificate chains to our root (node:tls said so AND certs'
+ *     verify() agrees), carries exactly one node SPIFFE ID of our trust domain, and is the node we
+ *     expected (client) or one we know (server, see the caller).
+ *  2. checkHello: what the peer claims is bound to what it proved: name = certificate, endpoint = an
+ *     address of the certificate, an intermediate issued by our root for that node whose name
+ *     constraints cover the claimed CIDRs and our trust domain, and an inventory inside those CIDRs.
+ */
+import { X509Certificate } from 'node:crypto'
+import { cidrsWithin, readNameConstraints, verify } from '../../certs/index.js'
+import { ipInCidrs, isInterfaceCidr, isNetworkCidr, parseEndpoint } from '../config/net.js'
+import { nodeNameOf, parseSpiffeId } from '../identity/spiffe-id.js'
+import { type Hello, PROTOCOL_VERSION, type WorkloadEntry } from './protocol.js'
+import type { RefusalReason } from './reasons.js'
+
+export type Verdict<T> = ({ ok: true } & T) | { ok: false; reason: RefusalReason; message: string }
+
+export interface TrustContext {
+  rootPem: string
+  trustDomain: string
+  now: Date
+}
+
+export interface PeerCertificateInput {
+  /** The peer's chain as PEM, leaf first (from the TLS socket). Empty when it sent none. */
+  chainPem: string[]
+  /** node:tls's verdict (socket.authorized) and its error, if any. */
+  tlsAuthorized: boolean
+  tlsError?: string | undefined
+  /** client: the peer must be exactly this node. */
+  expectedNode?: string | undefined
+  /** What the peer's certificate must be good for: 'server' when we dialed, 'client' when it dialed. */
+  purpose: 'client' | 'server'
+}
+
+export interface PeerIdentity {
+  node: string
+  spiffeId: string
+  ips: string[]
+  notAfter: Date
+}
+
+function refuse(
+  reason: RefusalReason,
+  message: string,
+): { ok: false; reason: RefusalReason; message: string } {
+  return { ok: false, reason, message }
+}
+
+/** The node name a certificate claims, unverified: for attributing a refusal in logs only. */
+export function claimedNodeName(leafPem: string | undefined): string | undefined {
+  if (!leafPem) return undefined
+  try {
+    const san = new X509Certificate(leafPem).subjectAltName ?? ''
+    const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(san)?.[1]
+    return uri ? nodeNameOf(parseSpiffeId(uri)) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function checkPeerCertificate(
+  input: PeerCertificateInput,
+  trust: TrustContext,
+): Verdict<PeerIdentity> {
+  if (input.chainPem.length === 0) return refuse('no_certificate', 'the peer presented no certificate')
+  const result = verify(
+    input.chainPem.join(''),
+    { roots: trust.rootPem, trustDomain: trust.trustDomain },
+    { purpose: input.purpose, kind: 'node', at: trust.now },
+  )
+  if (!result.ok) return refuse(`cert_${result.reason}`, result.message)
+  if (!input.tlsAuthorized) {
+    return refuse('untrusted_certificate', `TLS path validation failed: ${input.tlsError ?? 'unknown error'}`)
+  }
+  const spiffeId = result.spiffeId
+  const node = nodeNameOf(result.id)
+  if (node === undefined) {
+    return refuse(
+      'wrong_peer',
+      `${spiffeId} is not a node identity (spiffe://${trust.trustDomain}/latch/node/NAME)`,
+    )
+  }
+  if (input.expectedNode !== undefined && node !== input.expectedNode) {
+    return refuse('wrong_peer', `expected node ${input.expectedNode}, the certificate is for node ${node}`)
+  }
+  return { ok: true, node, spiffeId, ips: [...result.ips], notAfter: result.notAfter }
+}
+
+/** The intermediate is a CA issued by the root for `node`, valid now. */
+function checkIntermediate(
+  pem: string,
+  node: string,
+  trust: TrustContext,
+): Verdict<{ cert: X509Certificate }> {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
+  if (blocks.length !== 1)
+    return refuse('intermediate_untrusted', 'the hello must carry exactly one intermediate')
+  let cert: X509Certificate
+  let root: X509Certificate
+  try {
+    cert = new X509Certificate(blocks[0]!)
+    root = new X509Certificate(trust.rootPem)
+  } catch (err) {
+    return refuse('intermediate_untrusted', `the intermediate does not parse: ${(err as Error).message}`)
+  }
+  if (!cert.ca) return refuse('intermediate_untrusted', 'the intermediate is not a CA certificate')
+  if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) {
+    return refuse('intermediate_untrusted', 'the intermediate was not issued by our root CA')
+  }
+  const now = trust.now.getTime()
+  if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) {
+    return refuse(
+      'intermediate_untrusted',
+      `the intermediate is not valid now (${cert.validFrom} – ${cert.validTo})`,
+    )
+  }
+  if (!intermediateNamesNode(cert, node, trust.trustDomain)) {
+    return refuse(
+      'intermediate_not_for_node',
+      `the intermediate (${cert.subject.replace(/\n/g, ', ')}) is not node ${node}'s`,
+    )
+  }
+  return { ok: true, cert }
+}
+
+/**
+ * Whether the intermediate was issued for `node`: certs/node.ts names it `CN=latch node CA <node>`
+ * (exact match, so no node name can match another node's intermediate), or a URI SAN with the node ID.
+ * Without this binding a node could present another node's (public) intermediate and claim its CIDRs.
+ */
+export function intermediateNamesNode(cert: X509Certificate, node: string, trustDomain: string): boolean {
+  const san = cert.subjectAltName ?? ''
+  if (san.split(/,\s*/).includes(`URI:spiffe://${trustDomain}/latch/node/${node}`)) return true
+  return cert.subject.split('\n').includes(`CN=latch node CA ${node}`)
+}
+
+export function checkInventory(
+  workloads: WorkloadEntry[],
+  cidrs: string[],
+  trustDomain: string,
+): Verdict<object> {
+  for (const w of workloads) {
+    let td: string
+    try {
+      td = parseSpiffeId(w.id, { requirePath: true }).trustDomain
+    } catch (err) {
+      return refuse('inventory_outside_cidrs', `workload ${w.id}: ${(err as Error).message}`)
+    }
+    if (td !== trustDomain)
+      return refuse('inventory_outside_cidrs', `workload ${w.id} is not in ${trustDomain}`)
+    const outside = w.ips.filter((ip) => !ipInCidrs(ip, cidrs))
+    if (outside.length > 0) {
+      return refuse(
+        'inventory_outside_cidrs',
+        `workload ${w.id} has ${outside.join(', ')} outside ${cidrs.join(', ')}`,
+      )
+    }
+  }
+  return { ok: true }
+}
+
+export interface HelloContext extends TrustContext {
+  localWgPublicKey: string
+}
+
+export function checkHello(hello: Hello, peer: PeerIdentity, ctx: HelloContext): Verdict<object> {
+  if (hello.version !== PROTOCOL_VERSION) {
+    return refuse('version_mismatch', `peer speaks protocol ${hello.version}, we speak ${PROTOCOL_VERSION}`)
+  }
+  if (hello.node !== peer.node) {
+    return refuse('name_mismatch', `the hello says ${hello.node}, the certificate says ${peer.node}`)
+  }
+  if (hello.wgPublicKey === ctx.localWgPublicKey) {
+    return refuse('same_wireguard_key', 'the peer announced our own WireGuard public key')
+  }
+  const endpoint = parseEndpoint(hello.endpoint)
+  if (!endpoint) return refuse('bad_endpoint', `endpoint ${JSON.stringify(hello.endpoint)} is not ip:port`)
+  if (!peer.ips.includes(endpoint.ip)) {
+    return refuse(
+      'bad_endpoint',
+      `endpoint ${endpoint.ip} is not an address of the certificate (${peer.ips.join(', ') || 'none'})`,
+    )
+  }
+  const tunnelLen = hello.tunnelAddress.split('/')[1]
+  if (!isInterfaceCidr(hello.tunnelAddress) || !(tunnelLen === '32' || tunnelLen === '128')) {
+    return refuse(
+      'bad_tunnel_address',
+      `tunnel address ${hello.tunnelAddress} is not a /32 or /128 host address`,
+    )
+  }
+  const badCidr = hello.workloadCidrs.find((c) => !isNetworkCidr(c))
+  if (badCidr !== undefined) return refuse('bad_message', `workload CIDR ${badCidr} is not a network CIDR`)
+
+  const inter = checkIntermediate(hello.intermediatePem, peer.node, ctx)
+  if (!inter.ok) return inter
+  const nc = readNameConstraints(hello.intermediatePem)
+  const td = ctx.trustDomain
+  if (!nc.permittedUris.includes(td) || nc.permittedUris.some((u: string) => u !== td && u !== `.${td}`)) {
+    return refuse(
+      'constraints_wrong_trust_domain',
+      `the intermediate permits URIs [${nc.permittedUris.join(', ')}], expected our trust domain ${td}`,
+    )
+  }
+  const outside = cidrsWithin(hello.workloadCidrs, nc.permittedCidrs)
+  if (outside.length > 0) {
+    return refuse(
+      'cidrs_outside_constraints',
+      `claimed ${outside.join(', ')} outside the intermediate's permitted ranges [${nc.permittedCidrs.join(', ')}]`,
+    )
+  }
+  return checkInventory(hello.workloads, hello.workloadCidrs, td)
+}

@@ -1,0 +1,180 @@
+/**
+ * The protocol run on a freshly connected TLS socket, the same for both roles: check the peer's
+ * certificate, send hello, check the peer's hello, accept or refuse, wait for the peer's verdict,
+ * derive the PSK. Refusals are sent to the peer (so both logs show the reason) and returned.
+ */
+import type { TLSSocket } from 'node:tls'
+import { NodeChannel } from './channel.js'
+import { checkHello, checkPeerCertificate, claimedNodeName, type PeerIdentity } from './check-peer.js'
+import { FramedConnection } from './connection.js'
+import { ALPN, type Hello, type Message, PROTOCOL_VERSION } from './protocol.js'
+import { derivePsk } from './psk.js'
+import type { Refusal, RefusalReason } from './reasons.js'
+import type { HandshakeTiming } from './timing.js'
+import type { HandshakeOutcome, LocalNode } from './types.js'
+
+export interface ExchangeOptions {
+  socket: TLSSocket
+  local: LocalNode
+  role: 'client' | 'server'
+  /** client: the node we dialed. */
+  expectedNode?: string
+  /** server: whether an authenticated node may connect (it is in our peers file). */
+  isKnownPeer?: (node: string) => boolean
+  timing: HandshakeTiming
+  startedAt: number
+  now?: () => Date
+}
+
+function peerChainPem(socket: TLSSocket): string[] {
+  const out: string[] = []
+  let cert = socket.getPeerCertificate(true)
+  const seen = new Set<string>()
+  while (cert?.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256)
+    const b64 = cert.raw.toString('base64').replace(/.{64}/g, '$&\n')
+    out.push(
+      `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`,
+    )
+    cert = cert.issuerCertificate
+  }
+  return out
+}
+
+export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
+  const now = o.now ?? (() => new Date())
+  const conn = new FramedConnection(o.socket)
+  const trust = { rootPem: o.local.rootPem, trustDomain: o.local.trustDomain, now: now() }
+
+  return new Promise<HandshakeOutcome>((resolve) => {
+    let settled = false
+    let peer: PeerIdentity | undefined
+    let peerName: string | undefined = o.expectedNode
+    let peerUnverified = false
+    let hello: Hello | undefined
+    let accepted = false // we accepted the peer's hello
+    let peerAccepted = false
+
+    const left = Math.max(0, o.timing.handshakeTimeoutMs - (Date.now() - o.startedAt))
+    const timer = setTimeout(
+      () => fail('timeout', `no session after ${o.timing.handshakeTimeoutMs} ms`, 'transport'),
+      left,
+    )
+
+    function finish(outcome: HandshakeOutcome): void {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(outcome)
+    }
+
+    function fail(reason: RefusalReason | string, message: string, by: Refusal['by']): void {
+      if (settled) return
+      const outcome: HandshakeOutcome = {
+        ok: false,
+        role: o.role,
+        peer: peerName,
+        peerUnverified,
+        refusal: { reason, message, by },
+        durationMs: Date.now() - o.startedAt,
+      }
+      finish(outcome)
+      if (by === 'local') conn.close({ type: 'refuse', reason, message })
+      else conn.destroy(message)
+    }
+
+    function maybeEstablished(): void {
+      if (!accepted || !peerAccepted || !hello || !peer || settled) return
+      const presharedKey = derivePsk(o.socket, o.local.wgPublicKey, hello.wgPublicKey)
+      const channel = new NodeChannel(conn, o.timing)
+      finish({
+        ok: true,
+        session: {
+          role: o.role,
+          peer: {
+            node: peer.node,
+            spiffeId: peer.spiffeId,
+            wgPublicKey: hello.wgPublicKey,
+            endpoint: hello.endpoint,
+            tunnelAddress: hello.tunnelAddress,
+            workloadCidrs: [...hello.workloadCidrs],
+            workloads: hello.workloads,
+            certNotAfter: peer.notAfter,
+          },
+          presharedKey,
+          establishedAt: now(),
+          durationMs: Date.now() - o.startedAt,
+          channel,
+        },
+      })
+    }
+
+    conn.setHandlers({
+      message: (m: Message) => {
+        if (m.type === 'refuse') return fail(m.reason, m.message, 'peer')
+        if (m.type === 'hello' && !hello && peer) {
+          const verdict = checkHello(m, peer, { ...trust, localWgPublicKey: o.local.wgPublicKey })
+          if (!verdict.ok) return fail(verdict.reason, verdict.message, 'local')
+          hello = m
+          accepted = true
+          conn.send({ type: 'accept' })
+          return maybeEstablished()
+        }
+        if (m.type === 'accept' && !peerAccepted && peer) {
+          peerAccepted = true
+          return maybeEstablished()
+        }
+        if (m.type === 'ping') return conn.send({ type: 'pong' })
+        if (m.type === 'pong') return
+        fail('bad_message', `unexpected ${m.type} message during the handshake`, 'local')
+      },
+      end: (why, protocolError) =>
+        protocolError ? fail('bad_message', why, 'local') : fail('connection_lost', why, 'transport'),
+    })
+
+    // 1. who is the peer?
+    if (o.socket.alpnProtocol !== ALPN) {
+      return fail(
+        'tls_failed',
+        `the peer does not speak ${ALPN} (ALPN ${String(o.socket.alpnProtocol)})`,
+        'local',
+      )
+    }
+    const chainPem = peerChainPem(o.socket)
+    const cert = checkPeerCertificate(
+      {
+        chainPem,
+        tlsAuthorized: o.socket.authorized,
+        tlsError: o.socket.authorizationError?.message ?? String(o.socket.authorizationError ?? ''),
+        expectedNode: o.expectedNode,
+        purpose: o.role === 'client' ? 'server' : 'client',
+      },
+      trust,
+    )
+    if (!cert.ok) {
+      // whoever is at the other end did not prove an identity: attribute the refusal, flagged
+      peerName ??= claimedNodeName(chainPem[0])
+      peerUnverified = true
+      return fail(cert.reason, cert.message, 'local')
+    }
+    if (o.role === 'server') {
+      peerName = cert.node
+      if (o.isKnownPeer && !o.isKnownPeer(cert.node)) {
+        return fail('unknown_peer', `node ${cert.node} is not in this node's peers file`, 'local')
+      }
+    }
+    peer = cert
+    // 2. introduce ourselves
+    conn.send({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      node: o.local.node,
+      wgPublicKey: o.local.wgPublicKey,
+      endpoint: o.local.endpoint,
+      tunnelAddress: o.local.tunnelAddress,
+      workloadCidrs: o.local.workloadCidrs,
+      intermediatePem: o.local.intermediatePem,
+      workloads: o.local.workloads,
+    })
+  })
+}

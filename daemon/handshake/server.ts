@@ -1,0 +1,74 @@
+/**
+ * The handshake listener: accepts TLS 1.3 connections from peer nodes, runs the exchange, and hands
+ * every outcome (session or refusal) to `onOutcome`. It decides nothing else.
+ */
+import { createServer, type Server, type TLSSocket } from 'node:tls'
+import { runExchange } from './exchange.js'
+import { DEFAULT_TIMING, type HandshakeTiming } from './timing.js'
+import { tlsContextOptions } from './tls-options.js'
+import type { HandshakeOutcome, LocalNode } from './types.js'
+
+export interface HandshakeServerOptions {
+  local: LocalNode
+  /** Whether an authenticated node may connect (it is in our peers file). */
+  isKnownPeer: (node: string) => boolean
+  onOutcome: (outcome: HandshakeOutcome) => void
+  /** A connection that failed before TLS completed (no peer attributable). */
+  onTlsError?: (err: Error, remote: string) => void
+  timing?: HandshakeTiming
+}
+
+export class HandshakeServer {
+  readonly #server: Server
+  readonly #sockets = new Set<TLSSocket>()
+  readonly #opts: HandshakeServerOptions
+
+  constructor(opts: HandshakeServerOptions) {
+    this.#opts = opts
+    const timing = opts.timing ?? DEFAULT_TIMING
+    this.#server = createServer({
+      ...tlsContextOptions(opts.local),
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: timing.handshakeTimeoutMs,
+    })
+    this.#server.on('secureConnection', (socket: TLSSocket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+      runExchange({
+        socket,
+        local: this.#opts.local,
+        role: 'server',
+        isKnownPeer: (n) => this.#opts.isKnownPeer(n),
+        timing,
+        startedAt: Date.now(),
+      }).then((outcome) => this.#opts.onOutcome(outcome))
+    })
+    this.#server.on('tlsClientError', (err, socket) => {
+      this.#opts.onTlsError?.(err, `${socket.remoteAddress}:${socket.remotePort}`)
+    })
+  }
+
+  /** Replace what this node presents (e.g. renewed certificate); applies to new connections. */
+  setLocal(local: LocalNode): void {
+    this.#opts.local = local
+    this.#server.setSecureContext(tlsContextOptions(local))
+  }
+
+  listen(address: string, port: number): Promise<{ address: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen(port, address, () => {
+        this.#server.off('error', reject)
+        const a = this.#server.address()
+        resolve(typeof a === 'object' && a ? { address: a.address, port: a.port } : { address, port })
+      })
+    })
+  }
+
+  /** Stop accepting; with `dropConnections`, also destroy every connection it accepted. */
+  close(dropConnections = false): Promise<void> {
+    if (dropConnections) for (const s of this.#sockets) s.destroy()
+    return new Promise((resolve) => this.#server.close(() => resolve()))
+  }
+}

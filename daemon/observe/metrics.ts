@@ -1,0 +1,96 @@
+/**
+ * Prometheus metrics of latchd (prom-client, own registry): handshakes by result, handshake latency,
+ * peers by state, WireGuard bytes per peer. Served on the optional `metrics:` listener.
+ */
+import { createServer, type Server } from 'node:http'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+
+export interface PeerStateCounts {
+  /** state → number of peers in it */
+  [state: string]: number
+}
+
+export interface WireguardBytes {
+  peer: string
+  rxBytes: number
+  txBytes: number
+}
+
+export interface MetricsSources {
+  peerStates: () => PeerStateCounts
+  wireguardBytes: () => Promise<WireguardBytes[]>
+}
+
+export class DaemonMetrics {
+  readonly registry = new Registry()
+  readonly handshakes: Counter<'result' | 'reason' | 'role'>
+  readonly handshakeSeconds: Histogram<'role'>
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry]
+    this.handshakes = new Counter({
+      name: 'latch_handshakes_total',
+      help: 'Node handshakes by result (ok, refused) and refusal reason',
+      labelNames: ['result', 'reason', 'role'],
+      registers,
+    })
+    this.handshakeSeconds = new Histogram({
+      name: 'latch_handshake_duration_seconds',
+      help: 'Time from TCP connect to an established session',
+      labelNames: ['role'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    })
+    new Gauge({
+      name: 'latch_peers',
+      help: 'Peers by state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [state, n] of Object.entries(sources.peerStates())) this.set({ state }, n)
+      },
+    })
+    new Gauge({
+      name: 'latch_wireguard_peer_bytes',
+      help: 'WireGuard bytes per peer and direction',
+      labelNames: ['peer', 'direction'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const p of await sources.wireguardBytes().catch(() => [])) {
+          this.set({ peer: p.peer, direction: 'rx' }, p.rxBytes)
+          this.set({ peer: p.peer, direction: 'tx' }, p.txBytes)
+        }
+      },
+    })
+    collectDefaultMetrics({ register: this.registry, prefix: 'latchd_' })
+  }
+
+  handshakeDone(role: 'client' | 'server', result: 'ok' | 'refused', reason: string, seconds?: number): void {
+    this.handshakes.inc({ result, reason, role })
+    if (seconds !== undefined) this.handshakeSeconds.observe({ role }, seconds)
+  }
+
+  /** Serve GET /metrics on address:port. Resolves once listening. */
+  async listen(address: string, port: number): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n')
+        return
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+      )
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, address, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    return server
+  }
+}
