@@ -46,7 +46,7 @@ const steps: Step[] = [
           .sort((a, b) => key(a).localeCompare(key(b)))
           .map(
             (p) =>
-              ` peer ${escape(key(p))} preshared-key <psk> endpoint ${escape(p.endpoint)} persistent-keepalive 25 allowed-ips 10\\.100\\.\\d\\.0/24,10\\.101\\.0\\.\\d/32`,
+              ` peer ${reEscape(key(p))} preshared-key <psk> endpoint ${reEscape(p.endpoint)} persistent-keepalive 25 allowed-ips 10\\.100\\.\\d\\.0/24,10\\.101\\.0\\.\\d/32`,
           )
           .join('')}$`,
       ),
@@ -207,6 +207,6 @@ test('a route deleted behind the engine is put back by the next reconcile', asyn
   await engine.stop()
 })
 
-function escape(s: string): string {
+function reEscape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 }
