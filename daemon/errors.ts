@@ -94,6 +94,32 @@ export const ERRORS = {
   LATCH_ERR_CONFIG_MISSING: { exit: 66, fix: 'create the config file or pass --config PATH' },
   LATCH_ERR_CONFIG_INVALID: { exit: 78, fix: 'fix the named key; the running configuration was kept' },
 
+  // --- latchd: identity, listeners, control socket (daemon/latchd.ts, daemon/control) ----------------
+  LATCH_ERR_DAEMON_IDENTITY: {
+    exit: 78,
+    fix: "the node certificate must verify against pki.caFile and carry spiffe://<trustDomain>/latch/node/<node> of this config; re-issue it with `latchctl node issue` or fix node/trustDomain/pki paths",
+  },
+  LATCH_ERR_DAEMON_LISTEN_FAILED: {
+    exit: 69,
+    fix: 'the address must be configured on this host (in this network namespace) and the port free: check `ip addr` and `ss -ltnp`, or change listen/metrics in the config',
+  },
+  LATCH_ERR_CONTROL_UNAVAILABLE: {
+    exit: 69,
+    fix: 'is latchd running? start it (latchd --config FILE), or pass --socket with the controlSocket path of its config',
+  },
+  LATCH_ERR_CONTROL_IN_USE: {
+    exit: 73,
+    fix: 'another latchd already serves this control socket: stop it first, or give this daemon another controlSocket',
+  },
+  LATCH_ERR_CONTROL_PERMISSION: {
+    exit: 77,
+    fix: 'the control socket is 0600: run latchctl as the user latchd runs as (root)',
+  },
+  LATCH_ERR_CONTROL_PROTOCOL: {
+    exit: 76,
+    fix: 'latchctl and latchd disagree on the control protocol: run the same latch version for both',
+  },
+
   // --- policy files (daemon/policy) --------------------------------------------------------------
   LATCH_ERR_POLICY_INVALID: {
     exit: 65,
