@@ -43,8 +43,18 @@ export async function makePki(dir?: string, trustDomain = TD): Promise<Pki> {
   await initCa({ dir: d, trustDomain })
   await issueNode({ dir: d, node: 'node1', ip: '10.99.0.11', workloadCidrs: ['10.100.1.0/24'] })
   await issueNode({ dir: d, node: 'node2', ip: '10.99.0.12', workloadCidrs: ['10.100.2.0/24'] })
-  const w1 = await issueWorkload({ dir: d, spiffeId: `spiffe://${trustDomain}/ns/lab/sa/node1-w1`, node: 'node1', ips: ['10.100.1.11'] })
-  const w2 = await issueWorkload({ dir: d, spiffeId: `spiffe://${trustDomain}/ns/lab/sa/node1-w2`, node: 'node1', ips: ['10.100.1.12'] })
+  const w1 = await issueWorkload({
+    dir: d,
+    spiffeId: `spiffe://${trustDomain}/ns/lab/sa/node1-w1`,
+    node: 'node1',
+    ips: ['10.100.1.11'],
+  })
+  const w2 = await issueWorkload({
+    dir: d,
+    spiffeId: `spiffe://${trustDomain}/ns/lab/sa/node1-w2`,
+    node: 'node1',
+    ips: ['10.100.1.12'],
+  })
   return {
     dir: d,
     root: await readFile(join(d, 'ca/root.crt'), 'utf8'),
@@ -113,7 +123,8 @@ export async function forge(o: ForgeOptions): Promise<Forged> {
     ...(o.uris ?? []).map((value) => ({ type: 'url' as const, value })),
     ...(o.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
   ]
-  const eku = o.eku === undefined ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : o.eku
+  const eku =
+    o.eku === undefined ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : o.eku
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(o.ca ?? false, o.pathLength, true),
     new x509.KeyUsagesExtension(o.keyUsage ?? x509.KeyUsageFlags.digitalSignature, true),
@@ -136,7 +147,10 @@ export async function forge(o: ForgeOptions): Promise<Forged> {
 }
 
 /** forge() with node1's intermediate of `pki` as the issuer. */
-export async function forgeOnNode1(pki: Pki, o: Omit<ForgeOptions, 'issuerCertPem' | 'issuerKeyPem'>): Promise<Forged> {
+export async function forgeOnNode1(
+  pki: Pki,
+  o: Omit<ForgeOptions, 'issuerCertPem' | 'issuerKeyPem'>,
+): Promise<Forged> {
   return forge({
     issuerCertPem: await readFile(pki.node1.caCert, 'utf8'),
     issuerKeyPem: await readFile(pki.node1.caKey, 'utf8'),

@@ -29,7 +29,11 @@ function uriOf(cert: tls.PeerCertificate | undefined): string | undefined {
     ?.slice(4)
 }
 
-export async function mutualTls(server: Endpoint, client: Endpoint, ca: string | string[]): Promise<TlsOutcome> {
+export async function mutualTls(
+  server: Endpoint,
+  client: Endpoint,
+  ca: string | string[],
+): Promise<TlsOutcome> {
   const outcome: TlsOutcome = { ok: false }
   const srv = tls.createServer({
     key: server.keyPem,

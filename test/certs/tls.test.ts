@@ -39,13 +39,25 @@ const bad: Array<[string, (p: Pki) => Promise<Endpoint>, string, RegExp]> = [
   ],
   [
     'an expired certificate',
-    (p) => forgeOnNode1(p, { uris: [W1], ips: ['10.100.1.11'], notBefore: new Date(Date.now() - 2 * HOUR), notAfter: new Date(Date.now() - HOUR) }),
+    (p) =>
+      forgeOnNode1(p, {
+        uris: [W1],
+        ips: ['10.100.1.11'],
+        notBefore: new Date(Date.now() - 2 * HOUR),
+        notAfter: new Date(Date.now() - HOUR),
+      }),
     'expired',
     /certificate has expired/,
   ],
   [
     'a not-yet-valid certificate',
-    (p) => forgeOnNode1(p, { uris: [W1], ips: ['10.100.1.11'], notBefore: new Date(Date.now() + HOUR), notAfter: new Date(Date.now() + 2 * HOUR) }),
+    (p) =>
+      forgeOnNode1(p, {
+        uris: [W1],
+        ips: ['10.100.1.11'],
+        notBefore: new Date(Date.now() + HOUR),
+        notAfter: new Date(Date.now() + 2 * HOUR),
+      }),
     'not_yet_valid',
     /certificate is not yet valid/,
   ],
