@@ -1,0 +1,80 @@
+/**
+ * IP addresses and prefixes <-> the datapath's 16-byte form (latch_abi.h: IPv4 is IPv4-mapped, so
+ * an IPv4 /n is an ipcache prefix of 96 + n bits). Pure.
+ */
+import ipaddr from 'ipaddr.js'
+import { LatchError } from '../errors.js'
+
+const V4_MAPPED_BITS = 96
+
+export interface Prefix {
+  /** bits of `addr` that count, 0..128 (IPv4 /n = 96 + n) */
+  prefixlen: number
+  /** 16 bytes, network order */
+  addr: Uint8Array
+}
+
+function parseIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ipaddr.IPv4.parse(ip)
+  if (ipaddr.IPv6.isValid(ip) && !ip.includes('%')) return ipaddr.IPv6.parse(ip)
+  throw new LatchError('LATCH_ERR_NET_BAD_IP', `"${ip}" is not an IPv4 or IPv6 address`)
+}
+
+function toBytes(a: ipaddr.IPv4 | ipaddr.IPv6): Uint8Array {
+  const v6 = a.kind() === 'ipv4' ? (a as ipaddr.IPv4).toIPv4MappedAddress() : (a as ipaddr.IPv6)
+  return Uint8Array.from(v6.toByteArray())
+}
+
+/** One address as the datapath stores it (IPv4 mapped). */
+export function ipToBytes(ip: string): Uint8Array {
+  return toBytes(parseIp(ip))
+}
+
+/** Prints a 16-byte address: dotted quad for IPv4-mapped, RFC 5952 otherwise. */
+export function bytesToIp(bytes: Uint8Array): string {
+  const v6 = ipaddr.fromByteArray(Array.from(bytes)) as ipaddr.IPv6
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toString()
+}
+
+/**
+ * A CIDR ("10.100.1.0/24", "fd00::/64") or a single address ("10.100.1.11" = /32) as an ipcache
+ * prefix. Host bits must be zero.
+ */
+export function parsePrefix(s: string): Prefix {
+  if (!s.includes('/')) {
+    const a = parseIp(s)
+    return { prefixlen: 128, addr: toBytes(a) }
+  }
+  const slash = s.indexOf('/')
+  const ipPart = s.slice(0, slash)
+  const lenPart = s.slice(slash + 1)
+  let addr: ipaddr.IPv4 | ipaddr.IPv6
+  try {
+    addr = parseIp(ipPart)
+  } catch (err) {
+    throw new LatchError('LATCH_ERR_NET_BAD_CIDR', `"${s}" is not a CIDR`, { cause: err })
+  }
+  const max = addr.kind() === 'ipv4' ? 32 : 128
+  const len = /^\d{1,3}$/.test(lenPart) ? Number(lenPart) : Number.NaN
+  if (!(len >= 0 && len <= max)) {
+    throw new LatchError('LATCH_ERR_NET_BAD_CIDR', `"${s}": the prefix length must be 0..${max}`)
+  }
+  const network =
+    addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(s) : ipaddr.IPv6.networkAddressFromCIDR(s)
+  if (network.toString() !== addr.toString()) {
+    throw new LatchError(
+      'LATCH_ERR_NET_BAD_CIDR',
+      `"${s}" has host bits set; did you mean ${network}/${len}?`,
+    )
+  }
+  return { prefixlen: addr.kind() === 'ipv4' ? V4_MAPPED_BITS + len : len, addr: toBytes(addr) }
+}
+
+/** The inverse of parsePrefix: "10.100.1.0/24", "fd00::/64" (single addresses keep their /32 or /128). */
+export function formatPrefix(p: Prefix): string {
+  const v6 = ipaddr.fromByteArray(Array.from(p.addr)) as ipaddr.IPv6
+  if (v6.isIPv4MappedAddress() && p.prefixlen >= V4_MAPPED_BITS) {
+    return `${v6.toIPv4Address().toString()}/${p.prefixlen - V4_MAPPED_BITS}`
+  }
+  return `${v6.toString()}/${p.prefixlen}`
+}

@@ -1,0 +1,75 @@
+/** endpoints: a workload's host-side ifindex -> its identity and the addresses it may send from. */
+import { LatchError } from '../../errors.js'
+import {
+  decodeLatchEndpointValue,
+  encodeLatchEndpointValue,
+  LatchEndpointValueLayout,
+  LatchLimits,
+} from '../abi/generated.js'
+import { bytesToIp, ipToBytes } from '../addr.js'
+import { call, type NativeBpfMap } from '../native.js'
+import { checkGeometry, checkId, checkIfindex } from './common.js'
+
+export interface Endpoint {
+  /** host-side interface of the workload */
+  ifindex: number
+  identity: number
+  /** addresses the workload may send from (at most LATCH_MAX_ENDPOINT_ADDRS) */
+  addrs: string[]
+}
+
+export class EndpointsMap {
+  constructor(private readonly map: NativeBpfMap) {
+    checkGeometry(map, 'endpoints', 4, LatchEndpointValueLayout.size)
+  }
+
+  private static key(ifindex: number): Buffer {
+    checkIfindex(ifindex)
+    if (ifindex === 0) throw new LatchError('LATCH_ERR_BPF_BAD_ARGUMENT', 'an endpoint needs an ifindex > 0')
+    const k = Buffer.alloc(4)
+    k.writeUInt32LE(ifindex)
+    return k
+  }
+
+  set(e: Endpoint): void {
+    checkId(e.identity, `identity of endpoint ifindex ${e.ifindex}`)
+    const max = LatchLimits.LATCH_MAX_ENDPOINT_ADDRS
+    if (e.addrs.length === 0 || e.addrs.length > max) {
+      throw new LatchError(
+        'LATCH_ERR_BPF_BAD_ARGUMENT',
+        `endpoint ifindex ${e.ifindex} needs 1..${max} addresses, got ${e.addrs.length}`,
+      )
+    }
+    const addrs = e.addrs.map((a) => ({ addr: ipToBytes(a) }))
+    const value = encodeLatchEndpointValue({ identity: e.identity, nAddrs: addrs.length, addrs })
+    const key = EndpointsMap.key(e.ifindex)
+    call(() => this.map.update(key, value), 'endpoints update')
+  }
+
+  delete(ifindex: number): boolean {
+    const key = EndpointsMap.key(ifindex)
+    return call(() => this.map.delete(key), 'endpoints delete')
+  }
+
+  private static decode(ifindex: number, value: Buffer): Endpoint {
+    const v = decodeLatchEndpointValue(value)
+    const n = Math.min(v.nAddrs, v.addrs.length)
+    return { ifindex, identity: v.identity, addrs: v.addrs.slice(0, n).map((a) => bytesToIp(a.addr)) }
+  }
+
+  get(ifindex: number): Endpoint | null {
+    const value = Buffer.alloc(LatchEndpointValueLayout.size)
+    const key = EndpointsMap.key(ifindex)
+    return call(() => this.map.lookup(key, value), 'endpoints lookup')
+      ? EndpointsMap.decode(ifindex, value)
+      : null
+  }
+
+  list(): Endpoint[] {
+    const d = call(() => this.map.dump(), 'endpoints dump')
+    const vs = LatchEndpointValueLayout.size
+    return Array.from({ length: d.count }, (_, i) =>
+      EndpointsMap.decode(d.keys.readUInt32LE(i * 4), d.values.subarray(i * vs, (i + 1) * vs)),
+    ).sort((a, b) => a.ifindex - b.ifindex)
+  }
+}
