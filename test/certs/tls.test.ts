@@ -1,5 +1,5 @@
 import test from 'ava'
-import { verify } from '../../certs/verify.js'
+import { type VerifyReason, verify } from '../../certs/verify.js'
 import { forgeOnNode1, makePki, type Pki, removeDir, TD, W1, W2 } from './helpers.js'
 import { type Endpoint, mutualTls } from './tls-pair.js'
 
@@ -30,7 +30,7 @@ test('two issued workload identities complete a TLS 1.3 mutual handshake and see
 
 const HOUR = 3_600_000
 /** [case, how to make the bad endpoint, verify() reason, what OpenSSL tells the client about the server] */
-const bad: Array<[string, (p: Pki) => Promise<Endpoint>, string, RegExp]> = [
+const bad: Array<[string, (p: Pki) => Promise<Endpoint>, VerifyReason, RegExp]> = [
   [
     'a certificate for an IP outside the node CIDRs',
     (p) => forgeOnNode1(p, { uris: [W1], ips: ['10.100.2.11'] }),

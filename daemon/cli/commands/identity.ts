@@ -34,9 +34,9 @@ export function registerIdentity(program: Command): void {
     )
     .argument('<spiffe-id>', 'e.g. spiffe://example.org/ns/shop/sa/web')
     .requiredOption('--node <node>', 'the node that hosts the workload')
-    .requiredOption(
+    .option(
       '--ip <ip>',
-      "a workload address inside the node's workload CIDRs (repeatable)",
+      "a workload address inside the node's workload CIDRs (required, repeatable)",
       collect,
       [],
     )

@@ -29,7 +29,12 @@ export function registerNode(program: Command): void {
     )
     .argument('<node>', 'node name: 1-63 of a-z 0-9 "-"')
     .requiredOption('--ip <ip>', "the node's underlay address (IP SAN of its certificate)")
-    .requiredOption('--workload-cidr <cidr>', 'a range the node hosts workloads in (repeatable)', collect, [])
+    .option(
+      '--workload-cidr <cidr>',
+      'a range the node hosts workloads in (required, repeatable)',
+      collect,
+      [],
+    )
     .option('--ttl <duration>', `lifetime of the node certificate (default ${LIFETIME_TEXT.node}), e.g. 7d`)
     .option('--dir <dir>', PKI_DIR_HELP)
     .option('--force', 're-issue an existing node (SVIDs signed by its old CA stop verifying)')
