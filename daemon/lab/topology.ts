@@ -185,6 +185,24 @@ export function changeCount(c: TopologyChanges): number {
   return n
 }
 
+/** One line per kind of change, for `lab up`'s report. */
+export function describeChanges(c: TopologyChanges): string[] {
+  const out: string[] = []
+  if (c.createNetns.length > 0) out.push(`netns created: ${c.createNetns.join(', ')}`)
+  if (c.hostBatch.length > 0) out.push(`links created: ${c.hostBatch.length} (veth pairs and the bridge)`)
+  if (c.sysctls.size > 0) out.push(`sysctls set in: ${[...c.sysctls.keys()].join(', ')}`)
+  const created = c.createNetns.filter((ns) => c.netnsBatches.has(ns))
+  if (created.length > 0) {
+    const n = created.reduce((sum, ns) => sum + (c.netnsBatches.get(ns)?.length ?? 0), 0)
+    out.push(`links, addresses and routes configured in the new netns: ${n} settings`)
+  }
+  // repairs of an existing netns are listed one by one
+  for (const [ns, lines] of c.netnsBatches) {
+    if (!c.createNetns.includes(ns)) out.push(`${ns}: ${lines.join('; ')}`)
+  }
+  return out
+}
+
 /** The gateway address is a link-scope /32 so the node never picks it as a source address. */
 function scopeOf(addr: string): string {
   return addr === `${WORKLOAD_GATEWAY}/32` ? ' scope link' : ''

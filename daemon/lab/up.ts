@@ -21,7 +21,13 @@ import { applyTopology, listNetns, netnsPath, observeNetns } from './netns.js'
 import { LAB_NETNS_PATTERN, LAB_STATE_DIR, type LabPlan, labPlan, labSize, planNetns } from './plan.js'
 import { killAndWait, processesIn } from './procs.js'
 import { readState, writeState } from './state.js'
-import { changeCount, desiredTopology, diffTopology, type ObservedNetns } from './topology.js'
+import {
+  changeCount,
+  describeChanges,
+  desiredTopology,
+  diffTopology,
+  type ObservedNetns,
+} from './topology.js'
 
 export interface UpOptions {
   /** Default: the running lab's size, else 3. */
@@ -109,10 +115,7 @@ async function up(opts: UpOptions): Promise<UpReport> {
   const changes = diffTopology(desired, observed)
   if (changeCount(changes) > 0) {
     await applyTopology(changes)
-    for (const ns of changes.createNetns) actions.push(`netns ${ns}`)
-    if (changes.hostBatch.length > 0) actions.push(`${changes.hostBatch.length} links created`)
-    for (const [ns, s] of changes.sysctls) actions.push(`${ns}: ${Object.keys(s).length} sysctls`)
-    for (const [ns, b] of changes.netnsBatches) actions.push(`${ns}: ${b.length} link/address/route settings`)
+    actions.push(...describeChanges(changes))
   }
 
   // one persistent mount namespace per node
