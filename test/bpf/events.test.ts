@@ -23,6 +23,7 @@ test.before(() => {
     { prefix: '10.100.1.11/32', identity: 1, scope: 'local', ifindex: LO },
     { prefix: '10.100.2.0/24', identity: 2, scope: 'remote', ifindex: WG },
     { prefix: '10.100.3.0/24', identity: 3, scope: 'remote', ifindex: WG },
+    { prefix: '10.100.4.0/24', identity: 4, scope: 'remote', ifindex: WG },
   ])
   sub = dp.subscribe((events) => {
     received.push(...events)
@@ -113,14 +114,14 @@ test.serial('repeated drops of one pair within the interval give one event and c
 test.serial('the first event after the interval reports how many were suppressed', async (t) => {
   dp.config.set({ eventIntervalNs: 200_000_000n })
   try {
-    const data = frame({ src: '10.100.3.6', dst: '10.100.1.11', l4: { proto: 'udp', sport: 7, dport: 8 } })
+    const data = frame({ src: '10.100.4.6', dst: '10.100.1.11', l4: { proto: 'udp', sport: 7, dport: 8 } })
     for (let i = 0; i < 4; i++) dp.testRun('to_workload', { data, ifindex: LO, ingressIfindex: WG })
     const first = await eventsArrive(1)
-    t.like(first[0], { src: '10.100.3.6', suppressed: 0 })
+    t.like(first[0], { src: '10.100.4.6', suppressed: 0 })
     await new Promise((r) => setTimeout(r, 250))
     dp.testRun('to_workload', { data, ifindex: LO, ingressIfindex: WG })
     const second = await eventsArrive(1)
-    t.like(second[0], { src: '10.100.3.6', suppressed: 3 })
+    t.like(second[0], { src: '10.100.4.6', suppressed: 3 })
   } finally {
     dp.config.set({ eventIntervalNs: 0n })
   }
