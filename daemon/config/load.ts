@@ -36,7 +36,7 @@ export async function readYamlFile(file: string, what: string): Promise<unknown>
 }
 
 export function parseYamlText(text: string, file: string, what: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   const first = doc.errors[0]
   if (first) {
     const pos = first.linePos?.[0]

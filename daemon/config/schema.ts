@@ -169,7 +169,12 @@ export const configSchema = z
           })
         }
       })
-      const td = parseSpiffeId(w.id).trustDomain
+      let td: string
+      try {
+        td = parseSpiffeId(w.id).trustDomain
+      } catch {
+        return // already reported on workloads[i].id
+      }
       if (td !== c.trustDomain) {
         ctx.addIssue({
           code: 'custom',

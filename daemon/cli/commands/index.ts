@@ -4,6 +4,7 @@ import { registerIdentity } from './identity.js'
 import { registerLab } from './lab.js'
 import { registerNode } from './node.js'
 import { registerPolicy } from './policy.js'
+import { registerStatus } from './status.js'
 
 /**
  * Every command group registers itself here, one line each. Keep the list in the order `--help`
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerIdentity(program)
   registerPolicy(program)
   registerLab(program)
+  registerStatus(program)
   // registerCa(program), registerNode(program), registerIdentity(program), registerLab(program), …
 }

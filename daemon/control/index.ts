@@ -1,0 +1,12 @@
+/** The local control socket of latchd: protocol, server, client, status report and its text form. */
+export { controlRequest, fetchStatus } from './client.js'
+export { formatStatus } from './format.js'
+export {
+  type ControlRequest,
+  type ControlResponse,
+  DEFAULT_CONTROL_SOCKET,
+  type StatusPeer,
+  type StatusReport,
+} from './protocol.js'
+export { type ControlHandler, ControlServer } from './server.js'
+export { buildStatus, type StatusInputs } from './status.js'

@@ -1,0 +1,148 @@
+/**
+ * The control socket server: a unix socket, mode 0600 (its directory created 0755 if missing),
+ * newline-delimited JSON requests answered in order by `handle`. A stale socket file left by a
+ * crashed daemon is replaced; a live one (another daemon answers) is never stolen; a path that is
+ * not a socket is never deleted.
+ */
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { dirname } from 'node:path'
+import { asLatchError, LatchError } from '../errors.js'
+import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES, requestSchema } from './protocol.js'
+
+export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse>
+
+function isLive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path)
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+  })
+}
+
+async function clearStale(path: string): Promise<void> {
+  let st: Awaited<ReturnType<typeof lstat>>
+  try {
+    st = await lstat(path)
+  } catch {
+    return // nothing there
+  }
+  if (!st.isSocket()) {
+    throw new LatchError(
+      'LATCH_ERR_DAEMON_LISTEN_FAILED',
+      `control socket path ${path} exists and is not a socket`,
+      {
+        details: { path },
+      },
+    )
+  }
+  if (await isLive(path)) {
+    throw new LatchError('LATCH_ERR_CONTROL_IN_USE', `another process already serves ${path}`, {
+      details: { path },
+    })
+  }
+  await unlink(path)
+}
+
+export class ControlServer {
+  readonly path: string
+  readonly #handle: ControlHandler
+  readonly #server: Server
+  readonly #sockets = new Set<Socket>()
+
+  constructor(path: string, handle: ControlHandler) {
+    this.path = path
+    this.#handle = handle
+    this.#server = createServer((socket) => this.#serve(socket))
+  }
+
+  async listen(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o755 })
+    await clearStale(this.path)
+    // create the socket with no group/other access from the start, then make it exactly 0600
+    const oldMask = process.umask(0o177)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject)
+        this.#server.listen(this.path, () => {
+          this.#server.off('error', reject)
+          resolve()
+        })
+      })
+    } catch (err) {
+      throw new LatchError(
+        'LATCH_ERR_DAEMON_LISTEN_FAILED',
+        `cannot listen on ${this.path}: ${(err as Error).message}`,
+        {
+          cause: err,
+          details: { path: this.path },
+        },
+      )
+    } finally {
+      process.umask(oldMask)
+    }
+    await chmod(this.path, 0o600)
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    await unlink(this.path).catch(() => undefined)
+  }
+
+  #serve(socket: Socket): void {
+    this.#sockets.add(socket)
+    socket.once('close', () => this.#sockets.delete(socket))
+    socket.on('error', () => socket.destroy())
+    let buffered = ''
+    let chain = Promise.resolve()
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      buffered += chunk
+      if (Buffer.byteLength(buffered) > MAX_LINE_BYTES && !buffered.includes('\n')) {
+        socket.end(`${JSON.stringify(failure('LATCH_ERR_CONTROL_PROTOCOL', 'request line too long'))}\n`)
+        return
+      }
+      let nl = buffered.indexOf('\n')
+      while (nl !== -1) {
+        const line = buffered.slice(0, nl).trim()
+        buffered = buffered.slice(nl + 1)
+        nl = buffered.indexOf('\n')
+        if (line === '') continue
+        chain = chain.then(async () => {
+          const res = await this.#answer(line)
+          if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`)
+        })
+      }
+    })
+  }
+
+  async #answer(line: string): Promise<ControlResponse> {
+    let json: unknown
+    try {
+      json = JSON.parse(line)
+    } catch {
+      return failure('LATCH_ERR_CONTROL_PROTOCOL', 'the request is not JSON; send {"cmd":"status"}')
+    }
+    const req = requestSchema.safeParse(json)
+    if (!req.success) {
+      return failure(
+        'LATCH_ERR_CONTROL_PROTOCOL',
+        `unknown request ${line.slice(0, 200)}; commands: status, ping`,
+      )
+    }
+    try {
+      return await this.#handle(req.data)
+    } catch (err) {
+      const e = asLatchError(err)
+      return failure(e.code, e.message)
+    }
+  }
+}
+
+function failure(code: string, message: string): ControlResponse {
+  return { ok: false, error: { code, message } }
+}

@@ -1,0 +1,107 @@
+/**
+ * Building the status report from the daemon's parts. Pure: config, mesh snapshot and WireGuard
+ * status in, a JSON-ready StatusReport out. WireGuard peers are matched to mesh peers by public key.
+ */
+
+import { formatEndpoint } from '../config/net.js'
+import type { Config } from '../config/schema.js'
+import type { EngineStatus } from '../engine/index.js'
+import type { PeerSnapshot } from '../node/peer.js'
+import type { StatusPeer, StatusRefusal, StatusReport } from './protocol.js'
+
+export interface StatusInputs {
+  config: Config
+  spiffeId: string
+  wgPublicKey: string
+  startedAt: Date
+  now: Date
+  peers: PeerSnapshot[]
+  /** engine.status(), or the error it threw */
+  wireguard: EngineStatus | Error
+}
+
+function refusal(r: PeerSnapshot['refusal'] | PeerSnapshot['lastError']): StatusRefusal | undefined {
+  if (!r) return undefined
+  return {
+    reason: r.reason,
+    message: r.message,
+    by: r.by,
+    at: r.at.toISOString(),
+    ...('unverified' in r && r.unverified ? { unverified: true } : {}),
+  }
+}
+
+export function buildStatus(i: StatusInputs): StatusReport {
+  const wg = i.wireguard instanceof Error ? undefined : i.wireguard
+  const byKey = new Map((wg?.peers ?? []).map((p) => [p.publicKey, p]))
+  const matched = new Set<string>()
+  const peers: StatusPeer[] = i.peers.map((p) => {
+    const w = p.wgPublicKey ? byKey.get(p.wgPublicKey) : undefined
+    if (w) matched.add(w.publicKey)
+    const ref = refusal(p.refusal)
+    const err = refusal(p.lastError)
+    return {
+      name: p.name,
+      address: p.address,
+      port: p.port,
+      role: p.role,
+      state: p.state,
+      tunnel: p.tunnel,
+      rotations: p.rotations,
+      ...(p.lastHandshakeAt && {
+        lastHandshakeAt: p.lastHandshakeAt.toISOString(),
+        pskAgeSeconds: Math.max(0, Math.round((i.now.getTime() - p.lastHandshakeAt.getTime()) / 1000)),
+      }),
+      ...(p.endpoint && { endpoint: p.endpoint }),
+      ...(p.tunnelAddress && { tunnelAddress: p.tunnelAddress }),
+      ...(p.wgPublicKey && { wgPublicKey: p.wgPublicKey }),
+      ...(p.workloadCidrs && { workloadCidrs: p.workloadCidrs }),
+      ...(p.workloads && { workloads: p.workloads }),
+      ...(ref && { refusal: ref }),
+      ...(err && { lastError: err }),
+      ...(p.nextAttemptAt && { nextAttemptAt: p.nextAttemptAt.toISOString() }),
+      ...(p.graceUntil && { graceUntil: p.graceUntil.toISOString() }),
+      ...(w && {
+        wireguard: {
+          rxBytes: w.rxBytes,
+          txBytes: w.txBytes,
+          hasPresharedKey: w.hasPresharedKey,
+          ...(w.latestHandshake && { latestHandshake: w.latestHandshake.toISOString() }),
+        },
+      }),
+    }
+  })
+  const c = i.config
+  return {
+    node: c.node,
+    trustDomain: c.trustDomain,
+    spiffeId: i.spiffeId,
+    pid: process.pid,
+    startedAt: i.startedAt.toISOString(),
+    uptimeSeconds: Math.round((i.now.getTime() - i.startedAt.getTime()) / 1000),
+    listen: formatEndpoint(c.listen.address, c.listen.port),
+    rekeyIntervalSeconds: c.rekeyInterval / 1000,
+    gracePeriodSeconds: c.peerGracePeriod / 1000,
+    wireguard: {
+      interface: c.wireguard.interface,
+      publicKey: wg?.publicKey ?? i.wgPublicKey,
+      listenPort: c.wireguard.listenPort,
+      address: c.wireguard.address,
+      ...(i.wireguard instanceof Error && { error: i.wireguard.message }),
+      unmanagedPeers: (wg?.peers ?? [])
+        .filter((p) => !matched.has(p.publicKey))
+        .map((p) => ({
+          publicKey: p.publicKey,
+          ...(p.endpoint && { endpoint: p.endpoint }),
+          rxBytes: p.rxBytes,
+          txBytes: p.txBytes,
+        })),
+    },
+    peers,
+    workloads: c.workloads.map((w) => ({
+      id: w.id,
+      ips: [...w.ips],
+      ...(w.interface && { interface: w.interface }),
+    })),
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * latchd assembled: identity → engine (WireGuard) → peers file → mesh → handshake listener →
+ * control socket (→ metrics). `stop()` undoes it in reverse but leaves WireGuard as it is, so the
+ * next daemon re-adopts the interface and its peers without cutting traffic.
+ */
+import type { Server } from 'node:http'
+import type { Logger } from 'pino'
+import { formatEndpoint } from '../config/net.js'
+import type { Config } from '../config/schema.js'
+import type { ControlResponse } from '../control/protocol.js'
+import { ControlServer } from '../control/server.js'
+import { buildStatus } from '../control/status.js'
+import { StaticPeers } from '../discovery/static-file.js'
+import { createEngine, type Engine } from '../engine/index.js'
+import { LatchError } from '../errors.js'
+import { dialPeer } from '../handshake/client.js'
+import { HandshakeServer } from '../handshake/server.js'
+import { DEFAULT_TIMING, type HandshakeTiming } from '../handshake/timing.js'
+import type { LocalNode } from '../handshake/types.js'
+import { DaemonMetrics } from '../observe/metrics.js'
+import type { BackoffPolicy } from './backoff.js'
+import { type Clock, systemClock } from './clock.js'
+import { loadLocalIdentity } from './local-identity.js'
+import { Mesh } from './mesh.js'
+
+export interface DaemonOptions {
+  config: Config
+  logger: Logger
+  /** Default: createEngine with the config's wireguard block. */
+  engine?: Engine
+  clock?: Clock
+  timing?: HandshakeTiming
+  backoff?: BackoffPolicy
+}
+
+export interface Daemon {
+  readonly config: Config
+  readonly mesh: Mesh
+  readonly engine: Engine
+  /** The handshake listener's bound port (differs from config when it is 0). */
+  readonly listenPort: number
+  status(): Promise<ControlResponse>
+  stop(): Promise<void>
+}
+
+async function listenOr<T>(what: string, where: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f()
+  } catch (err) {
+    if (err instanceof LatchError) throw err
+    throw new LatchError(
+      'LATCH_ERR_DAEMON_LISTEN_FAILED',
+      `cannot listen for ${what} on ${where}: ${(err as Error).message}`,
+      {
+        cause: err,
+        details: { what, where },
+      },
+    )
+  }
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  const { config: c, logger } = o
+  const startedAt = new Date()
+  const identity = await loadLocalIdentity(c)
+  for (const problem of identity.problems) {
+    logger.error({ event: 'identity_problem' }, `peers will refuse this node: ${problem}`)
+  }
+
+  const engine =
+    o.engine ??
+    createEngine({
+      wireguard: c.wireguard,
+      logger: logger.child({ component: 'engine' }),
+      adoptGraceMs: c.peerGracePeriod,
+    })
+  const wg = await engine.start()
+  const local: LocalNode = {
+    node: c.node,
+    trustDomain: c.trustDomain,
+    rootPem: identity.rootPem,
+    certPem: identity.certPem,
+    keyPem: identity.keyPem,
+    intermediatePem: identity.intermediatePem,
+    wgPublicKey: wg.publicKey,
+    endpoint: formatEndpoint(c.listen.address, c.wireguard.listenPort),
+    tunnelAddress: c.wireguard.address,
+    workloadCidrs: [...c.workloadCidrs],
+    workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
+  }
+  const timing = o.timing ?? DEFAULT_TIMING
+
+  let mesh: Mesh | undefined
+  const metrics = new DaemonMetrics({
+    peerStates: () => mesh?.stateCounts() ?? {},
+    wireguardBytes: async () => {
+      const names = new Map((mesh?.snapshot() ?? []).map((p) => [p.wgPublicKey, p.name]))
+      const st = await engine.status()
+      return st.peers.map((p) => ({
+        peer: names.get(p.publicKey) ?? p.name ?? p.publicKey,
+        rxBytes: p.rxBytes,
+        txBytes: p.txBytes,
+      }))
+    },
+  })
+  mesh = new Mesh({
+    self: c.node,
+    trustDomain: c.trustDomain,
+    dial: (peer) => dialPeer({ local, peer, timing }),
+    engine,
+    clock: o.clock ?? systemClock,
+    rekeyIntervalMs: c.rekeyInterval,
+    gracePeriodMs: c.peerGracePeriod,
+    logger,
+    metrics,
+    ...(o.backoff && { backoff: o.backoff }),
+  })
+  const m = mesh
+
+  const peers = new StaticPeers({
+    file: c.peersFile,
+    self: c.node,
+    onChange: (list) => {
+      logger.info(
+        { event: 'peers_reloaded', peers: list.map((p) => p.name) },
+        `peers file reloaded (${list.length} peers)`,
+      )
+      m.setPeers(list)
+    },
+    onError: (err) =>
+      logger.error({ event: 'peers_rejected', code: err.code }, `kept the previous peers: ${err.message}`),
+  })
+  const initialPeers = await peers.start()
+
+  let server: HandshakeServer
+  try {
+    server = new HandshakeServer({
+      local,
+      isKnownPeer: (n) => m.has(n),
+      onOutcome: (outcome) => m.inbound(outcome),
+      onTlsError: (err, remote) =>
+        logger.warn({ event: 'tls_error', remote }, `TLS handshake from ${remote} failed: ${err.message}`),
+      timing,
+    })
+  } catch (err) {
+    peers.stop()
+    throw new LatchError(
+      'LATCH_ERR_DAEMON_IDENTITY',
+      `cannot use the node certificate and key: ${(err as Error).message}`,
+      {
+        cause: err,
+        details: { certFile: c.pki.certFile, keyFile: c.pki.keyFile },
+      },
+    )
+  }
+  const listenAt = formatEndpoint(c.listen.address, c.listen.port)
+  const bound = await listenOr('handshakes', listenAt, () =>
+    server.listen(c.listen.address, c.listen.port),
+  ).catch((err) => {
+    peers.stop()
+    throw err
+  })
+
+  const status = async (): Promise<ControlResponse> => {
+    const wgStatus = await engine.status().catch((err: Error) => err)
+    return {
+      ok: true,
+      status: buildStatus({
+        config: c,
+        spiffeId: identity.spiffeId,
+        wgPublicKey: wg.publicKey,
+        startedAt,
+        now: new Date(),
+        peers: m.snapshot(),
+        wireguard: wgStatus,
+      }),
+    }
+  }
+  const control = new ControlServer(c.controlSocket, async (req) =>
+    req.cmd === 'ping' ? { ok: true, pong: true } : status(),
+  )
+  let metricsServer: Server | undefined
+  try {
+    await control.listen()
+    if (c.metrics) {
+      const { address, port } = c.metrics
+      metricsServer = await listenOr('metrics', formatEndpoint(address, port), () =>
+        metrics.listen(address, port),
+      )
+    }
+  } catch (err) {
+    peers.stop()
+    await server.close(true)
+    await control.close().catch(() => undefined)
+    throw err
+  }
+
+  m.setPeers(initialPeers)
+  logger.info(
+    {
+      event: 'started',
+      listen: formatEndpoint(c.listen.address, bound.port),
+      wgPublicKey: wg.publicKey,
+      adopted: wg.adopted,
+      peers: initialPeers.map((p) => p.name),
+      controlSocket: c.controlSocket,
+    },
+    `latchd ${c.node} listening on ${formatEndpoint(c.listen.address, bound.port)}${wg.adopted ? ' (adopted the existing WireGuard interface)' : ''}`,
+  )
+
+  let stopping: Promise<void> | undefined
+  return {
+    config: c,
+    mesh: m,
+    engine,
+    listenPort: bound.port,
+    status,
+    stop() {
+      stopping ??= (async () => {
+        peers.stop()
+        m.stop(false)
+        await server.close(true)
+        await control.close()
+        if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+        await engine.flush().catch(() => undefined)
+        await engine.stop()
+        logger.info({ event: 'stopped' }, 'latchd stopped; WireGuard left in place for the next start')
+      })()
+      return stopping
+    },
+  }
+}
