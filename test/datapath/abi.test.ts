@@ -25,7 +25,7 @@ for (const [name, layout] of Object.entries(abi.LAYOUTS)) {
   test(`struct ${name} has the same size and field layout in C and TypeScript`, (t) => {
     const c = addon.abi.structs[name]
     t.truthy(c, `the addon does not list struct ${name}`)
-    t.is<number>(layout.size, c!.size, 'sizeof')
+    t.is(layout.size as number, c!.size, 'sizeof')
     t.deepEqual(
       Object.fromEntries(
         Object.entries(layout.fields).map(([f, v]) => [f, { offset: v.offset, size: v.size }]),
