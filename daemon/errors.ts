@@ -291,6 +291,16 @@ export const ERRORS = {
     fix: 'the TypeScript encoders do not match bpf/include/latch_abi.h: run `npx tsx daemon/datapath/abi/generate.ts` and rebuild',
   },
 
+  // --- identity-pair authentication (daemon/pairauth) ---------------------------------------------
+  LATCH_ERR_PAIRAUTH_BAD_CREDENTIALS: {
+    exit: 65,
+    fix: "give the workload's SVID chain (leaf first, then its node intermediate) whose one URI SAN is the workload's SPIFFE ID, with the private key of that leaf; re-issue it with `latchctl identity issue` if unsure",
+  },
+  LATCH_ERR_PAIRAUTH_BAD_ARGUMENT: {
+    exit: 70,
+    fix: 'a pair-auth planner/scheduler argument is out of range (named in the message); this is a bug in the caller',
+  },
+
   // --- internal ------------------------------------------------------------------------------------
   LATCH_ERR_INTERNAL_BUG: { exit: 70, fix: 'this is a bug in latch; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>
