@@ -46,6 +46,11 @@ async function makeDirs(dir: string, mode: number): Promise<string | undefined> 
   return top
 }
 
+/** Best-effort clean-up after a failure: the original error is what the operator needs to see. */
+async function removeQuietly(paths: readonly string[]): Promise<void> {
+  for (const p of paths) await rm(p, { recursive: true, force: true }).catch(() => undefined)
+}
+
 /**
  * Write all `files` or none. Directories holding a private key are created 0700, others 0755.
  * Returns the paths written, in order.
@@ -76,8 +81,8 @@ export async function commitFiles(files: readonly PlannedFile[]): Promise<string
       }
     }
   } catch (cause) {
-    await Promise.all(temps.map((t) => rm(t, { force: true })))
-    for (const d of createdDirs.reverse()) await rm(d, { recursive: true, force: true })
+    await removeQuietly(temps)
+    await removeQuietly(createdDirs.reverse())
     throw new LatchError('LATCH_ERR_PKI_WRITE_FAILED', `could not write ${files[0]?.path ?? 'files'}`, {
       cause,
     })
@@ -85,7 +90,7 @@ export async function commitFiles(files: readonly PlannedFile[]): Promise<string
   try {
     for (const [i, f] of files.entries()) await rename(temps[i] as string, f.path)
   } catch (cause) {
-    await Promise.all(temps.map((t) => rm(t, { force: true })))
+    await removeQuietly(temps)
     throw new LatchError('LATCH_ERR_PKI_WRITE_FAILED', 'could not move the new files into place', { cause })
   }
   return files.map((f) => f.path)
