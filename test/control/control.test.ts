@@ -1,0 +1,219 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import test from 'ava'
+import { parseConfig } from '../../daemon/config/index.js'
+import {
+  buildStatus,
+  ControlServer,
+  controlRequest,
+  fetchStatus,
+  formatStatus,
+  type StatusReport,
+} from '../../daemon/control/index.js'
+import { isLatchError } from '../../daemon/errors.js'
+import type { PeerSnapshot } from '../../daemon/node/peer.js'
+
+const run = promisify(execFile)
+
+let dir: string
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'latch-ctl-'))
+})
+test.after.always(async () => rm(dir, { recursive: true, force: true }))
+
+const config = parseConfig(
+  {
+    node: 'node1',
+    trustDomain: 'lab.latch',
+    pki: {
+      caFile: '/c',
+      certFile: '/n',
+      keyFile: '/k',
+      intermediateCertFile: '/i',
+      intermediateKeyFile: '/ik',
+    },
+    listen: { address: '10.99.0.11' },
+    workloadCidrs: ['10.100.1.0/24'],
+    wireguard: { address: '10.101.0.1/32', privateKeyFile: '/wg.key' },
+    peersFile: '/peers.yaml',
+    workloads: [{ id: 'spiffe://lab.latch/ns/lab/sa/node1-w1', ips: ['10.100.1.11'], interface: 'lw1' }],
+  },
+  '/x.yaml',
+)
+
+const now = new Date('2030-01-01T00:10:00Z')
+const peers: PeerSnapshot[] = [
+  {
+    name: 'node2',
+    address: '10.99.0.12',
+    port: 7443,
+    role: 'dialer',
+    state: 'established',
+    tunnel: 'up',
+    rotations: 4,
+    lastHandshakeAt: new Date('2030-01-01T00:09:30Z'),
+    endpoint: '10.99.0.12:51820',
+    tunnelAddress: '10.101.0.2/32',
+    wgPublicKey: 'B'.repeat(43) + '=',
+    workloadCidrs: ['10.100.2.0/24'],
+    workloads: [],
+  },
+  {
+    name: 'node3',
+    address: '10.99.0.13',
+    port: 7443,
+    role: 'dialer',
+    state: 'refused',
+    tunnel: 'down',
+    rotations: 0,
+    refusal: {
+      reason: 'cert_unknown_issuer',
+      message: 'no trusted root issued "CN=node3"',
+      by: 'local',
+      at: new Date('2030-01-01T00:09:59Z'),
+      unverified: true,
+    },
+    nextAttemptAt: new Date('2030-01-01T00:10:04Z'),
+  },
+]
+
+function report(): StatusReport {
+  return buildStatus({
+    config,
+    spiffeId: 'spiffe://lab.latch/latch/node/node1',
+    wgPublicKey: 'A'.repeat(43) + '=',
+    startedAt: new Date('2030-01-01T00:00:00Z'),
+    now,
+    peers,
+    wireguard: {
+      interface: 'latch0',
+      publicKey: 'A'.repeat(43) + '=',
+      peers: [
+        {
+          publicKey: 'B'.repeat(43) + '=',
+          rxBytes: 2048,
+          txBytes: 4096,
+          hasPresharedKey: true,
+          endpoint: '10.99.0.12:51820',
+        },
+        { publicKey: 'C'.repeat(43) + '=', rxBytes: 0, txBytes: 0, hasPresharedKey: false },
+      ],
+    },
+  })
+}
+
+test('the status report has each peer with state, PSK age, counters and refusal', (t) => {
+  const s = report()
+  t.is(s.node, 'node1')
+  t.is(s.uptimeSeconds, 600)
+  const [p2, p3] = s.peers
+  t.like(p2, {
+    name: 'node2',
+    state: 'established',
+    pskAgeSeconds: 30,
+    rotations: 4,
+    endpoint: '10.99.0.12:51820',
+  })
+  t.deepEqual(p2!.wireguard, { rxBytes: 2048, txBytes: 4096, hasPresharedKey: true })
+  t.like(p3!.refusal, { reason: 'cert_unknown_issuer', by: 'local', unverified: true })
+  t.deepEqual(
+    s.wireguard.unmanagedPeers.map((p) => p.publicKey),
+    ['C'.repeat(43) + '='],
+  )
+  t.deepEqual(s.workloads, [
+    { id: 'spiffe://lab.latch/ns/lab/sa/node1-w1', ips: ['10.100.1.11'], interface: 'lw1' },
+  ])
+  const text = formatStatus(s)
+  t.regex(text, /node2\s+established\s+dialer\s+10\.99\.0\.12:51820/)
+  t.regex(text, /2\.0 KiB\s+4\.0 KiB\s+yes/)
+  t.regex(text, /this node refused node3 \(identity not proven\): cert_unknown_issuer/)
+})
+
+test('status round-trips over the control socket, which is 0600', async (t) => {
+  const path = join(dir, 'run', 'latchd.sock')
+  const server = new ControlServer(path, async (req) =>
+    req.cmd === 'ping' ? { ok: true, pong: true } : { ok: true, status: report() },
+  )
+  await server.listen()
+  try {
+    t.is((await stat(path)).mode & 0o777, 0o600)
+    const s = await fetchStatus(path)
+    t.deepEqual(s, JSON.parse(JSON.stringify(report())))
+    t.deepEqual(await controlRequest(path, { cmd: 'ping' }), { ok: true, pong: true })
+    // latchctl status itself, JSON and text
+    const cli = ['--import=tsx', 'daemon/cli/main.ts', 'status', '--socket', path]
+    const json = await run(process.execPath, [...cli, '--json'])
+    t.is(JSON.parse(json.stdout).peers[0].name, 'node2')
+    const text = await run(process.execPath, cli)
+    t.regex(text.stdout, /PEER\s+STATE/)
+  } finally {
+    await server.close()
+  }
+})
+
+test('bad requests get a typed error answer, and the connection carries several requests', async (t) => {
+  const path = join(dir, 'bad.sock')
+  const server = new ControlServer(path, async () => ({ ok: true, pong: true }))
+  await server.listen()
+  try {
+    const { connect } = await import('node:net')
+    const answers = await new Promise<string[]>((resolve) => {
+      const s = connect(path)
+      let buf = ''
+      s.setEncoding('utf8')
+      s.on('data', (d: string) => {
+        buf += d
+        const lines = buf.split('\n').filter(Boolean)
+        if (lines.length === 3) {
+          s.end()
+          resolve(lines)
+        }
+      })
+      s.write('not json\n{"cmd":"reboot"}\n{"cmd":"ping"}\n')
+    })
+    const [a, b, c] = answers.map((l) => JSON.parse(l))
+    t.is(a.error.code, 'LATCH_ERR_CONTROL_PROTOCOL')
+    t.regex(b.error.message, /commands: status, ping/)
+    t.deepEqual(c, { ok: true, pong: true })
+  } finally {
+    await server.close()
+  }
+})
+
+test('a missing daemon is LATCH_ERR_CONTROL_UNAVAILABLE, and latchctl exits 69', async (t) => {
+  const path = join(dir, 'nobody.sock')
+  t.true(isLatchError(await t.throwsAsync(fetchStatus(path)), 'LATCH_ERR_CONTROL_UNAVAILABLE'))
+  const err = await t.throwsAsync(
+    run(process.execPath, ['--import=tsx', 'daemon/cli/main.ts', 'status', '--socket', path]),
+  )
+  t.is((err as { code?: number }).code, 69)
+  t.regex((err as { stderr?: string }).stderr ?? '', /LATCH_ERR_CONTROL_UNAVAILABLE/)
+})
+
+test('a stale socket is replaced, a live one is not stolen, a regular file is not deleted', async (t) => {
+  // a crashed daemon leaves its socket file behind: bind without listening, then exit
+  const stale = join(dir, 'stale.sock')
+  await run('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(stale)})`])
+  t.true((await stat(stale)).isSocket())
+  const s1 = new ControlServer(stale, async () => ({ ok: true, pong: true }))
+  await s1.listen()
+  t.deepEqual(await controlRequest(stale, { cmd: 'ping' }), { ok: true, pong: true })
+
+  const s2 = new ControlServer(stale, async () => ({ ok: true, pong: true }))
+  t.true(isLatchError(await t.throwsAsync(s2.listen()), 'LATCH_ERR_CONTROL_IN_USE'))
+  t.deepEqual(
+    await controlRequest(stale, { cmd: 'ping' }),
+    { ok: true, pong: true },
+    'the first still answers',
+  )
+  await s1.close()
+
+  const file = join(dir, 'regular')
+  await writeFile(file, 'keep me')
+  const s3 = new ControlServer(file, async () => ({ ok: true, pong: true }))
+  t.true(isLatchError(await t.throwsAsync(s3.listen()), 'LATCH_ERR_DAEMON_LISTEN_FAILED'))
+  t.is((await stat(file)).size, 7)
+})
