@@ -1,0 +1,88 @@
+/**
+ * The checks each side applies to the peer's SVID. Pure: certificates and facts in, a verdict with a
+ * typed reason out (safe to call inside a TLS callback).
+ *  1. certs' verify(): chain to our root (name constraints included), trust domain, a workload ID, the
+ *     TLS purpose, validity at `now`; then node:tls's own verdict must agree (socket.authorized).
+ *  2. the identity asked for (client side: the server must be exactly Y);
+ *  3. the SVID's IPs lie inside the constraints of the node the connection belongs to: a node speaks
+ *     only for the workloads it hosts, whatever intermediate signed the SVID.
+ */
+import { cidrsWithin, type VerifyReason, verify } from '../../certs/index.js'
+import { type PairReason, reasonOfVerify } from './reasons.js'
+import type { NodeConstraints, TrustAnchor } from './types.js'
+
+export interface PeerSvidInput {
+  /** The peer's chain as sent, leaf first (DER buffers or PEM). Empty when it sent none. */
+  chain: readonly (Buffer | string)[]
+  /** node:tls's verdict (socket.authorized) and its error, if any. */
+  tlsAuthorized: boolean
+  tlsError?: string | undefined
+  /** What the certificate must be good for: 'server' when we dialed, 'client' when we accepted. */
+  purpose: 'client' | 'server'
+  /** The identity the peer must have (client side: the one it asked the server for). */
+  expectedId?: string | undefined
+}
+
+export interface SvidContext {
+  trust: TrustAnchor
+  /** The node the connection belongs to, and what it may speak for. */
+  node: string
+  constraints: NodeConstraints
+  now: Date
+}
+
+export type SvidVerdict =
+  | { ok: true; spiffeId: string; ips: string[]; notAfter: Date }
+  | { ok: false; reason: PairReason; message: string; certReason?: VerifyReason }
+
+export function checkPeerSvid(input: PeerSvidInput, ctx: SvidContext): SvidVerdict {
+  if (input.chain.length === 0) return { ok: false, reason: 'no_certificate', message: 'no certificate' }
+  const result = verify(
+    input.chain,
+    { roots: ctx.trust.rootPem, trustDomain: ctx.trust.trustDomain },
+    { purpose: input.purpose, kind: 'workload', at: ctx.now },
+  )
+  if (!result.ok) {
+    return {
+      ok: false,
+      reason: reasonOfVerify(result.reason),
+      message: `the SVID of node ${ctx.node}'s workload: ${result.message}`,
+      certReason: result.reason,
+    }
+  }
+  if (!input.tlsAuthorized) {
+    return {
+      ok: false,
+      reason: 'untrusted_svid',
+      message: `TLS path validation failed: ${input.tlsError || 'unknown error'}`,
+    }
+  }
+  const spiffeId = result.spiffeId
+  if (input.expectedId !== undefined && spiffeId !== input.expectedId) {
+    return {
+      ok: false,
+      reason: 'wrong_identity',
+      message: `asked node ${ctx.node} for ${input.expectedId}, it presented ${spiffeId}`,
+    }
+  }
+  if (result.ips.length === 0) {
+    return { ok: false, reason: 'svid_without_ips', message: `the SVID of ${spiffeId} has no IP address` }
+  }
+  let outside: string[]
+  try {
+    outside = cidrsWithin(result.ips, ctx.constraints.cidrs)
+  } catch {
+    // the constraints come from a checked node session; unparsable ones vouch for nothing
+    outside = result.ips
+  }
+  if (outside.length > 0) {
+    return {
+      ok: false,
+      reason: 'svid_outside_node_constraints',
+      message: `${spiffeId} claims ${outside.join(', ')}, outside node ${ctx.node}'s workload CIDRs (${
+        ctx.constraints.cidrs.join(', ') || 'none'
+      })`,
+    }
+  }
+  return { ok: true, spiffeId, ips: result.ips, notAfter: result.notAfter }
+}
