@@ -113,8 +113,9 @@ export function runPairExchange(o: ExchangeOptions): Promise<PairOutcome> {
       if (settled) return
       if (m.type === 'refuse') {
         const reason = m.reason
-        if (isPairReason(reason)) return fail(reason, m.message, 'peer')
-        return fail('bad_message', `refused with unknown reason "${reason}": ${m.message}`, 'peer')
+        if (isPairReason(reason)) fail(reason, m.message, 'peer')
+        else fail('bad_message', `refused with unknown reason "${reason}": ${m.message}`, 'peer')
+        return
       }
       if (o.role === 'server') {
         // the client's answer to our accept

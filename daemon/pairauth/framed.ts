@@ -51,16 +51,18 @@ export class PairConnection {
     try {
       frames = this.#decoder.push(chunk)
     } catch (err) {
-      return this.#protocolError((err as Error).message)
+      this.#protocolError((err as Error).message)
+      return
     }
     for (const f of frames) {
       if (this.#ended) return
       const parsed = pairMessageSchema.safeParse(f)
       if (!parsed.success) {
         const first = parsed.error.issues[0]
-        return this.#protocolError(
+        this.#protocolError(
           `invalid message: ${first ? `${first.path.join('.')}: ${first.message}` : 'unknown'}`,
         )
+        return
       }
       this.#handlers?.message(parsed.data)
     }

@@ -93,16 +93,19 @@ export class PairAuthServer {
       socket.destroy()
       return
     }
-    // the credential must be the one presented: a renewal between SNI and here changes only notAfter
+    const constraints = node === undefined ? undefined : o.constraintsFor(node)
     if (credential === undefined) {
-      return refuse('unknown_identity', `this node hosts no workload for server name ${socket.servername}`)
+      refuse('unknown_identity', `this node hosts no workload for server name ${socket.servername}`)
+      return
     }
-    if (node === undefined) {
-      return refuse('unknown_node', `${socket.remoteAddress} is not the tunnel address of a peer node`)
-    }
-    const constraints = o.constraintsFor(node)
-    if (constraints === undefined) {
-      return refuse('unknown_node', `no node session with ${node}: its constraints are unknown`)
+    if (node === undefined || constraints === undefined) {
+      refuse(
+        'unknown_node',
+        node === undefined
+          ? `${socket.remoteAddress} is not the tunnel address of a peer node`
+          : `no node session with ${node}: its constraints are unknown`,
+      )
+      return
     }
     runPairExchange({
       socket,
