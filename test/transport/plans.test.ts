@@ -3,6 +3,7 @@ import { canonicalEndpoint, canonicalPrefix, prefixesOverlap } from '../../daemo
 import { planRoutes } from '../../daemon/transport/route-plan.js'
 import type { WgDeviceState } from '../../daemon/transport/wg-dump.js'
 import { planIsEmpty, planWireguard, type WgPeerConfig } from '../../daemon/transport/wg-plan.js'
+import { batches } from '../../daemon/transport/wg-set.js'
 
 const peer = (k: string, over: Partial<WgPeerConfig> = {}): WgPeerConfig => ({
   publicKey: k,
@@ -81,4 +82,18 @@ test('prefix overlap is containment either way, and never across families', (t) 
   t.true(prefixesOverlap('10.1.2.0/24', '10.0.0.0/8'))
   t.false(prefixesOverlap('10.1.2.0/24', '10.1.3.0/24'))
   t.false(prefixesOverlap('10.0.0.0/8', 'fd00::/8'))
+})
+
+test('wg set argv is split only past the byte budget, in order, never inside a clause', (t) => {
+  const clauses = [
+    ['listen-port', '1'],
+    ['peer', 'a', 'remove'],
+    ['peer', 'b', 'endpoint', '1.2.3.4:5'],
+  ]
+  t.deepEqual(batches(clauses, 1 << 20), [clauses.flat()])
+  t.deepEqual(batches(clauses, 30), [
+    ['listen-port', '1', 'peer', 'a', 'remove'],
+    ['peer', 'b', 'endpoint', '1.2.3.4:5'],
+  ])
+  t.deepEqual(batches([], 10), [])
 })
