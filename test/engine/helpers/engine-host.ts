@@ -10,7 +10,7 @@
  * Reply:   {"ok": true, "value": …} | {"ok": false, "code": "...", "message": "..."}
  */
 import { createInterface } from 'node:readline'
-import { pino } from 'pino'
+import { destination, pino } from 'pino'
 import {
   createEngine,
   type Engine,
@@ -28,7 +28,7 @@ class CountingRunner extends ExecaRunner {
   }
 }
 
-const logger = pino({ level: process.env.LATCH_TEST_LOG ?? 'warn' }, pino.destination(2))
+const logger = pino({ level: process.env.LATCH_TEST_LOG ?? 'warn' }, destination(2))
 const runner = new CountingRunner()
 let engine: Engine | undefined
 
