@@ -218,7 +218,7 @@ test.serial('lab down removes everything it made', async (t) => {
   t.true(report.changed)
   t.true(report.killed.length >= 4, JSON.stringify(report.killed)) // 3 latchd + socat (+ wireguard-go)
   t.true(report.netns.includes(UNDERLAY_NETNS))
-  await server
+  await server.child
   await assertNothingLeft(t)
   t.false((await labDown()).changed, 'a second down finds nothing to do')
 })
@@ -237,7 +237,7 @@ test.serial(
     await writeFile(join(LAB_STATE_DIR, 'node1', 'stale'), 'x')
     const report = await labDown()
     t.true(report.killed.length >= 3, JSON.stringify(report.killed))
-    await stray
+    await stray.child
     await assertNothingLeft(t)
   },
 )

@@ -47,8 +47,12 @@ export interface LabHandle {
   workload(name: string): LabWorkload
   /** Runs argv in a node or workload (its netns + the node's mount namespace); never throws on exit codes. */
   exec(target: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>
-  /** Starts a long-running argv there (a server, a stream); kill it with .kill() — `down` kills leftovers anyway. */
-  spawn(target: string, argv: string[]): Promise<ResultPromise>
+  /**
+   * Starts a long-running argv there (a server, a stream): `child` is the execa subprocess (await it
+   * for its result; `child.kill()` stops it — `down` kills leftovers anyway). Wrapped in an object
+   * because a subprocess is a thenable: returned bare from an async function it would be awaited.
+   */
+  spawn(target: string, argv: string[]): Promise<{ child: ResultPromise }>
 }
 
 export async function labExec(target: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -61,9 +65,9 @@ export async function labExec(target: string, argv: string[], opts: ExecOptions 
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? (r.timedOut ? 124 : 128) }
 }
 
-export async function labSpawn(target: string, argv: string[]): Promise<ResultPromise> {
+export async function labSpawn(target: string, argv: string[]): Promise<{ child: ResultPromise }> {
   const [cmd, args] = await labCommand(target, argv)
-  return execa(cmd, args, { reject: false, stdin: 'ignore', buffer: true })
+  return { child: execa(cmd, args, { reject: false, stdin: 'ignore' }) }
 }
 
 function handle(report: UpReport): LabHandle {
