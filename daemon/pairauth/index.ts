@@ -7,9 +7,37 @@
 
 export { checkPeerSvid, type PeerSvidInput, type SvidContext, type SvidVerdict } from './check-svid.js'
 export { type AuthenticatePairOptions, authenticatePair } from './client.js'
+export { type Clock, systemClock } from './clock.js'
 export { type Credential, type SvidInput, WorkloadCredentials } from './credentials.js'
+export { PairAuthLoop, type PairAuthLoopOptions, type RevokeWhy } from './loop.js'
+export { type PairState, PairTable, type PairTableOptions, type Reconciled } from './pair-table.js'
+export {
+  desiredPairs,
+  initiates,
+  type PlanInput,
+  type PlannedPair,
+  type PlannerPolicy,
+  pairKey,
+  type WorkloadRef,
+} from './planner.js'
 export { PAIR_ALPN, PAIR_AUTH_PORT, SERVER_NAME_SUFFIX, serverNameFor } from './protocol.js'
-export { isPairReason, PAIR_REASONS, type PairReason, type PairRefusalBy, reasonOfVerify } from './reasons.js'
+export {
+  isDefinitive,
+  isPairReason,
+  PAIR_REASONS,
+  type PairReason,
+  type PairRefusalBy,
+  reasonOfVerify,
+} from './reasons.js'
+export {
+  DEFAULT_REAUTH_TIMING,
+  firstDialAt,
+  type ReauthTiming,
+  reauthAt,
+  reauthTiming,
+  retryAt,
+} from './reauth.js'
+export { DeadlineScheduler, type SchedulerOptions } from './scheduler.js'
 export { createPairAuthServer, PairAuthServer, type PairAuthServerOptions } from './server.js'
 export { DEFAULT_PAIR_TIMING, DEFAULT_PAIR_TTL_MS, type PairTiming } from './timing.js'
 export type {

@@ -34,6 +34,26 @@ export function isPairReason(s: string): s is PairReason {
   return Object.hasOwn(PAIR_REASONS, s)
 }
 
+const TRANSIENT: ReadonlySet<PairReason> = new Set<PairReason>([
+  'unreachable',
+  'tls_failed',
+  'timeout',
+  'connection_lost',
+  'shutting_down',
+  'bad_message',
+  'no_credentials',
+  'unknown_node',
+])
+
+/**
+ * Whether a failure says the pair must not be authenticated (policy, identity, certificates) rather
+ * than that this attempt did not get through (transport, a missing session or SVID). After a
+ * definitive failure the existing auth entries of the pair go at once: the peer has dropped its own.
+ */
+export function isDefinitive(reason: PairReason): boolean {
+  return !TRANSIENT.has(reason)
+}
+
 /** Which pair reason a verify() failure is. */
 export function reasonOfVerify(reason: VerifyReason): PairReason {
   switch (reason) {
