@@ -1,0 +1,340 @@
+/**
+ * Issue 3 "Must show", on the lab (3 nodes × 2 workloads, rekey every 3 s):
+ *  - TCP, UDP and ICMP between workloads on different nodes; the underlay capture holds no payload
+ *    marker and nothing but WireGuard UDP between node addresses plus the handshake port;
+ *  - `wg show` on every node lists the other nodes, each with a preshared key (equal on both ends);
+ *  - PSK rotation under a TCP stream: ≥ 3 rotations, every byte arrives (count + SHA-256);
+ *  - SIGKILL a latchd during a stream: the stream goes on, the restarted daemon re-adopts its
+ *    WireGuard interface (same ifindex) and peers;
+ *  - a daemon with a node certificate from another CA, or claiming CIDRs outside its constraints,
+ *    gets no tunnel, and the reason is in its peer's log and `latchctl status`.
+ * Root only; the lab is torn down after the file even when a test fails.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import test from 'ava'
+import { execa } from 'execa'
+import { stringify } from 'yaml'
+import { initCa, issueNode } from '../../certs/index.js'
+import { fetchStatus, type StatusPeer, type StatusReport } from '../../daemon/control/index.js'
+import { labUp, useLab } from './helpers/lab.js'
+import { judgeCapture, MARKER, startCapture, startStream, udpExchange } from './traffic.js'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const LATCHD = join(ROOT, 'dist', 'daemon', 'latchd.js')
+const LATCHCTL = join(ROOT, 'dist', 'daemon', 'cli', 'main.js')
+const isRoot = process.getuid?.() === 0
+const lab = useLab(test, { nodes: 3, workloads: 2, rekeyInterval: '3s' })
+const serial = isRoot ? test.serial : test.serial.skip
+
+let tmp: string
+test.before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'latch-e2e-transport-'))
+})
+test.after.always(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true })
+})
+
+function status(node: string): Promise<StatusReport> {
+  return fetchStatus(lab().node(node).controlSocket)
+}
+
+async function peer(node: string, name: string): Promise<StatusPeer> {
+  const p = (await status(node)).peers.find((x) => x.name === name)
+  if (!p) throw new Error(`${node} has no peer ${name}`)
+  return p
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await f()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last)})` : ''}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+async function meshEstablished(): Promise<void> {
+  await until('every node has every peer established', async () => {
+    for (const n of lab().plan.nodes) {
+      const s = await status(n.name)
+      if (s.peers.length !== lab().plan.nodes.length - 1) return false
+      if (!s.peers.every((p) => p.state === 'established' && p.tunnel === 'up')) return false
+    }
+    return true
+  })
+}
+
+/** `wg show latch0 preshared-keys` of a node: public key → PSK. */
+async function psks(node: string): Promise<Map<string, string>> {
+  const r = await lab().exec(node, ['wg', 'show', 'latch0', 'preshared-keys'])
+  return new Map(
+    r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t') as [string, string]),
+  )
+}
+
+serial(
+  'the mesh comes up: every pair established, wg lists the other nodes with equal preshared keys',
+  async (t) => {
+    await meshEstablished()
+    const keys = new Map<string, string>()
+    for (const n of lab().plan.nodes) keys.set(n.name, (await status(n.name)).wireguard.publicKey)
+    for (const n of lab().plan.nodes) {
+      const mine = await psks(n.name)
+      const others = lab().plan.nodes.filter((o) => o.name !== n.name)
+      t.is(mine.size, others.length, `${n.name}: wg show lists ${mine.size} peers`)
+      for (const o of others) {
+        const key = mine.get(keys.get(o.name)!)
+        t.truthy(key, `${n.name} has no WireGuard peer for ${o.name}`)
+        t.not(key, '(none)', `${n.name}: no preshared key for ${o.name}`)
+        const theirs = (await psks(o.name)).get(keys.get(n.name)!)
+        // a rotation may fall between the two reads: compare again until both ends agree
+        if (key !== theirs) {
+          await until(`PSKs of ${n.name}/${o.name} agree`, async () => {
+            const a = (await psks(n.name)).get(keys.get(o.name)!)
+            return a === (await psks(o.name)).get(keys.get(n.name)!)
+          })
+        }
+      }
+    }
+  },
+)
+
+serial(
+  'TCP, UDP and ICMP cross nodes; the underlay carries only WireGuard and the handshake port',
+  async (t) => {
+    const pcap = join(tmp, 'underlay.pcap')
+    const stop = await startCapture(pcap, 'latch-underlay', 'latchbr0')
+    let stopped = false
+    try {
+      const ping = await lab().exec('node1-w1', [
+        'ping',
+        '-c',
+        '5',
+        '-i',
+        '0.2',
+        '-W',
+        '2',
+        '-p',
+        Buffer.from(MARKER.slice(0, 16)).toString('hex'),
+        lab().workload('node2-w1').ip,
+      ])
+      t.is(ping.exitCode, 0, ping.stdout + ping.stderr)
+      t.regex(ping.stdout, / 0% packet loss/)
+      const udp = await udpExchange(lab(), 'node2-w2', 'node3-w1')
+      t.is(udp, `${lab().workload('node2-w2').ip} ${MARKER}-udp`)
+      const stream = await startStream(lab(), 'node3-w2', 'node1-w2', 3)
+      const r = await stream()
+      t.true(r.sent.bytes > 100_000)
+      t.deepEqual(r.received, r.sent)
+      await stop()
+      stopped = true
+      const v = await judgeCapture(pcap)
+      t.false(v.markerFound, 'the payload marker crossed the underlay in clear')
+      t.deepEqual(v.unexpected, [], 'packets other than WireGuard, the handshake port and ARP')
+      t.true(v.wireguard > 50, `only ${v.wireguard} WireGuard packets captured`)
+    } finally {
+      if (!stopped) await stop()
+    }
+  },
+)
+
+serial('PSK rotation under a TCP stream: at least 3 rotations and not a byte lost', async (t) => {
+  const before = (await peer('node1', 'node2')).rotations
+  const pskBefore = (await psks('node1')).get((await status('node2')).wireguard.publicKey)
+  const stream = await startStream(lab(), 'node1-w1', 'node2-w1', 12)
+  const r = await stream()
+  const after = await peer('node1', 'node2')
+  t.true(after.rotations - before >= 3, `${after.rotations - before} rotations during the stream`)
+  t.not((await psks('node1')).get((await status('node2')).wireguard.publicKey), pskBefore)
+  t.true(r.sent.bytes > 1_000_000, `only ${r.sent.bytes} bytes sent`)
+  t.deepEqual(r.received, r.sent, 'bytes received differ from bytes sent')
+})
+
+serial(
+  'SIGKILL a latchd during a stream: the stream continues and the restart re-adopts the interface',
+  async (t) => {
+    const ifindex = async () =>
+      (await lab().exec('node1', ['cat', '/sys/class/net/latch0/ifindex'])).stdout.trim()
+    const indexBefore = await ifindex()
+    const pid = (await status('node1')).pid
+    const stream = await startStream(lab(), 'node1-w1', 'node3-w2', 10)
+    await new Promise((r) => setTimeout(r, 2000))
+    process.kill(pid, 'SIGKILL')
+    await until(
+      'node3 sees node1 gone and keeps the tunnel',
+      async () => (await peer('node3', 'node1')).tunnel === 'grace',
+    )
+    t.is((await psks('node3')).size, 2, 'node3 still has its WireGuard peer for node1')
+    const report = await labUp()
+    t.deepEqual(
+      report.daemons.filter((d) => d.state !== 'running').map((d) => d.node),
+      ['node1'],
+    )
+    const r = await stream()
+    t.deepEqual(r.received, r.sent, 'the stream lost bytes across the daemon restart')
+    t.is(await ifindex(), indexBefore, 'latch0 was re-created instead of adopted')
+    const log = await readFile(lab().node('node1').logFile, 'utf8')
+    const starts = log.split('\n').filter((l) => l.includes('"event":"started"'))
+    t.regex(starts.at(-1) ?? '', /"adopted":true/)
+    await meshEstablished()
+    t.not((await status('node1')).pid, pid)
+  },
+)
+
+interface Rogue {
+  name: string
+  /** builds the rogue node3's config; returns the expected refusal reason on its peers */
+  config: (dir: string) => Promise<{ yaml: string; reason: RegExp }>
+}
+
+const NODE3 = { ip: '10.99.0.13', cidr: '10.100.3.0/24' }
+
+function rogueConfig(
+  dir: string,
+  pki: { ca: string; cert: string; key: string; inter: string; interKey: string },
+  cidrs: string[],
+) {
+  return stringify({
+    node: 'node3',
+    trustDomain: 'lab.latch',
+    pki: {
+      caFile: pki.ca,
+      certFile: pki.cert,
+      keyFile: pki.key,
+      intermediateCertFile: pki.inter,
+      intermediateKeyFile: pki.interKey,
+    },
+    listen: { address: NODE3.ip, port: 7443 },
+    workloadCidrs: cidrs,
+    wireguard: {
+      interface: 'latch9',
+      listenPort: 51829,
+      address: '10.101.0.9/32',
+      privateKeyFile: join(dir, 'wg.key'),
+    },
+    peersFile: lab().node('node3').peersFile,
+    controlSocket: join(dir, 'rogue.sock'),
+    rekeyInterval: '3s',
+  })
+}
+
+const rogues: Rogue[] = [
+  {
+    name: 'a node certificate from another CA',
+    config: async (dir) => {
+      const pki = join(dir, 'pki')
+      await initCa({ dir: pki, trustDomain: 'lab.latch' })
+      await issueNode({ dir: pki, node: 'node3', ip: NODE3.ip, workloadCidrs: [NODE3.cidr] })
+      const n = join(pki, 'nodes', 'node3')
+      return {
+        yaml: rogueConfig(
+          dir,
+          {
+            ca: join(pki, 'ca', 'root.crt'),
+            cert: join(n, 'node.crt'),
+            key: join(n, 'node.key'),
+            inter: join(n, 'ca.crt'),
+            interKey: join(n, 'ca.key'),
+          },
+          [NODE3.cidr],
+        ),
+        reason: /^cert_(unknown_issuer|bad_signature)$/,
+      }
+    },
+  },
+  {
+    name: "CIDRs outside its intermediate's name constraints (node1's range)",
+    config: async (dir) => {
+      const pki = lab().plan.pkiDir
+      const n = join(pki, 'nodes', 'node3')
+      return {
+        yaml: rogueConfig(
+          dir,
+          {
+            ca: join(pki, 'ca', 'root.crt'),
+            cert: join(n, 'node.crt'),
+            key: join(n, 'node.key'),
+            inter: join(n, 'ca.crt'),
+            interKey: join(n, 'ca.key'),
+          },
+          [NODE3.cidr, '10.100.1.0/24'],
+        ),
+        reason: /^cidrs_outside_constraints$/,
+      }
+    },
+  },
+]
+
+for (const rogue of rogues) {
+  serial(`a daemon with ${rogue.name} gets no tunnel; its peers log and show the reason`, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'latch-e2e-rogue-'))
+    const { yaml, reason } = await rogue.config(dir)
+    await writeFile(join(dir, 'latchd.yaml'), yaml)
+    // the real node3 daemon steps aside; the rogue takes its address and port
+    process.kill((await status('node3')).pid, 'SIGTERM')
+    await until(
+      'node3 stopped',
+      async () =>
+        (await status('node3')
+          .then(() => false)
+          .catch(() => true)) || undefined,
+    )
+    const { child: proc } = await lab().spawn('node3', [
+      process.execPath,
+      LATCHD,
+      '--config',
+      join(dir, 'latchd.yaml'),
+    ])
+    try {
+      const rogueKey = await until(
+        'the rogue answers',
+        async () => (await fetchStatus(join(dir, 'rogue.sock'))).wireguard.publicKey,
+      )
+      for (const node of ['node1', 'node2']) {
+        const p = await until(`${node} refuses the rogue`, async () => {
+          const x = await peer(node, 'node3')
+          return x.refusal && reason.test(x.refusal.reason) ? x : undefined
+        })
+        t.is(p.refusal!.by, 'local')
+        t.not(p.state, 'established')
+        const wgPeers = (await lab().exec(node, ['wg', 'show', 'latch0', 'peers'])).stdout
+        t.false(wgPeers.includes(rogueKey), `${node} programmed a tunnel to the rogue`)
+        const log = await readFile(lab().node(node).logFile, 'utf8')
+        t.true(
+          log
+            .split('\n')
+            .some((l) => l.includes('"event":"handshake_refused"') && reason.test(JSON.parse(l).reason)),
+          `${node}'s log has no handshake_refused line with the reason`,
+        )
+        const cli = await execa(
+          process.execPath,
+          [LATCHCTL, 'status', '--socket', lab().node(node).controlSocket],
+          { reject: false },
+        )
+        t.is(cli.exitCode, 0, cli.stderr)
+        t.regex(cli.stdout, new RegExp(`node3.*${reason.source.replace(/^\^|\$$/g, '')}`))
+      }
+      // the rogue itself is told why
+      const own = await fetchStatus(join(dir, 'rogue.sock'))
+      t.true(own.peers.every((p) => p.state !== 'established' && p.refusal !== undefined))
+    } finally {
+      proc.kill('SIGTERM')
+      await proc
+      await lab().exec('node3', ['ip', 'link', 'del', 'latch9'])
+      await rm(dir, { recursive: true, force: true })
+      await labUp() // the real node3 daemon comes back
+    }
+    await meshEstablished()
+  })
+}
