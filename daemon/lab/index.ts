@@ -3,4 +3,5 @@ export { type DownReport, findLeftovers, type Leftovers, labDown } from './down.
 export { labCommand, labTarget } from './exec.js'
 export * from './plan.js'
 export { type LabStatus, labStatus, type NodeStatus } from './status.js'
+export { formatLabStatus, formatPeer } from './status-format.js'
 export { type DaemonReport, labUp, type UpOptions, type UpReport } from './up.js'

@@ -7,7 +7,7 @@ import { execa } from 'execa'
 import {
   DEFAULT_NODES,
   DEFAULT_WORKLOADS,
-  type LabStatus,
+  formatLabStatus,
   labCommand,
   labDown,
   labStatus,
@@ -111,34 +111,6 @@ export function registerLab(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }) => {
       const s = await labStatus()
-      print(!!o.json, s, () => formatStatus(s))
+      print(!!o.json, s, () => formatLabStatus(s))
     })
-}
-
-function formatStatus(s: LabStatus): string {
-  if (!s.up) {
-    return s.strays.length > 0
-      ? `no lab state, but lab namespaces exist: ${s.strays.join(', ')} (run \`latchctl lab down\`)\n`
-      : 'no lab is up (`latchctl lab up` builds one)\n'
-  }
-  const lines = [
-    `lab: ${s.size?.nodes} nodes × ${s.size?.workloads} workloads, trust domain ${s.trustDomain}, rekey ${s.rekeyInterval}`,
-    `underlay: netns ${s.underlay?.netns} bridge ${s.underlay?.bridge}${s.underlay?.present ? '' : ' (MISSING)'}`,
-  ]
-  for (const n of s.nodes) {
-    const d = n.latchd.alive
-      ? `latchd pid ${n.latchd.pid}${n.latchd.socket ? '' : ' (no control socket yet)'}`
-      : 'latchd NOT RUNNING'
-    lines.push(
-      `${n.name}: netns ${n.netns}${n.present ? '' : ' (MISSING)'}  underlay ${n.underlayIp}  tunnel ${n.tunnelAddress}  workloads ${n.workloadCidr}  ${d}`,
-    )
-    if (n.daemonError) lines.push(`  daemon status: ${n.daemonError}`)
-    else if (n.daemon !== undefined) lines.push(`  daemon status: ${JSON.stringify(n.daemon)}`)
-    for (const w of n.workloads) {
-      lines.push(`  ${w.name}: ${w.ip} via ${w.interface}  ${w.spiffeId}${w.present ? '' : ' (MISSING)'}`)
-    }
-    lines.push(`  log: ${n.log}`)
-  }
-  if (s.strays.length > 0) lines.push(`strays (not part of this lab's size): ${s.strays.join(', ')}`)
-  return `${lines.join('\n')}\n`
 }
