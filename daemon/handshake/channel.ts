@@ -34,6 +34,8 @@ export class NodeChannel extends EventEmitter<NodeChannelEvents> {
           case 'ping':
             this.#send({ type: 'pong' })
             break
+          case 'pong':
+            break // liveness only: receiving it already refreshed lastReceivedAt
           case 'inventory':
             this.emit('inventory', m.workloads)
             break

@@ -145,7 +145,11 @@ export function checkInventory(
   for (const w of workloads) {
     let td: string
     try {
-      td = parseSpiffeId(w.id, { requirePath: true }).trustDomain
+      const id = parseSpiffeId(w.id, { requirePath: true })
+      if (id.segments[0] === 'latch') {
+        return refuse('inventory_outside_cidrs', `workload ${w.id} is in the reserved /latch/ namespace`)
+      }
+      td = id.trustDomain
     } catch (err) {
       return refuse('inventory_outside_cidrs', `workload ${w.id}: ${(err as Error).message}`)
     }
