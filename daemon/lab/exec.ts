@@ -9,9 +9,11 @@ import { nsenterArgs } from './daemons.js'
 import { netnsPath } from './netns.js'
 import { type ExecTarget, LAB_STATE_FILE, labPlan, resolveTarget } from './plan.js'
 import { readState } from './state.js'
+import { requireRoot } from './up.js'
 
 /** Resolves a target of the running lab and checks its namespaces exist. */
 export async function labTarget(target: string): Promise<ExecTarget> {
+  requireRoot()
   const state = await readState()
   if (!state) throw new LatchError('LATCH_ERR_LAB_NOT_UP', `no lab is up (${LAB_STATE_FILE} is missing)`)
   const t = resolveTarget(labPlan(state.size), target)

@@ -212,6 +212,22 @@ test.serial(
   },
 )
 
+test.serial('a changed setting rewrites the configs and restarts the daemons with them', async (t) => {
+  const changed = await labUp({ rekeyInterval: '5s' })
+  t.is(changed.rekeyInterval, '5s')
+  t.true(changed.actions.includes(plan.nodes[0]!.configFile), changed.actions.join('\n'))
+  for (const d of changed.daemons) {
+    t.is(d.state, 'restarted')
+    t.not(d.pid, up.daemons.find((x) => x.node === d.node)!.pid)
+  }
+  t.regex(await readFile(plan.nodes[2]!.configFile, 'utf8'), /rekeyInterval: 5s/)
+  // omitted settings keep the running lab's
+  const kept = await labUp()
+  t.false(kept.changed, kept.actions.join('\n'))
+  t.is(kept.rekeyInterval, '5s')
+  up = changed
+})
+
 test.serial('lab down removes everything it made', async (t) => {
   const server = await labSpawn('node1-w1', ['socat', 'TCP-LISTEN:7000,fork,reuseaddr', 'EXEC:cat'])
   const report: DownReport = await labDown()
