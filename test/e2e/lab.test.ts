@@ -190,6 +190,13 @@ test.serial(
     process.kill(victim.pid, 'SIGKILL')
     await execa('ip', ['netns', 'del', 'latch-node3-w2'])
     await execa('ip', ['-n', 'latch-node1', 'link', 'del', 'lw1'])
+    const node3 = plan.nodes[2]!
+    await execa('nsenter', [`--mount=${node3.mountNsFile}`, '--', 'umount', '-l', '/run/wireguard'])
+    t.not(
+      (await labExec('node3', ['wg', 'show', 'latch0'])).exitCode,
+      0,
+      'the unmount did not hide the socket',
+    )
     const fixed = await labUp()
     t.true(fixed.changed)
     t.true(
@@ -207,6 +214,9 @@ test.serial(
       const r = await labExec(w, ['ping', '-c1', '-W2', ip])
       t.is(r.exitCode, 0, `${w}: ${r.stdout}`)
     }
+    t.true(fixed.actions.includes(`/run/wireguard → ${node3.wireguardDir}`), fixed.actions.join('\n'))
+    const wg = await labExec('node3', ['wg', 'show', 'latch0'])
+    t.is(wg.exitCode, 0, wg.stderr)
     up = fixed
     t.false((await labUp()).changed)
   },
