@@ -82,6 +82,8 @@ export function authenticatePair(o: AuthenticatePairOptions): Promise<PairOutcom
       // the identity is the SPIFFE ID, checked in the exchange; there is no DNS name to check
       checkServerIdentity: () => undefined,
     })
+    // a few small frames each way: never wait for Nagle / delayed ACK
+    socket.setNoDelay(true)
     const fail = (reason: 'tls_failed' | 'timeout' | 'unreachable', message: string) => {
       if (done) return
       done = true

@@ -61,6 +61,7 @@ export class PairAuthServer {
       rejectUnauthorized: false,
       secureOptions: SSL_OP_NO_TICKET,
       handshakeTimeout: this.#timing.handshakeTimeoutMs,
+      noDelay: true,
     })
     this.#server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket))
     this.#server.on('tlsClientError', (err, socket) => {
