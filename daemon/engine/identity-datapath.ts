@@ -1,0 +1,41 @@
+/**
+ * The port between identity-pair authentication (daemon/pairauth, driven by the daemon) and the
+ * eBPF datapath (daemon/datapath, driven by the engine). SPIFFE IDs on this side; the small integer
+ * identity ids the maps use are allocated behind it and never leave the node.
+ *
+ * Writers call it only with facts that were authenticated: remote IPs come from the IP SANs of the
+ * SVID that just authenticated (or, before pair authentication, from a node-handshake inventory that
+ * was checked against the peer node's name constraints).
+ */
+
+export interface AuthRequiredEvent {
+  /** the local or remote identity the packet came from, when the ipcache knows it */
+  src?: string
+  /** the mesh workload the packet was for */
+  dst?: string
+  srcIp: string
+  dstIp: string
+  /** IP protocol number (6 TCP, 17 UDP, 1 ICMP, …) */
+  proto: number
+  dport?: number
+}
+
+export interface AuthPairEntry {
+  src: string
+  dst: string
+  expiresAt: Date
+}
+
+export interface IdentityDatapath {
+  /** Put or replace a remote identity's IPs in the ipcache (arriving through the WireGuard interface). */
+  setRemoteIdentity(spiffeId: string, ips: readonly string[]): Promise<void>
+  /** Remove a remote identity's ipcache entries (and every auth entry that names it). */
+  removeRemoteIdentity(spiffeId: string): Promise<void>
+  /** auth[(src, dst)] = expiresAt. The caller writes both directions when both are meant. */
+  authorize(src: string, dst: string, expiresAt: Date): Promise<void>
+  /** Delete auth[(src, dst)] at once (no-op when absent). */
+  revoke(src: string, dst: string): Promise<void>
+  listAuth(): Promise<AuthPairEntry[]>
+  /** Subscribe to auth-required events from the ring buffer; returns an unsubscribe function. */
+  onAuthRequired(listener: (event: AuthRequiredEvent) => void): () => void
+}
