@@ -296,9 +296,27 @@ export const ERRORS = {
     exit: 65,
     fix: "give the workload's SVID chain (leaf first, then its node intermediate) whose one URI SAN is the workload's SPIFFE ID, with the private key of that leaf; re-issue it with `latchctl identity issue` if unsure",
   },
+  LATCH_ERR_PAIRAUTH_NO_DATAPATH: {
+    exit: 69,
+    fix: 'pair authentication writes auth entries into the eBPF identity datapath: enable the datapath in the config (see the datapath block), or remove policyFile to run latchd without pair authentication',
+  },
   LATCH_ERR_PAIRAUTH_BAD_ARGUMENT: {
     exit: 70,
     fix: 'a pair-auth planner/scheduler argument is out of range (named in the message); this is a bug in the caller',
+  },
+
+  // --- datapath integration in latchd (daemon/engine/datapath*, identities*) ------------------------
+  LATCH_ERR_DATAPATH_IDENTITIES_FILE: {
+    exit: 74,
+    fix: 'check datapath.identitiesFile in the latchd config: the directory must exist and be writable by latchd, and the file must be the JSON latchd wrote (move a damaged one away; latchd then starts a fresh allocation and clears the auth map)',
+  },
+  LATCH_ERR_DATAPATH_DISABLED: {
+    exit: 69,
+    fix: 'this latchd runs with datapath.enabled: false; enable it in the config and restart latchd',
+  },
+  LATCH_ERR_DATAPATH_BAD_REQUEST: {
+    exit: 64,
+    fix: 'give SPIFFE IDs like spiffe://example.org/ns/shop/sa/web and a TTL such as 30s, 10m or 1h',
   },
 
   // --- internal ------------------------------------------------------------------------------------

@@ -22,6 +22,12 @@ export const DEFAULTS = Object.freeze({
   /** How long a peer whose control connection dropped keeps its tunnel before it is removed. */
   peerGracePeriodMs: 180_000,
   logLevel: 'info' as const,
+  /** TCP port of the identity-pair authentication listener on the tunnel address (DESIGN §5). */
+  pairAuthPort: 7444,
+  /** Upper bound of an auth entry's life (also bounded by both SVIDs' notAfter). */
+  pairAuthTtlMs: 600_000,
+  /** Lifetime of the SVIDs latchd issues for its workloads; renewed at half-life. */
+  svidTtlMs: 3_600_000,
 })
 
 /** Bounds: a rekey every second would spend the CPU on TLS; more than a day would keep a PSK too long. */
@@ -114,8 +120,25 @@ const workloadSchema = z
     ips: z.array(ipAddress).min(1, 'a workload has at least one IP'),
     /** The host-side interface of the workload (for the datapath). */
     interface: z.string().min(1).optional(),
+    /** The workload's SVID (leaf) and key (0600); latchd presents them in pair authentication. */
     certFile: path.optional(),
     keyFile: path.optional(),
+    /** Optional: SVID + intermediate, written beside them for the workload's own TLS. */
+    chainFile: path.optional(),
+    /**
+     * true (default): latchd issues and renews the SVID from the node intermediate at half-life.
+     * false: the files are managed elsewhere and presented as they are (re-read on restart).
+     */
+    renew: z.boolean().default(true),
+  })
+  .strict()
+
+const pairAuthSchema = z
+  .object({
+    /** TCP port of the pair-auth listener, bound on the tunnel address (wireguard.address). */
+    port: port.default(DEFAULTS.pairAuthPort),
+    /** Upper bound of an auth entry's life, e.g. 10m (5s … 1d); re-authenticated at 2/3 of it. */
+    ttl: duration(5000, REKEY_MAX_MS).default(`${DEFAULTS.pairAuthTtlMs}ms`),
   })
   .strict()
 
@@ -154,6 +177,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * The policy file (DESIGN §7), watched and hot-reloaded. Without it there is no pair
+     * authentication: every pair stays denied.
+     */
+    policyFile: path.optional(),
+    pairAuth: pairAuthSchema.default({}),
+    /** Lifetime of the SVIDs latchd issues for its workloads, e.g. 1h (10s … 1d); renewed at half-life. */
+    svidTtl: duration(10_000, REKEY_MAX_MS).default(`${DEFAULTS.svidTtlMs}ms`),
     /** Optional Prometheus /metrics listener. */
     metrics: metricsSchema.optional(),
   })

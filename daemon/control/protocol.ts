@@ -6,11 +6,14 @@
  *   response:  {"ok":true,"status":{…StatusReport…}}\n
  *   error:     {"ok":false,"error":{"code":"LATCH_ERR_…","message":"…"}}\n
  *
- * Commands: `status` (the StatusReport below), `ping` (→ {"ok":true,"pong":true}).
+ * Commands: `status` (the StatusReport below), `ping` (→ {"ok":true,"pong":true}), and the
+ * datapath's auth_add / auth_del / auth_list / monitor (datapath-protocol.ts).
  * A connection may carry several requests; answers come in order. Lines above 64 KiB end it.
  * Try it by hand: `echo '{"cmd":"status"}' | socat - UNIX-CONNECT:/run/latch/latchd.sock`.
  */
 import { z } from 'zod'
+import type { DatapathReport } from '../engine/datapath-report.js'
+import { type DatapathResponse, datapathRequestSchemas } from './datapath-protocol.js'
 
 export const MAX_LINE_BYTES = 64 * 1024
 export const DEFAULT_CONTROL_SOCKET = '/run/latch/latchd.sock'
@@ -18,6 +21,7 @@ export const DEFAULT_CONTROL_SOCKET = '/run/latch/latchd.sock'
 export const requestSchema = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('status') }).strict(),
   z.object({ cmd: z.literal('ping') }).strict(),
+  ...datapathRequestSchemas,
 ])
 export type ControlRequest = z.infer<typeof requestSchema>
 
@@ -64,6 +68,66 @@ export interface StatusPeer {
   wireguard?: { rxBytes: number; txBytes: number; latestHandshake?: string; hasPresharedKey: boolean }
 }
 
+/** A pair authentication that did not succeed, as status shows it (the most recent first). */
+export interface StatusPairFailure {
+  at: string
+  local?: string
+  remote?: string
+  node?: string
+  /** client: this node dialed; server: the peer dialed this node. */
+  role: 'client' | 'server'
+  reason: string
+  by: 'local' | 'peer' | 'transport'
+  message: string
+  certReason?: string
+}
+
+/** Identity-pair authentication (DESIGN §5): policy, local identities, pairs and auth entries. */
+export interface PairAuthStatus {
+  /** The pair-auth listener's port on the tunnel address. */
+  port: number
+  ttlSeconds: number
+  policy: {
+    file: string
+    /** sha256 of the running policy's rules. */
+    digest: string
+    allowedPairs: number
+    /** Why the file on disk is not the running policy (it was rejected; the running one stays). */
+    error?: {
+      code: string
+      message: string
+      file?: string
+      problems?: Array<{ line: number; col: number; message: string }>
+    }
+  }
+  identities: Array<{
+    id: string
+    ips: string[]
+    source: 'renewed' | 'files'
+    notAfter?: string
+    fingerprint?: string
+    renewAt?: string
+    problem?: string
+  }>
+  /** Every planned pair (local workload, remote workload, remote node). */
+  pairs: Array<{
+    local: string
+    remote: string
+    node: string
+    /** This node dials (the peer only as a fallback). */
+    initiator: boolean
+    state: 'authenticated' | 'authenticating' | 'pending'
+    expiresAt?: string
+    remoteIps?: string[]
+    failures: number
+    lastReason?: string
+  }>
+  /** The datapath's auth entries (src → dst until expiresAt). */
+  authEntries: Array<{ src: string; dst: string; expiresAt: string }>
+  authEntriesError?: string
+  recentFailures: StatusPairFailure[]
+}
+
 export interface StatusReport {
   node: string
   trustDomain: string
@@ -86,9 +150,14 @@ export interface StatusReport {
   }
   peers: StatusPeer[]
   workloads: Array<{ id: string; ips: string[]; interface?: string }>
+  /** The eBPF datapath (pins, attached interfaces, counters); absent with datapath.enabled: false. */
+  datapath?: DatapathReport
+  /** Absent when latchd runs without a policy file (no pair authentication). */
+  pairAuth?: PairAuthStatus
 }
 
 export type ControlResponse =
   | { ok: true; status: StatusReport }
   | { ok: true; pong: true }
+  | DatapathResponse
   | { ok: false; error: ControlError }

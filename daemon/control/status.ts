@@ -7,7 +7,7 @@ import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
 import type { EngineStatus } from '../engine/index.js'
 import type { PeerSnapshot } from '../node/peer.js'
-import type { StatusPeer, StatusRefusal, StatusReport } from './protocol.js'
+import type { PairAuthStatus, StatusPeer, StatusRefusal, StatusReport } from './protocol.js'
 
 export interface StatusInputs {
   config: Config
@@ -18,6 +18,8 @@ export interface StatusInputs {
   peers: PeerSnapshot[]
   /** engine.status(), or the error it threw */
   wireguard: EngineStatus | Error
+  /** Identity-pair authentication, when latchd runs it (a policy file is configured). */
+  pairAuth?: PairAuthStatus
 }
 
 function refusal(r: PeerSnapshot['refusal'] | PeerSnapshot['lastError']): StatusRefusal | undefined {
@@ -103,5 +105,6 @@ export function buildStatus(i: StatusInputs): StatusReport {
       ips: [...w.ips],
       ...(w.interface && { interface: w.interface }),
     })),
+    ...(i.pairAuth && { pairAuth: i.pairAuth }),
   }
 }

@@ -11,6 +11,7 @@ import type { ControlResponse } from '../control/protocol.js'
 import { ControlServer } from '../control/server.js'
 import { buildStatus } from '../control/status.js'
 import { StaticPeers } from '../discovery/static-file.js'
+import type { IdentityDatapath } from '../engine/identity-datapath.js'
 import { createEngine, type Engine } from '../engine/index.js'
 import { LatchError } from '../errors.js'
 import { dialPeer } from '../handshake/client.js'
@@ -22,6 +23,7 @@ import type { BackoffPolicy } from './backoff.js'
 import { type Clock, systemClock } from './clock.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
+import { PairService } from './pair-service.js'
 
 export interface DaemonOptions {
   config: Config
@@ -31,6 +33,8 @@ export interface DaemonOptions {
   clock?: Clock
   timing?: HandshakeTiming
   backoff?: BackoffPolicy
+  /** The eBPF identity datapath pair authentication writes auth/ipcache entries into. */
+  datapath?: IdentityDatapath
 }
 
 export interface Daemon {
@@ -39,6 +43,8 @@ export interface Daemon {
   readonly engine: Engine
   /** The handshake listener's bound port (differs from config when it is 0). */
   readonly listenPort: number
+  /** Identity-pair authentication; undefined without a policy file. */
+  readonly pairs: PairService | undefined
   status(): Promise<ControlResponse>
   stop(): Promise<void>
 }
@@ -91,6 +97,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const timing = o.timing ?? DEFAULT_TIMING
 
   let mesh: Mesh | undefined
+  let pairs: PairService | undefined
   const metrics = new DaemonMetrics({
     peerStates: () => mesh?.stateCounts() ?? {},
     wireguardBytes: async () => {
@@ -114,6 +121,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     logger,
     metrics,
     ...(o.backoff && { backoff: o.backoff }),
+    onSessionsChanged: () => pairs?.refresh(),
   })
   const m = mesh
 
@@ -173,6 +181,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         now: new Date(),
         peers: m.snapshot(),
         wireguard: wgStatus,
+        ...(pairs && { pairAuth: await pairs.status() }),
       }),
     }
   }
@@ -195,6 +204,31 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     throw err
   }
 
+  if (c.policyFile !== undefined) {
+    if (o.datapath === undefined) {
+      throw new LatchError(
+        'LATCH_ERR_PAIRAUTH_NO_DATAPATH',
+        'pair authentication (policyFile) needs the eBPF identity datapath, which is not running',
+        { details: { policyFile: c.policyFile } },
+      )
+    }
+    pairs = new PairService({
+      config: c,
+      logger,
+      rootPem: identity.rootPem,
+      node: { certPem: identity.certPem, keyPem: identity.keyPem },
+      peers: () => m.snapshot(),
+      datapath: o.datapath,
+    })
+    await pairs.start().catch(async (err) => {
+      peers.stop()
+      await server.close(true)
+      await control.close().catch(() => undefined)
+      if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+      await pairs?.stop()
+      throw err
+    })
+  }
   m.setPeers(initialPeers)
   logger.info(
     {
@@ -214,10 +248,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     mesh: m,
     engine,
     listenPort: bound.port,
+    pairs,
     status,
     stop() {
       stopping ??= (async () => {
         peers.stop()
+        await pairs?.stop()
         m.stop(false)
         await server.close(true)
         await control.close()

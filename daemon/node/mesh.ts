@@ -27,6 +27,8 @@ export interface MeshOptions {
   metrics?: DaemonMetrics
   backoff?: BackoffPolicy
   random?: () => number
+  /** A session was established, lost or its inventory changed (pair authentication re-plans). */
+  onSessionsChanged?: () => void
 }
 
 export class Mesh {
@@ -127,6 +129,13 @@ export class Mesh {
   }
 
   #event(e: PeerEvent): void {
+    if (
+      e.kind === 'established' ||
+      e.kind === 'lost' ||
+      e.kind === 'tunnel_removed' ||
+      e.kind === 'inventory'
+    )
+      this.#o.onSessionsChanged?.()
     const log = this.#o.logger
     const m = this.#o.metrics
     switch (e.kind) {
