@@ -1,4 +1,5 @@
 /** The human form of `latchctl status`: a header, a peer table, refusals spelled out, workloads. Pure. */
+import { formatPairAuth } from './format-pairauth.js'
 import type { StatusPeer, StatusReport } from './protocol.js'
 
 function bytes(n: number): string {
@@ -92,5 +93,6 @@ export function formatStatus(s: StatusReport): string {
   out.push('', s.workloads.length === 0 ? 'no local workloads' : 'local workloads:')
   for (const w of s.workloads)
     out.push(`  ${w.id}  ${w.ips.join(', ')}${w.interface ? `  (${w.interface})` : ''}`)
+  out.push('', s.pairAuth ? formatPairAuth(s.pairAuth) : 'pair authentication off (no policyFile)')
   return `${out.join('\n')}\n`
 }

@@ -1,13 +1,16 @@
 /**
  * latchctl identity issue SPIFFE_ID --node NODE --ip IP [--ip IP…] [--ttl DURATION] [--dir DIR]
  * latchctl identity inspect FILE [--json] [--dir DIR]
+ * latchctl identity list [--json] [--socket PATH]   (asks the running latchd)
  */
 import type { Command } from 'commander'
 import { assertVerified } from '../../../certs/assert.js'
 import { LIFETIME_TEXT, PKI_DIR_HELP, resolvePkiDir } from '../../../certs/defaults.js'
 import { formatInspectReport, inspectCertificate } from '../../../certs/inspect.js'
 import { issueWorkload } from '../../../certs/workload.js'
+import { fetchStatus, formatIdentities } from '../../control/index.js'
 import { LatchError } from '../../errors.js'
+import { controlSocketPath } from './status.js'
 
 interface IssueOptions {
   node: string
@@ -75,5 +78,18 @@ export function registerIdentity(program: Command): void {
         })
       }
       assertVerified({ ok: false, reason: v.reason, message: v.message }, file)
+    })
+  identity
+    .command('list')
+    .description("the running latchd's local identities: SPIFFE ID, IPs, SVID expiry and next renewal")
+    .option('--json', 'one JSON array on stdout')
+    .option(
+      '--socket <path>',
+      'latchd control socket (default $LATCH_CONTROL_SOCKET or /run/latch/latchd.sock)',
+    )
+    .action(async (opts: { json?: boolean; socket?: string }) => {
+      const s = await fetchStatus(controlSocketPath(opts.socket))
+      const list = s.pairAuth?.identities ?? s.workloads.map((w) => ({ id: w.id, ips: w.ips }))
+      process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : formatIdentities(s))
     })
 }
