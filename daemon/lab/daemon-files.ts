@@ -8,6 +8,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { HANDSHAKE_PORT, type LabNode, type LabPlan, WG_INTERFACE, WG_PORT } from './plan.js'
+import { LAB_POLICY_FILE } from './policy.js'
 
 /** How often lab daemons re-handshake and rotate their PSK (short, so tests see rotations). */
 export const LAB_REKEY_INTERVAL = '120s'
@@ -42,6 +43,7 @@ export function renderDaemonConfig(plan: LabPlan, node: LabNode, rekeyInterval =
       certFile: join(w.svidDir, 'svid.crt'),
       keyFile: join(w.svidDir, 'svid.key'),
     })),
+    policyFile: LAB_POLICY_FILE,
     rekeyInterval,
     log: { level: 'info' },
   }

@@ -3,7 +3,7 @@
  * Running it twice changes nothing ("no change"); a half-built lab (crash, killed test) is
  * completed; a dead latchd is restarted; a daemon whose config changed is restarted.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { formatDurationMs, parseDurationMs } from '../config/duration.js'
 import { LatchError } from '../errors.js'
 import {
@@ -19,6 +19,7 @@ import { withLabLock } from './lock.js'
 import { ensureNodeMountNs, ensureStateDirMount, hostMounts } from './mounts.js'
 import { applyTopology, listNetns, netnsPath, observeNetns } from './netns.js'
 import { LAB_NETNS_PATTERN, LAB_STATE_DIR, type LabPlan, labPlan, labSize, planNetns } from './plan.js'
+import { LAB_POLICY_FILE, renderLabPolicy } from './policy.js'
 import { killAndWait, processesIn } from './procs.js'
 import { readState, writeState } from './state.js'
 import {
@@ -125,6 +126,11 @@ async function up(opts: UpOptions): Promise<UpReport> {
 
   actions.push(...(await ensureIdentities(plan)))
 
+  // the sample policy is written once: later edits (an operator's, a test's) are hot-reloaded, not undone
+  if ((await readFile(LAB_POLICY_FILE, 'utf8').catch(() => undefined)) === undefined) {
+    await writeIfChanged(LAB_POLICY_FILE, renderLabPolicy(plan))
+    actions.push(LAB_POLICY_FILE)
+  }
   const configChanged = new Set<string>()
   for (const node of plan.nodes) {
     if (await writeIfChanged(node.configFile, renderDaemonConfig(plan, node, rekeyInterval))) {

@@ -204,14 +204,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     throw err
   }
 
-  if (c.policyFile !== undefined) {
-    if (o.datapath === undefined) {
-      throw new LatchError(
-        'LATCH_ERR_PAIRAUTH_NO_DATAPATH',
-        'pair authentication (policyFile) needs the eBPF identity datapath, which is not running',
-        { details: { policyFile: c.policyFile } },
-      )
-    }
+  if (c.policyFile !== undefined && o.datapath === undefined) {
+    // no enforcement point: authenticating pairs would write nowhere. Say so loudly; run the mesh.
+    const e = new LatchError(
+      'LATCH_ERR_PAIRAUTH_NO_DATAPATH',
+      `pair authentication (policyFile ${c.policyFile}) needs the eBPF identity datapath, which is not running; pair authentication is off`,
+    )
+    logger.error({ event: 'pairauth_disabled', code: e.code }, e.message)
+  } else if (c.policyFile !== undefined && o.datapath !== undefined) {
     pairs = new PairService({
       config: c,
       logger,
