@@ -5,7 +5,7 @@
  * file is revoked; an invalid edit is rejected with FILE:LINE:COL in status and entries stay; an
  * auth-required event dials at once; a renewed SVID is presented by the next handshake.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
@@ -118,8 +118,8 @@ async function node(
 
 async function pair(sub: string, port: number, rules: [string, string][]) {
   const policyFile = join(dir, sub, 'policy.yaml')
-  await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, sub, 'node1'), { recursive: true }))
-  await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, sub, 'node2'), { recursive: true }))
+  await mkdir(join(dir, sub, 'node1'), { recursive: true })
+  await mkdir(join(dir, sub, 'node2'), { recursive: true })
   await writeFile(policyFile, policyText(rules))
   const web = { id: WEB, ip: '10.100.1.11' }
   const db = { id: DB, ip: '10.100.2.11' }
