@@ -22,6 +22,8 @@ export const DEFAULTS = Object.freeze({
   /** How long a peer whose control connection dropped keeps its tunnel before it is removed. */
   peerGracePeriodMs: 180_000,
   logLevel: 'info' as const,
+  datapathPinDir: '/sys/fs/bpf/latch',
+  datapathIdentitiesFile: '/var/lib/latch/identities.json',
   /** TCP port of the identity-pair authentication listener on the tunnel address (DESIGN §5). */
   pairAuthPort: 7444,
   /** Upper bound of an auth entry's life (also bounded by both SVIDs' notAfter). */
@@ -142,6 +144,17 @@ const pairAuthSchema = z
   })
   .strict()
 
+const datapathSchema = z
+  .object({
+    /** Enforce identity pairs with the eBPF datapath (false: WireGuard transport only). */
+    enabled: z.boolean().default(true),
+    /** bpffs directory of the pinned maps and programs, re-adopted across restarts. */
+    pinDir: path.default(DEFAULTS.datapathPinDir),
+    /** SPIFFE ID → identity id allocation, kept across restarts (JSON, 0600). */
+    identitiesFile: path.default(DEFAULTS.datapathIdentitiesFile),
+  })
+  .strict()
+
 const metricsSchema = z
   .object({
     address: ipAddress,
@@ -185,6 +198,8 @@ export const configSchema = z
     pairAuth: pairAuthSchema.default({}),
     /** Lifetime of the SVIDs latchd issues for its workloads, e.g. 1h (10s … 1d); renewed at half-life. */
     svidTtl: duration(10_000, REKEY_MAX_MS).default(`${DEFAULTS.svidTtlMs}ms`),
+    /** The eBPF identity datapath (DESIGN §6). */
+    datapath: datapathSchema.default({}),
     /** Optional Prometheus /metrics listener. */
     metrics: metricsSchema.optional(),
   })

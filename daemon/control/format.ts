@@ -1,4 +1,5 @@
 /** The human form of `latchctl status`: a header, a peer table, refusals spelled out, workloads. Pure. */
+import { formatDatapath } from '../engine/datapath-report.js'
 import { formatPairAuth } from './format-pairauth.js'
 import type { StatusPeer, StatusReport } from './protocol.js'
 
@@ -94,5 +95,6 @@ export function formatStatus(s: StatusReport): string {
   for (const w of s.workloads)
     out.push(`  ${w.id}  ${w.ips.join(', ')}${w.interface ? `  (${w.interface})` : ''}`)
   out.push('', s.pairAuth ? formatPairAuth(s.pairAuth) : 'pair authentication off (no policyFile)')
+  out.push('', s.datapath ? formatDatapath(s.datapath).trimEnd() : 'datapath off (datapath.enabled: false)')
   return `${out.join('\n')}\n`
 }

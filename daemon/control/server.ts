@@ -7,10 +7,17 @@
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
+import type { MonitorEvent } from '../engine/datapath-events.js'
 import { asLatchError, LatchError } from '../errors.js'
 import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES, requestSchema } from './protocol.js'
 
 export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse>
+
+/**
+ * The one streaming command (`monitor`): subscribe `send` to live events and return the
+ * unsubscribe function; the server calls it when the client goes away.
+ */
+export type MonitorHandler = (send: (event: MonitorEvent) => void) => () => void
 
 function isLive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -52,10 +59,12 @@ export class ControlServer {
   readonly #handle: ControlHandler
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
+  readonly #monitor: MonitorHandler | undefined
 
-  constructor(path: string, handle: ControlHandler) {
+  constructor(path: string, handle: ControlHandler, monitor?: MonitorHandler) {
     this.path = path
     this.#handle = handle
+    this.#monitor = monitor
     this.#server = createServer((socket) => this.#serve(socket))
   }
 
@@ -113,14 +122,14 @@ export class ControlServer {
         nl = buffered.indexOf('\n')
         if (line === '') continue
         chain = chain.then(async () => {
-          const res = await this.#answer(line)
+          const res = await this.#answer(line, socket)
           if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`)
         })
       }
     })
   }
 
-  async #answer(line: string): Promise<ControlResponse> {
+  async #answer(line: string, socket: Socket): Promise<ControlResponse> {
     let json: unknown
     try {
       json = JSON.parse(line)
@@ -131,15 +140,29 @@ export class ControlServer {
     if (!req.success) {
       return failure(
         'LATCH_ERR_CONTROL_PROTOCOL',
-        `unknown request ${line.slice(0, 200)}; commands: status, ping`,
+        `unknown request ${line.slice(0, 200)}; commands: status, ping, auth_add, auth_del, auth_list, monitor`,
       )
     }
+    if (req.data.cmd === 'monitor') return this.#startMonitor(socket)
     try {
       return await this.#handle(req.data)
     } catch (err) {
       const e = asLatchError(err)
       return failure(e.code, e.message)
     }
+  }
+
+  #startMonitor(socket: Socket): ControlResponse {
+    if (!this.#monitor) {
+      return failure('LATCH_ERR_DATAPATH_DISABLED', 'this latchd runs without the eBPF datapath: no events')
+    }
+    const stop = this.#monitor((event) => {
+      // a client that does not read is dropped rather than buffered without bound
+      if (socket.writableLength > 1024 * MAX_LINE_BYTES) socket.destroy()
+      else if (!socket.destroyed) socket.write(`${JSON.stringify({ ok: true, event })}\n`)
+    })
+    socket.once('close', stop)
+    return { ok: true, monitor: true }
   }
 }
 

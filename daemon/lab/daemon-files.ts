@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { stringify } from 'yaml'
 import { HANDSHAKE_PORT, type LabNode, type LabPlan, WG_INTERFACE, WG_PORT } from './plan.js'
 import { LAB_POLICY_FILE } from './policy.js'
@@ -13,7 +13,16 @@ import { LAB_POLICY_FILE } from './policy.js'
 /** How often lab daemons re-handshake and rotate their PSK (short, so tests see rotations). */
 export const LAB_REKEY_INTERVAL = '120s'
 
-export function renderDaemonConfig(plan: LabPlan, node: LabNode, rekeyInterval = LAB_REKEY_INTERVAL): string {
+/**
+ * `enforce` turns on the eBPF datapath (default deny between workloads until auth entries exist);
+ * off, the lab is a WireGuard-only mesh (transport tests, the demo) and latchd detaches leftovers.
+ */
+export function renderDaemonConfig(
+  plan: LabPlan,
+  node: LabNode,
+  rekeyInterval = LAB_REKEY_INTERVAL,
+  enforce = false,
+): string {
   const nodeDir = join(plan.pkiDir, 'nodes', node.name)
   const config = {
     node: node.name,
@@ -45,6 +54,12 @@ export function renderDaemonConfig(plan: LabPlan, node: LabNode, rekeyInterval =
     })),
     policyFile: LAB_POLICY_FILE,
     rekeyInterval,
+    datapath: {
+      enabled: enforce,
+      // the node's own bpffs (its mount namespace) at the default pin dir
+      pinDir: '/sys/fs/bpf/latch',
+      identitiesFile: join(dirname(node.configFile), 'identities.json'),
+    },
     log: { level: 'info' },
   }
   return `# latchd config of lab ${node.name}; written by \`latchctl lab up\`\n${stringify(config)}`

@@ -39,6 +39,8 @@ export interface UpOptions {
   rekeyInterval?: string
   /** Start a latchd per node (default true). false builds namespaces and identities only. */
   daemons?: boolean
+  /** eBPF enforcement in every latchd (datapath.enabled); default false: WireGuard-only mesh. */
+  enforce?: boolean
 }
 
 export interface DaemonReport {
@@ -133,7 +135,12 @@ async function up(opts: UpOptions): Promise<UpReport> {
   }
   const configChanged = new Set<string>()
   for (const node of plan.nodes) {
-    if (await writeIfChanged(node.configFile, renderDaemonConfig(plan, node, rekeyInterval))) {
+    if (
+      await writeIfChanged(
+        node.configFile,
+        renderDaemonConfig(plan, node, rekeyInterval, opts.enforce ?? false),
+      )
+    ) {
       actions.push(`${node.configFile}`)
       configChanged.add(node.name)
     }

@@ -7,10 +7,13 @@ import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
+import { handleDatapathRequest, isDatapathRequest } from '../control/datapath-handler.js'
 import type { ControlResponse } from '../control/protocol.js'
 import { ControlServer } from '../control/server.js'
 import { buildStatus } from '../control/status.js'
 import { StaticPeers } from '../discovery/static-file.js'
+import { InventorySync } from '../engine/datapath-inventory.js'
+import { startNodeDatapath } from '../engine/datapath-start.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
 import { createEngine, type Engine } from '../engine/index.js'
 import { LatchError } from '../errors.js'
@@ -81,6 +84,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       adoptGraceMs: c.peerGracePeriod,
     })
   const wg = await engine.start()
+  // the eBPF datapath (load or adopt the pins, attach to local workloads); undefined when disabled
+  const datapath = startNodeDatapath(c, logger)
+  const identityDatapath = o.datapath ?? datapath
+  let inventory: InventorySync | undefined
   const local: LocalNode = {
     node: c.node,
     trustDomain: c.trustDomain,
@@ -121,9 +128,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     logger,
     metrics,
     ...(o.backoff && { backoff: o.backoff }),
-    onSessionsChanged: () => pairs?.refresh(),
+    onSessionsChanged: () => {
+      pairs?.refresh()
+      inventory?.trigger()
+    },
   })
   const m = mesh
+  // remote ipcache from the peers' checked inventories (pair auth writes the same facts from SVIDs)
+  if (datapath) inventory = new InventorySync(datapath, () => m.snapshot(), logger)
 
   const peers = new StaticPeers({
     file: c.peersFile,
@@ -173,20 +185,30 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const wgStatus = await engine.status().catch((err: Error) => err)
     return {
       ok: true,
-      status: buildStatus({
-        config: c,
-        spiffeId: identity.spiffeId,
-        wgPublicKey: wg.publicKey,
-        startedAt,
-        now: new Date(),
-        peers: m.snapshot(),
-        wireguard: wgStatus,
-        ...(pairs && { pairAuth: await pairs.status() }),
-      }),
+      status: {
+        ...buildStatus({
+          config: c,
+          spiffeId: identity.spiffeId,
+          wgPublicKey: wg.publicKey,
+          startedAt,
+          now: new Date(),
+          peers: m.snapshot(),
+          wireguard: wgStatus,
+          ...(pairs && { pairAuth: await pairs.status() }),
+        }),
+        ...(datapath && { datapath: datapath.report() }),
+      },
     }
   }
-  const control = new ControlServer(c.controlSocket, async (req) =>
-    req.cmd === 'ping' ? { ok: true, pong: true } : status(),
+  const control = new ControlServer(
+    c.controlSocket,
+    async (req) =>
+      req.cmd === 'ping'
+        ? { ok: true, pong: true }
+        : isDatapathRequest(req)
+          ? handleDatapathRequest(datapath, req)
+          : status(),
+    datapath && ((send) => datapath.onEvent(send)),
   )
   let metricsServer: Server | undefined
   try {
@@ -204,21 +226,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     throw err
   }
 
-  if (c.policyFile !== undefined && o.datapath === undefined) {
+  if (c.policyFile !== undefined && identityDatapath === undefined) {
     // no enforcement point: authenticating pairs would write nowhere. Say so loudly; run the mesh.
     const e = new LatchError(
       'LATCH_ERR_PAIRAUTH_NO_DATAPATH',
       `pair authentication (policyFile ${c.policyFile}) needs the eBPF identity datapath, which is not running; pair authentication is off`,
     )
     logger.error({ event: 'pairauth_disabled', code: e.code }, e.message)
-  } else if (c.policyFile !== undefined && o.datapath !== undefined) {
+  } else if (c.policyFile !== undefined && identityDatapath !== undefined) {
     pairs = new PairService({
       config: c,
       logger,
       rootPem: identity.rootPem,
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
       peers: () => m.snapshot(),
-      datapath: o.datapath,
+      datapath: identityDatapath,
     })
     await pairs.start().catch(async (err) => {
       peers.stop()
@@ -260,6 +282,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
         await engine.flush().catch(() => undefined)
         await engine.stop()
+        inventory?.stop()
+        datapath?.close()
         logger.info({ event: 'stopped' }, 'latchd stopped; WireGuard left in place for the next start')
       })()
       return stopping

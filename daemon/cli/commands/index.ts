@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
 import { registerCa } from './ca.js'
+import { registerDebug } from './debug.js'
 import { registerIdentity } from './identity.js'
 import { registerLab } from './lab.js'
+import { registerMonitor } from './monitor.js'
 import { registerNode } from './node.js'
 import { registerPolicy } from './policy.js'
 import { registerStatus } from './status.js'
@@ -17,5 +19,7 @@ export function registerCommands(program: Command): void {
   registerPolicy(program)
   registerLab(program)
   registerStatus(program)
+  registerMonitor(program)
+  registerDebug(program)
   // registerCa(program), registerNode(program), registerIdentity(program), registerLab(program), …
 }

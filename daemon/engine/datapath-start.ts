@@ -1,0 +1,62 @@
+/**
+ * latchd's datapath from its config: start (load or adopt) when datapath.enabled, otherwise make
+ * sure no program of ours is left enforcing on the configured workload interfaces.
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Logger } from 'pino'
+import type { Config } from '../config/schema.js'
+import { Datapath } from '../datapath/index.js'
+import { asLatchError, isLatchError } from '../errors.js'
+import { NodeDatapath } from './datapath.js'
+
+export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | undefined {
+  const log = logger.child({ component: 'datapath' })
+  if (!c.datapath.enabled) {
+    detachLeftovers(c, log)
+    return undefined
+  }
+  mkdirSync(dirname(c.datapath.identitiesFile), { recursive: true, mode: 0o700 })
+  return NodeDatapath.start({
+    pinDir: c.datapath.pinDir,
+    identitiesFile: c.datapath.identitiesFile,
+    wireguardInterface: c.wireguard.interface,
+    workloads: c.workloads,
+    logger: log,
+    remoteAdoptGraceMs: c.peerGracePeriod,
+  })
+}
+
+/** datapath.enabled: false after an enforcing run: take our filters off the workload interfaces. */
+function detachLeftovers(c: Config, log: Logger): void {
+  let dp: Datapath
+  try {
+    dp = Datapath.openPinned({ pinDir: c.datapath.pinDir })
+  } catch (err) {
+    if (!isLatchError(err, 'LATCH_ERR_BPF_NOT_PINNED')) {
+      log.debug(
+        { event: 'datapath_disabled' },
+        `datapath disabled; nothing pinned to check: ${asLatchError(err).message}`,
+      )
+    }
+    return
+  }
+  try {
+    for (const w of c.workloads) {
+      if (!w.interface) continue
+      try {
+        const r = dp.detach(w.interface)
+        if (r.ingress || r.egress) {
+          log.warn(
+            { event: 'datapath_detached', interface: w.interface },
+            `datapath disabled: detached from ${w.interface}`,
+          )
+        }
+      } catch (err) {
+        log.warn({ event: 'datapath_detach_failed', interface: w.interface }, asLatchError(err).message)
+      }
+    }
+  } finally {
+    dp.close()
+  }
+}
