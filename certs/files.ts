@@ -41,8 +41,17 @@ async function makeDirs(dir: string, mode: number): Promise<string | undefined> 
     missing.push(d)
     if (dirname(d) === d) break
   }
-  const top = missing.at(-1)
-  for (const d of missing.reverse()) await mkdir(d, { mode: d === dir ? mode : DIR_MODE })
+  // Another writer (a concurrent renewal of a sibling workload) may create the same parents between
+  // the check and mkdir: EEXIST of a directory is fine, and that directory is not ours to undo.
+  let top: string | undefined
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d, { mode: d === dir ? mode : DIR_MODE })
+      top ??= d
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(d)).isDirectory()) throw err
+    }
+  }
   return top
 }
 

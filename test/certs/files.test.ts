@@ -71,3 +71,18 @@ test('readPrivateKey refuses group- or world-readable keys and files that are no
     ),
   )
 })
+
+test('concurrent commitFiles into sibling directories under one missing parent all succeed', async (t) => {
+  const d = await tempDir()
+  t.teardown(() => removeDir(d))
+  const writes = Array.from({ length: 8 }, (_, i) =>
+    commitFiles([
+      { path: join(d, 'workloads/ns/lab', `w${i}`, 'svid.key'), data: `k${i}`, mode: KEY_MODE },
+      { path: join(d, 'workloads/ns/lab', `w${i}`, 'svid.crt'), data: `c${i}`, mode: PUBLIC_MODE },
+    ]),
+  )
+  await Promise.all(writes)
+  for (let i = 0; i < 8; i++) {
+    t.is(await readFile(join(d, 'workloads/ns/lab', `w${i}`, 'svid.crt'), 'utf8'), `c${i}`)
+  }
+})
