@@ -10,7 +10,14 @@
  * finds until the peers' inventories re-assert them or `remoteAdoptGraceMs` passes.
  */
 import type { Logger } from 'pino'
-import { Datapath, type DatapathEvent, type EventSubscription, REASONS } from '../datapath/index.js'
+import {
+  Datapath,
+  type DatapathEvent,
+  type EventSubscription,
+  formatPrefix,
+  parsePrefix,
+  REASONS,
+} from '../datapath/index.js'
 import { asLatchError } from '../errors.js'
 import { DatapathEvents, type MonitorEvent } from './datapath-events.js'
 import { type DatapathReport, type InterfaceReport, workloadIpcache } from './datapath-report.js'
@@ -145,7 +152,7 @@ export class NodeDatapath implements IdentityDatapath {
         this.#dp.endpoints.set({ ifindex, identity, addrs: [...w.ips] })
       }
       const entries = workloadIpcache(w.ips, identity, ifindex)
-      for (const e of entries) desiredPrefixes.add(e.prefix)
+      for (const e of entries) desiredPrefixes.add(formatPrefix(parsePrefix(e.prefix)))
       this.#dp.ipcache.upsert(entries)
       if (!w.interface) continue
       try {
