@@ -98,6 +98,8 @@ function configOf(n: Node): string {
     workloads: [{ id: `spiffe://d1.latch/ns/d1/sa/${n.name}-w1`, ips: [n.cidr.replace(/0\/24$/, '11')] }],
     rekeyInterval: '2s',
     peerGracePeriod: '60s',
+    // transport only: these namespaces have no bpffs (ip netns exec remounts /sys); test/e2e covers the datapath
+    datapath: { enabled: false },
     log: { level: 'debug' },
   })
 }
