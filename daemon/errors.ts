@@ -97,7 +97,7 @@ export const ERRORS = {
   // --- latchd: identity, listeners, control socket (daemon/latchd.ts, daemon/control) ----------------
   LATCH_ERR_DAEMON_IDENTITY: {
     exit: 78,
-    fix: "the node certificate must verify against pki.caFile and carry spiffe://<trustDomain>/latch/node/<node> of this config; re-issue it with `latchctl node issue` or fix node/trustDomain/pki paths",
+    fix: 'the node certificate must verify against pki.caFile and carry spiffe://<trustDomain>/latch/node/<node> of this config; re-issue it with `latchctl node issue` or fix node/trustDomain/pki paths',
   },
   LATCH_ERR_DAEMON_LISTEN_FAILED: {
     exit: 69,
