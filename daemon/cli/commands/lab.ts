@@ -46,6 +46,10 @@ export function registerLab(program: Command): void {
       '--rekey-interval <duration>',
       "latchd PSK rotation period, e.g. 5s (default: the running lab's, else 120s)",
     )
+    .option(
+      '--enforce',
+      'turn on eBPF identity-pair enforcement in every latchd (default: off, a WireGuard-only mesh)',
+    )
     .option('--no-daemons', 'build namespaces and identities but start no latchd')
     .option('--json', 'print the report as JSON')
     .action(
@@ -53,10 +57,11 @@ export function registerLab(program: Command): void {
         nodes?: number
         workloads?: number
         rekeyInterval?: string
+        enforce?: boolean
         daemons: boolean
         json?: boolean
       }) => {
-        const opts: UpOptions = { daemons: o.daemons }
+        const opts: UpOptions = { daemons: o.daemons, enforce: o.enforce === true }
         if (o.nodes !== undefined) opts.nodes = o.nodes
         if (o.workloads !== undefined) opts.workloads = o.workloads
         if (o.rekeyInterval !== undefined) opts.rekeyInterval = o.rekeyInterval
