@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { link, mkdir, open, readFile, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
@@ -26,13 +26,13 @@ export function publicKeyOf(privateKey: string): string {
   return spki.subarray(spki.length - 32).toString('base64')
 }
 
-/** A new private key, clamped like `wg genkey`. */
+/**
+ * A new private key: 32 random bytes clamped per RFC 7748, exactly what `wg genkey` does.
+ * (Not generateKeyPairSync + JWK export: on Node 20 exporting many X25519 keys as JWK can
+ * deadlock in node::crypto when GC finalizes a key-generation job meanwhile.)
+ */
 export function generatePrivateKey(): string {
-  const { privateKey } = generateKeyPairSync('x25519')
-  const d = privateKey.export({ format: 'jwk' }).d
-  if (d === undefined)
-    throw new LatchError('LATCH_ERR_INTERNAL_BUG', 'node:crypto returned an X25519 key without d')
-  const raw = Buffer.from(d, 'base64url')
+  const raw = randomBytes(32)
   raw[0] = (raw[0] ?? 0) & 248
   raw[31] = ((raw[31] ?? 0) & 127) | 64
   return raw.toString('base64')
@@ -50,7 +50,20 @@ export async function ensurePrivateKeyFile(
   if (existing !== undefined)
     return { privateKey: existing, publicKey: publicKeyOf(existing), created: false }
   const privateKey = generatePrivateKey()
-  await writeKeyFileExclusive(file, privateKey)
+  if (!(await writeKeyFileExclusive(file, privateKey))) {
+    // another process created it first: use theirs
+    const theirs = await readKeyFile(file)
+    if (theirs === undefined) {
+      throw new LatchError(
+        'LATCH_ERR_WG_KEY_WRITE_FAILED',
+        `the WireGuard key file ${file} vanished while being created`,
+        {
+          details: { file },
+        },
+      )
+    }
+    return { privateKey: theirs, publicKey: publicKeyOf(theirs), created: false }
+  }
   return { privateKey, publicKey: publicKeyOf(privateKey), created: true }
 }
 
@@ -87,9 +100,12 @@ async function readKeyFile(file: string): Promise<string | undefined> {
   return text
 }
 
-/** Write via a temp file + link(2), so a crash never leaves a half-written key and a racing writer loses cleanly. */
-async function writeKeyFileExclusive(file: string, key: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`
+/**
+ * Write via a temp file + link(2), so a crash never leaves a half-written key and of two racing
+ * writers exactly one wins. false: the file appeared meanwhile (nothing was replaced).
+ */
+async function writeKeyFileExclusive(file: string, key: string): Promise<boolean> {
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
   try {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 })
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
@@ -99,7 +115,13 @@ async function writeKeyFileExclusive(file: string, key: string): Promise<void> {
     } finally {
       await fh.close()
     }
-    await link(tmp, file)
+    try {
+      await link(tmp, file)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+      throw err
+    }
+    return true
   } catch (err) {
     throw new LatchError('LATCH_ERR_WG_KEY_WRITE_FAILED', `cannot create the WireGuard key file ${file}`, {
       cause: err,

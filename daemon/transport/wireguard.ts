@@ -64,6 +64,12 @@ export class WireguardTransport {
       this.logger.info({ file: this.opts.privateKeyFile }, 'created WireGuard private key file')
     this.privateKey = key.privateKey
     this.publicKey = key.publicKey
+    const device = await this.ensureLink()
+    const state = await this.read()
+    return { ...device, publicKey: key.publicKey, state }
+  }
+
+  private async ensureLink(): Promise<EnsuredDevice> {
     const device = await ensureDevice(this.opts.interface, this.opts.backend, {
       runner: this.runner,
       netlink: this.netlink,
@@ -72,8 +78,23 @@ export class WireguardTransport {
     this.link = device.link
     await this.ensureAddress(device.link.index)
     if (!device.link.up) await this.netlink.setLinkUp(device.link.index)
-    const state = await this.read()
-    return { ...device, publicKey: key.publicKey, state }
+    return device
+  }
+
+  /**
+   * The device as `wg` reports it. When `wg` cannot read it because the interface is gone
+   * (wireguard-go crashed or was killed, someone deleted the link), it is created again — with
+   * the same key, so peers accept it — and the reconcile that follows reprograms peers and routes.
+   */
+  private async readOrRecreate(): Promise<{ state: WgDeviceState; recreated: boolean }> {
+    try {
+      return { state: await this.read(), recreated: false }
+    } catch (err) {
+      if ((await this.netlink.getLink(this.opts.interface)) !== undefined) throw err
+      this.logger.warn({ interface: this.opts.interface }, 'WireGuard interface vanished; creating it again')
+      await this.ensureLink()
+      return { state: await this.read(), recreated: true }
+    }
   }
 
   /** `wg show <if> dump`, parsed. Holds key material: keep inside the engine. */
@@ -101,8 +122,9 @@ export class WireguardTransport {
     keep: ReadonlySet<string>,
     names: ReadonlyMap<string, string>,
   ): Promise<TransportReconcile> {
+    this.requireLink()
+    const { state: actual, recreated } = await this.readOrRecreate()
     const link = this.requireLink()
-    const actual = await this.read()
     const desiredPeers = new Map(peers.map((p) => [p.publicKey, p]))
     const claimed = peers.flatMap((p) => p.allowedIps)
     const kept = new Set<string>()
@@ -122,6 +144,7 @@ export class WireguardTransport {
     }
     const plan = planWireguard(desired, actual)
     const actions = describeWireguardPlan(plan, desired, names)
+    if (recreated) actions.unshift(`wg interface re-created ${this.opts.interface}`)
     if (!planIsEmpty(plan)) {
       await applyWireguardPlan(this.runner, this.opts.interface, plan, desired, this.opts.privateKeyFile)
     }

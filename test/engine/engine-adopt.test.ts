@@ -94,3 +94,32 @@ test('a stopped engine leaves the interface, peers and routes in place', async (
   await t.throwsAsync(engine.flush(), { code: 'LATCH_ERR_ENGINE_STOPPED' } as never)
   t.throws(() => engine.upsertPeer(session(3)), { code: 'LATCH_ERR_ENGINE_STOPPED' } as never)
 })
+
+test('an interface that vanished (wireguard-go died) is created again and fully reprogrammed', async (t) => {
+  const { wg, nl, options } = fakeHost()
+  const engine = createEngine({ wireguard: options, logger: silent, runner: wg, netlink: nl, coalesceMs: 1 })
+  const { publicKey } = await engine.start()
+  const p2 = session(2)
+  engine.upsertPeer(p2)
+  await engine.flush()
+  // the TUN goes away with its process, and the kernel drops its routes and address
+  wg.exists = false
+  wg.peers.clear()
+  wg.privateKey = undefined
+  nl.links.delete('latch0')
+  nl.routes.clear()
+  const r = await engine.flush()
+  t.deepEqual(r.actions, [
+    'wg interface re-created latch0',
+    'wg set private-key',
+    'wg set listen-port 51820',
+    'wg peer add node2',
+    'route add 10.100.2.0/24 dev latch0',
+    'route add 10.101.0.2/32 dev latch0',
+  ])
+  t.is(wg.transcript.filter((l) => l === 'wireguard-go latch0').length, 2)
+  t.deepEqual([...wg.peers.keys()], [p2.wgPublicKey])
+  t.deepEqual([...(nl.routes.get(11) ?? [])].sort(), ['10.100.2.0/24', '10.101.0.2/32'])
+  t.is((await engine.status()).publicKey, publicKey)
+  await engine.stop()
+})

@@ -155,11 +155,14 @@ test.before(async () => {
 
 test.after.always(cleanup)
 
+/** The engine currently running in A (replaced by the SIGKILL test). */
+let engineA: EngineHost | undefined
 let pubA = ''
 let pubB = ''
 
 test.serial('two engines build a working tunnel, and only when both hold the same PSK', async (t) => {
   const [a, b] = [host('a'), host('b')]
+  engineA = a
   const sa = await a.call<{ publicKey: string; adopted: boolean }>('start', { wireguard: wgOpts('a', 1) })
   const sb = await b.call<{ publicKey: string; adopted: boolean }>('start', { wireguard: wgOpts('b', 2) })
   t.false(sa.adopted)
@@ -249,6 +252,7 @@ test.serial(
     hosts.splice(hosts.indexOf(a), 1)
     await sleep(500)
     const a2 = host('a')
+    engineA = a2
     const started = await a2.call<{ publicKey: string; adopted: boolean }>('start', {
       wireguard: wgOpts('a', 1),
     })
@@ -270,6 +274,24 @@ test.serial(
     const r = await s.done
     t.is(r.bytes, 150 * 32768)
     t.is(r.received, r.sent)
+  },
+)
+
+test.serial(
+  'when wireguard-go dies, the next reconcile creates the interface again and the tunnel returns',
+  async (t) => {
+    const a = engineA
+    if (a === undefined) return t.fail('the earlier tests did not leave an engine in A')
+    const [old] = await wgPids(NS.a)
+    if (old === undefined) return t.fail('no wireguard-go in A')
+    process.kill(old, 'SIGKILL')
+    await sleep(300)
+    t.deepEqual(await wgPids(NS.a), [])
+    const r = await a.call<{ changed: boolean; actions: string[] }>('flush')
+    t.is(r.actions[0], 'wg interface re-created latch0')
+    t.true(r.actions.includes('wg peer add nodeb'))
+    t.is((await wgPids(NS.a)).length, 1)
+    t.true(await pingsWithin(NS.a, '10.100.2.1', 15_000))
   },
 )
 

@@ -52,3 +52,15 @@ for (const [what, content, mode, code] of refused) {
     t.is(readFileSync(file, 'utf8'), content)
   })
 }
+
+test('two processes creating the key at once end up with one key', async (t) => {
+  const file = join(dir(), 'wg.key')
+  const results = await Promise.all([
+    ensurePrivateKeyFile(file),
+    ensurePrivateKeyFile(file),
+    ensurePrivateKeyFile(file),
+  ])
+  const onDisk = readFileSync(file, 'utf8').trim()
+  for (const r of results) t.is(r.privateKey, onDisk)
+  t.is(results.filter((r) => r.created).length, 1)
+})

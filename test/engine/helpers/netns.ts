@@ -80,7 +80,14 @@ export class EngineHost {
   }
 
   async call<T = unknown>(op: string, body: Record<string, unknown> = {}): Promise<T> {
-    const reply = new Promise<string>((resolve, reject) => this.waiting.push({ resolve, reject }))
+    let timer: NodeJS.Timeout | undefined
+    const reply = new Promise<string>((resolve, reject) => {
+      this.waiting.push({ resolve, reject })
+      timer = setTimeout(
+        () => reject(new Error(`engine host: no answer to ${op} within 60 s; its stderr: ${this.stderr}`)),
+        60_000,
+      )
+    }).finally(() => clearTimeout(timer))
     this.proc.stdin?.write(`${JSON.stringify({ op, ...body })}\n`)
     const r = JSON.parse(await reply) as { ok: boolean; value?: T; code?: string; message?: string }
     if (!r.ok) throw Object.assign(new Error(`${r.code}: ${r.message}`), { code: r.code })
