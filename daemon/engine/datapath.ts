@@ -7,7 +7,8 @@
  *
  * Restart: programs, maps and tc filters stay pinned/attached while latchd is down; the next start
  * adopts them (same program ids), rewrites local entries idempotently and keeps remote entries it
- * finds until the peers' inventories re-assert them or `remoteAdoptGraceMs` passes.
+ * finds until their writer (pair authentication, or the peer inventories without a policy)
+ * re-asserts them; those nobody re-asserted within `remoteAdoptGraceMs` go with the GC timer.
  */
 import type { Logger } from 'pino'
 import {
@@ -249,6 +250,28 @@ export class NodeDatapath implements IdentityDatapath {
     } catch (err) {
       this.#log.warn({ event: 'auth_gc_failed' }, asLatchError(err).message)
     }
+    if (this.#adopted.size === 0 || !this.adoptGraceOver()) return
+    const unclaimed = [...this.#adopted]
+    try {
+      for (const spiffeId of unclaimed) this.#forget(spiffeId)
+      this.#log.info(
+        { event: 'datapath_remote_unclaimed', identities: unclaimed },
+        `removed the adopted ipcache entries of ${unclaimed.length} remote identities nobody re-asserted within the grace period`,
+      )
+    } catch (err) {
+      this.#log.warn({ event: 'datapath_remote_unclaimed_failed' }, asLatchError(err).message)
+    }
+  }
+
+  /** Drops a remote identity's ipcache entries and every auth entry that names it. */
+  #forget(spiffeId: string): void {
+    const ips = this.#remote.get(spiffeId) ?? []
+    this.#dp.ipcache.delete(ips)
+    this.#remote.delete(spiffeId)
+    this.#adopted.delete(spiffeId)
+    const id = this.#ids.peek(spiffeId)
+    if (id !== undefined)
+      this.#dp.auth.delete(this.#dp.auth.list().filter((e) => e.srcId === id || e.dstId === id))
   }
 
   // --- IdentityDatapath ------------------------------------------------------------------------
@@ -281,13 +304,7 @@ export class NodeDatapath implements IdentityDatapath {
   }
 
   async removeRemoteIdentity(spiffeId: string): Promise<void> {
-    const ips = this.#remote.get(spiffeId) ?? []
-    this.#dp.ipcache.delete(ips)
-    this.#remote.delete(spiffeId)
-    this.#adopted.delete(spiffeId)
-    const id = this.#ids.peek(spiffeId)
-    if (id !== undefined)
-      this.#dp.auth.delete(this.#dp.auth.list().filter((e) => e.srcId === id || e.dstId === id))
+    this.#forget(spiffeId)
   }
 
   async authorize(src: string, dst: string, expiresAt: Date): Promise<void> {

@@ -134,8 +134,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
   })
   const m = mesh
-  // remote ipcache from the peers' checked inventories (pair auth writes the same facts from SVIDs)
-  if (datapath) inventory = new InventorySync(datapath, () => m.snapshot(), logger)
+  // one writer of remote ipcache entries: with a policy, pair authentication (from the IP SANs of the
+  // SVIDs that authenticated); without one, the peers' inventories (checked against name constraints)
+  if (datapath && c.policyFile === undefined)
+    inventory = new InventorySync(datapath, () => m.snapshot(), logger)
 
   const peers = new StaticPeers({
     file: c.peersFile,

@@ -4,6 +4,12 @@
  * keeps every allowed pair of known workloads authenticated. It turns outcomes into IdentityDatapath
  * writes: a success sets the remote identity's IPs (from the SVID's IP SANs only) and authorizes both
  * directions until the outcome's expiry; a removed, refused or expired pair is revoked both ways at once.
+ * With a policy this service is the ONLY writer of remote ipcache entries: a remote identity is in the
+ * ipcache exactly while some authenticated pair proved its IPs (the peer inventories are not used).
+ *
+ * A node session lost while its tunnel is kept (peer in grace, e.g. its latchd restarting) keeps the
+ * peer's pairs planned (the snapshot keeps the last session's facts), so their entries stay until
+ * they expire or the grace ends; re-authentication starts as soon as the peer is back.
  *
  * Re-planning happens on policy change, node session change and inventory change (`refresh()`).
  * Datapath writes go through one ordered queue so an authorize never overtakes a later revoke.
@@ -226,16 +232,21 @@ export class PairService {
     this.#loop.accepted(outcome)
   }
 
+  /** The IPs the authenticated pairs with `remote` proved (their SVIDs' IP SANs), sorted. */
+  #provenIps(remote: string): string[] {
+    const ips = new Set<string>()
+    for (const p of this.#loop.table.list()) {
+      if (p.remote === remote && p.expiresAt !== undefined) for (const ip of p.remoteIps) ips.add(ip)
+    }
+    return [...ips].sort()
+  }
+
   #authorized(p: PairState, outcome: PairSuccess): void {
     // ipcache: the union of the IPs every authenticated pair with this remote identity proved
-    const ips = new Set(outcome.remoteIps)
-    for (const other of this.#loop.table.list()) {
-      if (other.remote === p.remote && other.expiresAt !== undefined)
-        for (const ip of other.remoteIps) ips.add(ip)
-    }
+    const ips = [...new Set([...outcome.remoteIps, ...this.#provenIps(p.remote)])].sort()
     const dp = this.#o.datapath
     this.#write(`authorize ${p.local} ↔ ${p.remote}`, async () => {
-      await dp.setRemoteIdentity(p.remote, [...ips].sort())
+      await dp.setRemoteIdentity(p.remote, ips)
       await dp.authorize(p.local, p.remote, outcome.expiresAt)
       await dp.authorize(p.remote, p.local, outcome.expiresAt)
     })
@@ -262,8 +273,13 @@ export class PairService {
       { event: 'pair_revoked', local: p.local, remote: p.remote, node: p.node, why, stillHeld },
       `revoked ${p.local} ↔ ${p.remote} on ${p.node} (${why})`,
     )
-    if (stillHeld) return
-    this.#revokeBoth(p.local, p.remote)
+    if (!stillHeld) this.#revokeBoth(p.local, p.remote)
+    // this service is the one writer of remote ipcache entries: they live exactly as long as some
+    // authenticated pair proved them (`p` no longer counts: it left the table or lost its expiry)
+    const ips = this.#provenIps(p.remote)
+    const dp = this.#o.datapath
+    if (ips.length > 0) this.#write(`ipcache ${p.remote}`, () => dp.setRemoteIdentity(p.remote, ips))
+    else this.#write(`forget ${p.remote}`, () => dp.removeRemoteIdentity(p.remote))
   }
 
   #revokeBoth(a: string, b: string): void {

@@ -91,6 +91,12 @@ export class PeerController {
   #state: PeerState
   #tunnel: TunnelState = 'down'
   #session: NodeSession | undefined
+  /**
+   * What the last session told us about the peer (tunnel address, CIDRs, inventory), kept while the
+   * tunnel outlives the session (grace): the WireGuard peer still carries those addresses, so the
+   * identities and pairs built on them stay until the tunnel goes (DESIGN §1: a restart cuts nothing).
+   */
+  #lastPeer: { establishedAt: Date; peer: NodeSession['peer'] } | undefined
   #rotations = 0
   #refusal: PeerSnapshot['refusal']
   #lastError: PeerSnapshot['lastError']
@@ -157,7 +163,7 @@ export class PeerController {
   }
 
   snapshot(): PeerSnapshot {
-    const s = this.#session
+    const s = this.#session ?? (this.#tunnel !== 'down' ? this.#lastPeer : undefined)
     return {
       name: this.#entry.name,
       address: this.#entry.address,
@@ -206,6 +212,7 @@ export class PeerController {
     const rotation = this.#session !== undefined || this.#tunnel !== 'down'
     const old = this.#session
     this.#session = session
+    this.#lastPeer = session
     // make before break: program the new PSK first, then retire the old control connection
     this.#d.engine.upsertPeer({
       name: this.#entry.name,
@@ -284,8 +291,9 @@ export class PeerController {
   #lost(session: NodeSession, why: string, planned: boolean): void {
     if (this.#session !== session) return
     this.#dropSession()
-    this.#d.report({ kind: 'lost', peer: this.name, why, planned, graceMs: this.#d.gracePeriodMs })
+    // in grace before anyone hears of the loss: listeners see the tunnel kept, not a gap
     this.#startGrace()
+    this.#d.report({ kind: 'lost', peer: this.name, why, planned, graceMs: this.#d.gracePeriodMs })
     if (this.role === 'dialer') {
       this.#state = 'connecting'
       this.#dial()
@@ -363,6 +371,7 @@ export class PeerController {
     this.#graceTimer?.cancel()
     this.#graceTimer = undefined
     this.#graceUntil = undefined
+    this.#lastPeer = undefined
     if (this.#tunnel === 'down') return
     this.#tunnel = 'down'
     this.#d.engine.removePeer(this.name)

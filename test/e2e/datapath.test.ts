@@ -146,13 +146,21 @@ test.serial(
     const B = lab().workload('node2-w1')
     await authBoth('add', A.spiffeId, B.spiffeId)
     const udp = await labSpawn(B.name, ['socat', '-u', 'UDP-RECV:5003', 'STDOUT'])
-    // the underlay is not a lab target: run there with ip netns exec
-    const underlay = (argv: string[], input?: string) =>
-      execa('ip', ['netns', 'exec', 'latch-underlay', ...argv], { reject: false, ...(input && { input }) })
-    await underlay(['ip', 'addr', 'add', `${A.ip}/32`, 'dev', 'lo'])
-    await underlay(['ip', 'route', 'replace', `${B.ip}/32`, 'via', lab().node('node2').underlayIp])
+    // the underlay is not a lab target: run there with ip netns exec. The attacker is a host on the
+    // underlay (an address on the bridge, which the lab itself never has) that forges A's address.
+    const underlay = async (argv: string[], input?: string) => {
+      const r = await execa('ip', ['netns', 'exec', 'latch-underlay', ...argv], {
+        reject: false,
+        ...(input && { input }),
+      })
+      if (r.exitCode !== 0) throw new Error(`underlay ${argv.join(' ')}: ${r.stderr}`)
+    }
+    const attacker = '10.99.0.254/24'
     const before = await stats('node2')
     try {
+      await underlay(['ip', 'addr', 'add', attacker, 'dev', 'latchbr0'])
+      await underlay(['ip', 'addr', 'add', `${A.ip}/32`, 'dev', 'lo'])
+      await underlay(['ip', 'route', 'replace', `${B.ip}/32`, 'via', lab().node('node2').underlayIp])
       for (let i = 0; i < 3; i++) {
         await underlay(['socat', '-u', '-', `UDP-SENDTO:${B.ip}:5003,bind=${A.ip}`], `forged-${i}\n`)
       }
@@ -160,8 +168,10 @@ test.serial(
       const moved = (await stats('node2'))['drop_not_via_tunnel']! - before['drop_not_via_tunnel']!
       t.true(moved >= 3, `drop_not_via_tunnel moved by ${moved}`)
     } finally {
-      await underlay(['ip', 'route', 'del', `${B.ip}/32`])
-      await underlay(['ip', 'addr', 'del', `${A.ip}/32`, 'dev', 'lo'])
+      const undo = (argv: string[]) => underlay(argv).catch(() => undefined)
+      await undo(['ip', 'route', 'del', `${B.ip}/32`])
+      await undo(['ip', 'addr', 'del', `${A.ip}/32`, 'dev', 'lo'])
+      await undo(['ip', 'addr', 'del', attacker, 'dev', 'latchbr0'])
       udp.child.kill()
       await authBoth('del', A.spiffeId, B.spiffeId)
     }
