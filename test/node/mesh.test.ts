@@ -106,15 +106,25 @@ test('a lost control connection keeps the tunnel for the grace period, then remo
     b.mesh.setPeers([a.entry])
     a.mesh.setPeers([b.entry])
     await waitFor(() => peerOf(b, 'node1').state === 'established')
+    await waitFor(() => peerOf(a, 'node2').state === 'established')
+    const before = peerOf(a, 'node2')
     // node2's daemon dies: its listener and connections go away
     await stopNode(b)
     await waitFor(() => peerOf(a, 'node2').tunnel === 'grace')
     t.is(a.engine.removals('node2'), 0)
     t.truthy(peerOf(a, 'node2').graceUntil)
     await waitFor(() => peerOf(a, 'node2').state === 'backoff')
+    // the tunnel still carries the last session's addresses: what it said about the peer stays
+    const inGrace = peerOf(a, 'node2')
+    t.truthy(before.tunnelAddress)
+    t.is(inGrace.tunnelAddress, before.tunnelAddress)
+    t.deepEqual(inGrace.workloadCidrs, before.workloadCidrs)
+    t.deepEqual(inGrace.workloads, before.workloads)
     clock.advance(GRACE_MS)
     await waitFor(() => a.engine.removals('node2') === 1)
     t.is(peerOf(a, 'node2').tunnel, 'down')
+    t.is(peerOf(a, 'node2').tunnelAddress, undefined)
+    t.is(peerOf(a, 'node2').workloads, undefined)
   } finally {
     await stopNode(a)
   }

@@ -50,6 +50,8 @@ interface Node {
   svc: PairService
   dp: MemoryDatapath
   logs: string[]
+  /** what this node's mesh says about its peer: tests change it and call svc.refresh() */
+  peer: PeerSnapshot
 }
 
 async function node(
@@ -113,7 +115,7 @@ async function node(
     peers: () => [peerSnapshot],
     datapath: dp,
   })
-  return { svc, dp, logs }
+  return { svc, dp, logs, peer: peerSnapshot }
 }
 
 async function pair(sub: string, port: number, rules: [string, string][]) {
@@ -158,9 +160,40 @@ test('removing the pair from the file revokes both directions on both nodes; add
   const removedAt = Date.now()
   await waitFor('revocation', () => [a, b].every((n) => n.dp.auth.size === 0), 3000)
   t.true(Date.now() - removedAt < 1000, `revoked after ${Date.now() - removedAt} ms`)
+  // no authenticated pair proves the remote identity's IPs any more: its ipcache entries go too
+  await waitFor('ipcache cleared', () => [a, b].every((n) => n.dp.remote.size === 0), 3000)
   await writeFile(policyFile, policyText([[DB, WEB]]))
   await waitFor('restored', () => [a, b].every((n) => n.dp.has(WEB, DB) && n.dp.has(DB, WEB)), 3000)
   t.pass()
+})
+
+test('a peer in grace (session lost, tunnel kept) keeps its pairs and entries; when the tunnel goes, they go', async (t) => {
+  const { a, b } = await pair('grace', 17449, [[WEB, DB]])
+  t.teardown(async () => {
+    await a.svc.stop()
+    await b.svc.stop()
+  })
+  await waitFor('entries', () => a.dp.has(WEB, DB) && a.dp.has(DB, WEB))
+  // node2's daemon restarts: node1's mesh keeps the tunnel and the last session's facts
+  a.peer.state = 'backoff'
+  a.peer.tunnel = 'grace'
+  a.svc.refresh()
+  await new Promise((r) => setTimeout(r, 200))
+  t.true(a.dp.has(WEB, DB) && a.dp.has(DB, WEB), 'auth entries kept during the grace')
+  t.deepEqual(a.dp.remote.get(DB), ['10.100.2.11'], 'ipcache kept during the grace')
+  t.false(
+    a.dp.calls.some((c) => c.startsWith('revoke') || c.startsWith('remove')),
+    a.dp.calls.join('\n'),
+  )
+  t.is((await a.svc.status()).pairs[0]?.state, 'authenticated')
+  // the grace ends without the peer: the tunnel is removed and the snapshot has no session facts
+  a.peer.state = 'backoff'
+  a.peer.tunnel = 'down'
+  for (const k of ['tunnelAddress', 'workloadCidrs', 'workloads'] as const) delete a.peer[k]
+  a.svc.refresh()
+  await waitFor('revocation', () => !a.dp.has(WEB, DB) && !a.dp.has(DB, WEB), 3000)
+  await waitFor('ipcache removed', () => !a.dp.remote.has(DB), 3000)
+  t.is((await a.svc.status()).pairs.length, 0)
 })
 
 test('an invalid edit is rejected with FILE:LINE:COL in status and the logs; entries stay', async (t) => {
