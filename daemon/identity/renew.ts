@@ -3,6 +3,8 @@
  * permissions checked), issue a new SVID for the workload's ID and IPs, write key + certificate
  * (+ chain) all-or-nothing. A failure leaves the previous files as they were.
  */
+
+import { BACKDATE_MS } from '../../certs/defaults.js'
 import { type IssuedSvid, issueWorkloadFromIntermediate, loadPem, readPrivateKey } from '../../certs/index.js'
 import { type SvidFiles, writeSvidFiles } from './svid-files.js'
 
@@ -40,7 +42,14 @@ export async function renewSvid(o: RenewOptions): Promise<IssuedSvid> {
   return svid
 }
 
-/** When an SVID valid from `notBefore` to `notAfter` is renewed: at half its lifetime. */
+/**
+ * When an SVID valid from `notBefore` to `notAfter` is renewed: at half its lifetime counted from
+ * when it was issued. latch backdates notBefore by BACKDATE_MS (clock skew), so the issue time is
+ * notBefore + BACKDATE_MS; counting from notBefore instead would put the half-life of a short SVID
+ * (ttl ≤ 2 min) at or before its issue, and the renewer would re-issue it on every tick.
+ */
 export function renewalTime(notBefore: Date, notAfter: Date): number {
-  return notBefore.getTime() + Math.floor((notAfter.getTime() - notBefore.getTime()) / 2)
+  const end = notAfter.getTime()
+  const issued = Math.min(notBefore.getTime() + BACKDATE_MS, end)
+  return issued + Math.floor((end - issued) / 2)
 }

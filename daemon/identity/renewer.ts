@@ -9,15 +9,19 @@
 import { X509Certificate } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { IssuedSvid } from '../../certs/index.js'
-import { loadPem, parseIp } from '../../certs/index.js'
+import { durationWithin, LIFETIME, loadPem, parseIp } from '../../certs/index.js'
 import { asLatchError, type LatchError } from '../errors.js'
 import { type Clock, systemClock } from '../pairauth/clock.js'
 import { DeadlineScheduler } from '../pairauth/scheduler.js'
 import { type LocalWorkload, type NodeIntermediate, renewalTime, renewSvid } from './renew.js'
 import { type CurrentSvid, readCurrentSvid } from './svid-files.js'
 
-/** Why an SVID was (re)issued. */
-export type RenewCause = 'missing' | 'half-life' | 'identity-changed' | 'forced'
+/**
+ * Why an SVID was (re)issued. `ttl-shortened`: the SVID on disk outlives one issued now with the
+ * configured ttl (the ttl was lowered, or the files came from `identity issue` with a longer one): the
+ * configured lifetime applies at once, not only after the old SVID's half-life.
+ */
+export type RenewCause = 'missing' | 'half-life' | 'identity-changed' | 'ttl-shortened' | 'forced'
 
 export interface RenewedSvid extends IssuedSvid {
   cause: RenewCause
@@ -53,12 +57,19 @@ export class SvidRenewer extends EventEmitter<RenewerEvents> {
   readonly #workloads = new Map<string, LocalWorkload>()
   readonly #scheduler: DeadlineScheduler<string>
   readonly #busy = new Set<string>()
+  readonly #ttlMs: number
   #stopped = false
 
   constructor(o: SvidRenewerOptions) {
     super()
     this.#o = o
     this.#clock = o.clock ?? systemClock
+    this.#ttlMs = durationWithin(
+      o.ttl ?? LIFETIME.workload,
+      LIFETIME.workloadMin,
+      LIFETIME.workloadMax,
+      'SVID ttl',
+    )
     for (const w of o.workloads) this.#workloads.set(w.id, w)
     this.#scheduler = new DeadlineScheduler((ids) => this.#due(ids), {
       clock: this.#clock,
@@ -150,7 +161,9 @@ export class SvidRenewer extends EventEmitter<RenewerEvents> {
     if (current.spiffeId !== w.id || wanted.join() !== [...current.ips].sort().join()) {
       return 'identity-changed'
     }
-    if (this.#clock.now() >= renewalTime(current.notBefore, current.notAfter)) return 'half-life'
+    const now = this.#clock.now()
+    if (now >= renewalTime(current.notBefore, current.notAfter)) return 'half-life'
+    if (current.notAfter.getTime() > now + this.#ttlMs) return 'ttl-shortened'
     return undefined
   }
 

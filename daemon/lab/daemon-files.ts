@@ -13,15 +13,25 @@ import { LAB_POLICY_FILE } from './policy.js'
 /** How often lab daemons re-handshake and rotate their PSK (short, so tests see rotations). */
 export const LAB_REKEY_INTERVAL = '120s'
 
+/** Pair-authentication timings a lab may shorten (tests: renewal and re-auth within seconds). */
+export interface LabPairTuning {
+  /** latchd `svidTtl`: lifetime of the SVIDs it issues, renewed at half-life (e.g. "20s"). Default: latchd's. */
+  svidTtl?: string
+  /** latchd `pairAuth.ttl`: upper bound of an auth entry's life (e.g. "30s"). Default: latchd's. */
+  pairAuthTtl?: string
+}
+
 /**
  * `enforce` turns on the eBPF datapath (default deny between workloads until auth entries exist);
  * off, the lab is a WireGuard-only mesh (transport tests, the demo) and latchd detaches leftovers.
+ * `tuning` keys that are not given are left out of the file (latchd's defaults apply).
  */
 export function renderDaemonConfig(
   plan: LabPlan,
   node: LabNode,
   rekeyInterval = LAB_REKEY_INTERVAL,
   enforce = false,
+  tuning: LabPairTuning = {},
 ): string {
   const nodeDir = join(plan.pkiDir, 'nodes', node.name)
   const config = {
@@ -53,6 +63,8 @@ export function renderDaemonConfig(
       keyFile: join(w.svidDir, 'svid.key'),
     })),
     policyFile: LAB_POLICY_FILE,
+    ...(tuning.pairAuthTtl !== undefined && { pairAuth: { ttl: tuning.pairAuthTtl } }),
+    ...(tuning.svidTtl !== undefined && { svidTtl: tuning.svidTtl }),
     rekeyInterval,
     datapath: {
       enabled: enforce,

@@ -9,6 +9,7 @@ import { LatchError } from '../errors.js'
 import {
   ensureWireguardKey,
   LAB_REKEY_INTERVAL,
+  type LabPairTuning,
   renderDaemonConfig,
   renderPeers,
   writeIfChanged,
@@ -41,6 +42,10 @@ export interface UpOptions {
   daemons?: boolean
   /** eBPF enforcement in every latchd (datapath.enabled); default false: WireGuard-only mesh. */
   enforce?: boolean
+  /** latchd svidTtl (10s … 1d), e.g. "20s" to see SVID renewals within a test. Default: latchd's (1h). */
+  svidTtl?: string
+  /** latchd pairAuth.ttl (5s … 1d): the longest an auth entry lives. Default: latchd's (10m). */
+  pairAuthTtl?: string
 }
 
 export interface DaemonReport {
@@ -77,6 +82,7 @@ async function up(opts: UpOptions): Promise<UpReport> {
   const state = await readState()
   const size = labSize(opts.nodes ?? state?.size.nodes, opts.workloads ?? state?.size.workloads)
   const rekeyInterval = normaliseRekey(opts.rekeyInterval ?? state?.rekeyInterval ?? LAB_REKEY_INTERVAL)
+  const tuning = pairTuning(opts)
   const existing = await listNetns(LAB_NETNS_PATTERN)
   const plan = labPlan(size)
   const wanted = new Set(planNetns(plan))
@@ -138,7 +144,7 @@ async function up(opts: UpOptions): Promise<UpReport> {
     if (
       await writeIfChanged(
         node.configFile,
-        renderDaemonConfig(plan, node, rekeyInterval, opts.enforce ?? false),
+        renderDaemonConfig(plan, node, rekeyInterval, opts.enforce ?? false, tuning),
       )
     ) {
       actions.push(`${node.configFile}`)
@@ -188,6 +194,26 @@ async function ensureDaemons(
   if (first instanceof LatchError && failed.length > 1) first.details['otherNodesFailed'] = failed.length - 1
   return first === undefined ? { reports } : { reports, failure: first }
 }
+
+/** --svid-ttl / --pair-auth-ttl, checked against latchd's bounds before anything is built. */
+function pairTuning(opts: UpOptions): LabPairTuning {
+  const out: LabPairTuning = {}
+  const check = (flag: string, value: string, minMs: number): string => {
+    const ms = parseDurationMs(value)
+    if (ms === undefined || ms < minMs || ms > DAY_MS) {
+      throw new LatchError(
+        'LATCH_ERR_USAGE_BAD_ARGUMENT',
+        `${flag} must be a duration from ${formatDurationMs(minMs)} to 1d such as 20s or 5m, got ${JSON.stringify(value)}`,
+      )
+    }
+    return formatDurationMs(ms)
+  }
+  if (opts.svidTtl !== undefined) out.svidTtl = check('--svid-ttl', opts.svidTtl, 10_000)
+  if (opts.pairAuthTtl !== undefined) out.pairAuthTtl = check('--pair-auth-ttl', opts.pairAuthTtl, 5_000)
+  return out
+}
+
+const DAY_MS = 86_400_000
 
 function normaliseRekey(value: string): string {
   const ms = parseDurationMs(value)

@@ -52,11 +52,11 @@ test('an SVID is renewed at half-life, not before', async (t) => {
   t.is(active.length, 1)
   t.is(active[0]?.notAfter.getTime(), first.notAfter.getTime())
   t.is(renewed.length, 0, 'a fresh SVID is kept')
-  // notBefore is backdated 1 min, so half-life is 29.5 min after issue
-  clock.advance(29 * 60_000)
+  // half-life counts from the issue, not from the backdated notBefore: 30 min after issue
+  clock.advance(29.5 * 60_000)
   await until(renewed, 1)
   t.is(renewed.length, 0)
-  clock.advance(61_000)
+  clock.advance(31_000)
   await until(renewed, 1)
   t.is(renewed.length, 1)
   t.is(renewed[0]?.cause, 'half-life')
@@ -83,6 +83,65 @@ test('a missing SVID is issued at start, and one for other IPs is re-issued', as
     [`${DB}:identity-changed:10.100.1.21`, `${WEB}:missing:10.100.1.11`].sort(),
   )
   t.is(renewer.schedule().size, 2)
+})
+
+test('a 20 s SVID is renewed 10 s after issue, not at once (notBefore is backdated)', async (t) => {
+  const clock = new FakeClock(Date.now())
+  const w = workload()
+  const renewer = new SvidRenewer({
+    intermediate: intermediateOf('node1'),
+    workloads: [w],
+    ttl: '20s',
+    clock,
+  })
+  t.teardown(() => renewer.stop())
+  const renewed: RenewedSvid[] = []
+  renewer.on('renewed', (s) => renewed.push(s))
+  await renewer.start()
+  t.deepEqual(
+    renewed.map((r) => r.cause),
+    ['missing'],
+  )
+  const due = renewer.schedule().get(w.id) ?? 0
+  t.true(due >= clock.now() + 8_000 && due <= clock.now() + 10_000, `renewal due in ${due - clock.now()} ms`)
+  clock.advance(5_000)
+  await until(renewed, 2)
+  t.is(renewed.length, 1, 'renewed again before half-life')
+  clock.advance(6_000)
+  await until(renewed, 2)
+  t.is(renewed[1]?.cause, 'half-life')
+})
+
+test('an SVID that outlives the configured ttl is re-issued at start with that ttl', async (t) => {
+  const clock = new FakeClock(Date.now())
+  const w = workload()
+  const long = await renewSvid({
+    intermediate: intermediateOf('node1'),
+    workload: w,
+    ttl: '24h',
+    now: new Date(clock.now()),
+  })
+  const renewer = new SvidRenewer({
+    intermediate: intermediateOf('node1'),
+    workloads: [w],
+    ttl: '20s',
+    clock,
+  })
+  t.teardown(() => renewer.stop())
+  const renewed: RenewedSvid[] = []
+  renewer.on('renewed', (s) => renewed.push(s))
+  const active = await renewer.start()
+  t.is(renewed.length, 1)
+  t.is(renewed[0]?.cause, 'ttl-shortened')
+  t.true((active[0]?.notAfter.getTime() ?? 0) < long.notAfter.getTime())
+  t.true((active[0]?.notAfter.getTime() ?? 0) <= clock.now() + 20_000)
+  // the short SVID it just issued is kept: no loop of re-issues
+  const again = new SvidRenewer({ intermediate: intermediateOf('node1'), workloads: [w], ttl: '20s', clock })
+  t.teardown(() => again.stop())
+  const more: RenewedSvid[] = []
+  again.on('renewed', (s) => more.push(s))
+  await again.start()
+  t.is(more.length, 0)
 })
 
 test('a failed renewal is reported, the old SVID stays in use, and it is retried', async (t) => {

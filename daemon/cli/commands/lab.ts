@@ -50,6 +50,14 @@ export function registerLab(program: Command): void {
       '--enforce',
       'turn on eBPF identity-pair enforcement in every latchd (default: off, a WireGuard-only mesh)',
     )
+    .option(
+      '--svid-ttl <duration>',
+      'lifetime of the SVIDs every latchd issues, renewed at half-life, e.g. 20s (10s … 1d; default: 1h)',
+    )
+    .option(
+      '--pair-auth-ttl <duration>',
+      'longest life of an auth entry, re-authenticated at 2/3 of it, e.g. 30s (5s … 1d; default: 10m)',
+    )
     .option('--no-daemons', 'build namespaces and identities but start no latchd')
     .option('--json', 'print the report as JSON')
     .action(
@@ -58,6 +66,8 @@ export function registerLab(program: Command): void {
         workloads?: number
         rekeyInterval?: string
         enforce?: boolean
+        svidTtl?: string
+        pairAuthTtl?: string
         daemons: boolean
         json?: boolean
       }) => {
@@ -65,6 +75,8 @@ export function registerLab(program: Command): void {
         if (o.nodes !== undefined) opts.nodes = o.nodes
         if (o.workloads !== undefined) opts.workloads = o.workloads
         if (o.rekeyInterval !== undefined) opts.rekeyInterval = o.rekeyInterval
+        if (o.svidTtl !== undefined) opts.svidTtl = o.svidTtl
+        if (o.pairAuthTtl !== undefined) opts.pairAuthTtl = o.pairAuthTtl
         const r = await labUp(opts)
         const summary = {
           changed: r.changed,
