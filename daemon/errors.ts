@@ -174,6 +174,10 @@ export const ERRORS = {
     exit: 69,
     fix: 'the daemon runs but never opened its control socket; read /run/latch-lab/<node>/latchd.log',
   },
+  LATCH_ERR_LAB_PLAIN_WITH_DAEMONS: {
+    exit: 69,
+    fix: 'plain underlay routes are for a lab without latchd: `latchctl lab down`, then `latchctl lab up --no-daemons` (the benchmark does this itself)',
+  },
   LATCH_ERR_LAB_TEARDOWN_INCOMPLETE: {
     exit: 74,
     fix: 'run `latchctl lab down` again; if it persists, the listed leftovers are busy (a shell inside a lab namespace?)',
@@ -317,6 +321,16 @@ export const ERRORS = {
   LATCH_ERR_DATAPATH_BAD_REQUEST: {
     exit: 64,
     fix: 'give SPIFFE IDs like spiffe://example.org/ns/shop/sa/web and a TTL such as 30s, 10m or 1h',
+  },
+
+  // --- benchmarks (bench/, scripts/bench) ----------------------------------------------------------
+  LATCH_ERR_BENCH_TOOL_FAILED: {
+    exit: 70,
+    fix: 'a load tool, haproxy or iperf3 of the benchmark failed; its output is quoted above. Check `latchctl lab status` and run `npm run bench -- --quick` again',
+  },
+  LATCH_ERR_BENCH_NO_PATH: {
+    exit: 69,
+    fix: 'the two benchmark workloads cannot reach each other in this setup; check `latchctl lab status` (peers up, pair authenticated) and the latchd logs under /run/latch-lab/<node>/',
   },
 
   // --- internal ------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 /**
- * scripts/bench-wg: see the shell wrapper. Options: --sizes 10,100,1000,5000 --out FILE.
+ * scripts/bench-wg: see the shell wrapper. Options: --sizes 10,100,1000,5000 --out FILE, and
+ * --per-peer: also program the same peers with one `wg set` process per peer (the design latch
+ * avoids), onto the emptied interface. Memory: the RSS of this engine process and of wireguard-go
+ * before and after adding N peers (`memory` in the JSON).
  * The outer process makes the namespace and re-runs itself inside it with --inner.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, release } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +25,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '10,100,1000,5000' },
     out: { type: 'string', default: join(REPO, 'bench-results', 'wg.json') },
     inner: { type: 'boolean', default: false },
+    'per-peer': { type: 'boolean', default: false },
   },
 })
 const sizes = (args.sizes ?? '').split(',').map(Number)
@@ -32,6 +36,32 @@ interface Row {
   ms: number
   wgProcesses: number
   routeChanges: number
+}
+
+interface Memory {
+  peers: number
+  /** RSS (MiB) of the process running the engine, before and after adding the peers. */
+  engineRssBeforeMiB: number
+  engineRssAfterMiB: number
+  /** RSS (MiB) of the interface's wireguard-go, before and after. */
+  wireguardGoRssBeforeMiB: number
+  wireguardGoRssAfterMiB: number
+}
+
+const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10
+
+/** RSS of the wireguard-go serving `iface` (found by its argv), in bytes; 0 if none. */
+function wireguardGoRss(iface: string): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (!argv[0]?.endsWith('wireguard-go') || !argv.includes(iface)) continue
+      const m = readFileSync(`/proc/${entry}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)
+      return m ? Number(m[1]) * 1024 : 0
+    } catch {}
+  }
+  return 0
 }
 
 class CountingRunner extends ExecaRunner {
@@ -56,6 +86,7 @@ function sessions(n: number): PeerSession[] {
 
 async function inner(): Promise<void> {
   const rows: Row[] = []
+  const memory: Memory[] = []
   const logger = pino({ level: 'warn' })
   for (const [idx, n] of sizes.entries()) {
     const runner = new CountingRunner()
@@ -85,8 +116,17 @@ async function inner(): Promise<void> {
         routeChanges: r.actions.filter((a) => a.startsWith('route')).length,
       })
     }
+    const iface = `latchb${idx}`
+    const rssBefore = [process.memoryUsage().rss, wireguardGoRss(iface)] as const
     await step('add all', () => {
       for (const p of peers) engine.upsertPeer(p)
+    })
+    memory.push({
+      peers: n,
+      engineRssBeforeMiB: mib(rssBefore[0]),
+      engineRssAfterMiB: mib(process.memoryUsage().rss),
+      wireguardGoRssBeforeMiB: mib(rssBefore[1]),
+      wireguardGoRssAfterMiB: mib(wireguardGoRss(iface)),
     })
     await step('no change', () => {
       for (const p of peers) engine.upsertPeer(p)
@@ -101,9 +141,52 @@ async function inner(): Promise<void> {
     await step('remove all', () => {
       for (const p of peers) engine.removePeer(p.name)
     })
+    if (args['per-peer']) rows.push(await perPeer(runner, iface, peers))
     await engine.stop()
   }
-  process.stdout.write(JSON.stringify(rows))
+  process.stdout.write(JSON.stringify({ rows, memory }))
+}
+
+/** The same peers with one `wg set` process each (PSK from a 0600 file, as the engine does). */
+async function perPeer(runner: CountingRunner, iface: string, peers: PeerSession[]): Promise<Row> {
+  const dir = `${DIR}/psk-${iface}`
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const sets = runner.sets
+  const t0 = performance.now()
+  for (const [i, p] of peers.entries()) {
+    const file = `${dir}/${i}`
+    writeFileSync(file, `${p.presharedKey}\n`, { mode: 0o600 })
+    const r = await runner.run('wg', [
+      'set',
+      iface,
+      'peer',
+      p.wgPublicKey,
+      'preshared-key',
+      file,
+      'endpoint',
+      p.endpoint,
+      'allowed-ips',
+      [p.tunnelAddress, ...p.workloadCidrs].join(','),
+    ])
+    rmSync(file)
+    if (r.exitCode !== 0) throw new Error(`wg set for peer ${i} failed: ${r.stderr}`)
+  }
+  const ms = performance.now() - t0
+  const wgProcesses = runner.sets - sets
+  const cleared = await runner.run('wg', [
+    'set',
+    iface,
+    ...peers.flatMap((p) => ['peer', p.wgPublicKey, 'remove']),
+  ])
+  if (cleared.exitCode !== 0) throw new Error(`removing the per-peer peers failed: ${cleared.stderr}`)
+  rmSync(dir, { recursive: true, force: true })
+  return {
+    peers: peers.length,
+    step: 'one wg set per peer',
+    ms: Math.round(ms * 10) / 10,
+    wgProcesses,
+    routeChanges: 0,
+  }
 }
 
 async function outer(): Promise<void> {
@@ -121,6 +204,7 @@ async function outer(): Promise<void> {
   mkdirSync(`${DIR}/wireguard`, { recursive: true, mode: 0o700 })
   await execa('ip', ['netns', 'add', NS])
   let rows: Row[]
+  let memory: Memory[]
   try {
     const script = `mkdir -p /var/run/wireguard && mount --bind ${DIR}/wireguard /var/run/wireguard && exec "$@"`
     const r = await execa(
@@ -132,10 +216,11 @@ async function outer(): Promise<void> {
         '--inner',
         '--sizes',
         sizes.join(','),
+        ...(args['per-peer'] ? ['--per-peer'] : []),
       ]),
       { cwd: REPO, stderr: 'inherit' },
     )
-    rows = JSON.parse(r.stdout) as Row[]
+    ;({ rows, memory } = JSON.parse(r.stdout) as { rows: Row[]; memory: Memory[] })
   } finally {
     await teardown()
   }
@@ -145,12 +230,18 @@ async function outer(): Promise<void> {
       `${String(r.peers).padStart(5)}  ${r.step.padEnd(17)} ${r.ms.toFixed(1).padStart(8)}  ${String(r.wgProcesses).padStart(12)}  ${String(r.routeChanges).padStart(13)}`,
     )
   }
+  console.log('\npeers  engine RSS MiB before -> after  wireguard-go RSS MiB before -> after')
+  for (const m of memory) {
+    console.log(
+      `${String(m.peers).padStart(5)}  ${`${m.engineRssBeforeMiB} -> ${m.engineRssAfterMiB}`.padStart(29)}  ${`${m.wireguardGoRssBeforeMiB} -> ${m.wireguardGoRssAfterMiB}`.padStart(35)}`,
+    )
+  }
   const out = args.out ?? ''
   mkdirSync(dirname(out), { recursive: true })
   const wgGo = (await execa('wireguard-go', ['--version'], { reject: false })).stdout.split('\n')[0]?.trim()
   writeFileSync(
     out,
-    `${JSON.stringify({ date: new Date().toISOString(), kernel: release(), cpus: cpus().length, backend: 'wireguard-go', wireguardGo: wgGo, rows }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), kernel: release(), cpus: cpus().length, backend: 'wireguard-go', wireguardGo: wgGo, rows, memory }, null, 2)}\n`,
   )
   console.log(`wrote ${out}`)
 }
