@@ -1,0 +1,448 @@
+/**
+ * Identity-pair authentication in the lab with real daemons and the eBPF datapath (issue 5), under
+ * the lab's sample policy (node1-w1 ↔ node2-w1, node1-w2 → node2-w2; every other pair denied):
+ *  - allowed pairs talk over TCP and UDP from the first packet (no SYN retransmission), denied pairs
+ *    get nothing through;
+ *  - removing a pair from the policy file stops its traffic within 1 s, adding it back restores it
+ *    within 1 s; an invalid edit is rejected with line:col in status and traffic stays as it was;
+ *  - SVIDs outside the sender node's constraints, expired, or of another trust domain produce no auth
+ *    entry, with the reason in node2's log and status;
+ *  - SVID renewal (svidTtl 20 s: renewal every 10 s) during a TCP stream loses no byte.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import test, { type ExecutionContext } from 'ava'
+import type { StatusReport } from '../../daemon/control/protocol.js'
+import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
+import { labExec, labSpawn, useLab } from './helpers/lab.js'
+import type { ForgeRequest, ForgeResult } from './pair-forge.js'
+import { startStream } from './traffic.js'
+
+const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
+const FORGE = join(process.cwd(), 'test', 'e2e', 'pair-forge.ts')
+const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, svidTtl: '20s' })
+
+type PairAuth = NonNullable<StatusReport['pairAuth']>
+
+function ctl(node: string, args: string[]) {
+  return labExec(node, [process.execPath, CLI, ...args, '--socket', lab().node(node).controlSocket])
+}
+
+async function pairAuth(node: string): Promise<PairAuth> {
+  const r = await ctl(node, ['status', '--json'])
+  if (r.exitCode !== 0) throw new Error(`${node} status: ${r.stderr}`)
+  const s = JSON.parse(r.stdout) as StatusReport
+  if (!s.pairAuth) throw new Error(`${node} status has no pairAuth section`)
+  return s.pairAuth
+}
+
+async function authList(node: string): Promise<Array<{ src: string; dst: string; expiresAt: string }>> {
+  const r = await ctl(node, ['debug', 'auth', 'list', '--json'])
+  if (r.exitCode !== 0) throw new Error(`${node} debug auth list: ${r.stderr}`)
+  return JSON.parse(r.stdout) as Array<{ src: string; dst: string; expiresAt: string }>
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function until(what: string, f: () => Promise<boolean>, ms = 15_000, every = 200): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await f()) return
+    await sleep(every)
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+}
+
+const id = (w: string) => lab().workload(w).spiffeId
+const ip = (w: string) => lab().workload(w).ip
+
+/** Both nodes hold auth entries both ways for (a, b). */
+async function entriesBoth(a: string, b: string): Promise<boolean> {
+  for (const node of ['node1', 'node2']) {
+    const list = await authList(node)
+    const has = (s: string, d: string) => list.some((e) => e.src === id(s) && e.dst === id(d))
+    if (!has(a, b) || !has(b, a)) return false
+  }
+  return true
+}
+
+/** Neither node holds an auth entry between a and b, either way. */
+async function noEntries(a: string, b: string): Promise<boolean> {
+  for (const node of ['node1', 'node2']) {
+    const list = await authList(node)
+    if (list.some((e) => [id(a), id(b)].includes(e.src) && [id(a), id(b)].includes(e.dst))) return false
+  }
+  return true
+}
+
+// one TCP connect + echo; prints "<connect ms> <echo ok>" or "fail <error>"
+const CONNECT = `
+import socket, sys, time
+t = time.monotonic()
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    ms = (time.monotonic() - t) * 1000
+    c.settimeout(3); c.sendall(b'ping\\n'); ok = c.recv(16) == b'ping\\n'
+    print('%.3f %s' % (ms, ok), flush=True)
+except OSError as e:
+    print('fail %s' % e, flush=True)
+`
+
+async function tcpConnect(from: string, to: string, port: number, timeoutS = 2) {
+  const r = await labExec(from, ['python3', '-c', CONNECT, ip(to), String(port), String(timeoutS)], {
+    timeoutMs: (timeoutS + 5) * 1000,
+  })
+  const [first, second] = r.stdout.trim().split(' ')
+  return first === 'fail' || first === undefined
+    ? { ok: false as const, error: r.stdout.trim() || r.stderr }
+    : { ok: second === 'True', connectMs: Number(first) }
+}
+
+/** The client netns's SYN retransmissions and retransmitted segments (absolute counters). */
+async function retransmits(from: string): Promise<{ syn: number; segs: number }> {
+  const r = await labExec(from, ['nstat', '-asz', 'TcpExtTCPSynRetrans', 'TcpRetransSegs'])
+  const v = (name: string) => Number(new RegExp(`^${name}\\s+(\\d+)`, 'm').exec(r.stdout)?.[1] ?? Number.NaN)
+  return { syn: v('TcpExtTCPSynRetrans'), segs: v('TcpRetransSegs') }
+}
+
+// UDP: the receiver prints every datagram it got within the window; the sender sends seq 0..n-1
+const UDP_RECV = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', int(sys.argv[1])))
+print('ready', flush=True)
+end = time.time() + float(sys.argv[2])
+while True:
+    left = end - time.time()
+    if left <= 0: break
+    s.settimeout(left)
+    try:
+        d, a = s.recvfrom(2048); print(d.decode(), flush=True)
+    except socket.timeout:
+        break
+`
+const UDP_SEND = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[3])):
+    s.sendto(('seq-%d' % i).encode(), (sys.argv[1], int(sys.argv[2]))); time.sleep(0.05)
+`
+
+/** Sends `count` datagrams from → to; resolves with the sequence numbers the receiver got. */
+async function udpSeqs(from: string, to: string, port: number, count = 5): Promise<number[]> {
+  const { child: recv } = await labSpawn(to, ['python3', '-c', UDP_RECV, String(port), '2.5'])
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`UDP receiver in ${to} did not start`)), 10_000)
+    recv.stdout?.on('data', (d: Buffer) => {
+      if (String(d).includes('ready')) {
+        clearTimeout(t)
+        resolve()
+      }
+    })
+  })
+  await labExec(from, ['python3', '-c', UDP_SEND, ip(to), String(port), String(count)])
+  const r = await recv
+  return String(r.stdout)
+    .split('\n')
+    .flatMap((l) => (/^seq-(\d+)$/.exec(l.trim()) ? [Number(l.trim().slice(4))] : []))
+}
+
+/** Writes the policy file the way a careful operator's tool does: temp file + rename. */
+async function writePolicy(text: string): Promise<number> {
+  const tmp = `${LAB_POLICY_FILE}.tmp-e2e`
+  await writeFile(tmp, text)
+  await rename(tmp, LAB_POLICY_FILE)
+  return Date.now()
+}
+
+/** The policy text without the rules between a and b (each rule is a `- from:` / `to:` pair of lines). */
+function withoutPair(policy: string, a: string, b: string): string {
+  const lines = policy.split('\n')
+  const out: string[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const from = /^ {2}- from: (\S+)$/.exec(lines[i] ?? '')?.[1]
+    const to = /^ {4}to: (\S+)$/.exec(lines[i + 1] ?? '')?.[1]
+    const inAllow = out.some((l) => l === 'allow:') && !out.some((l) => l === 'tests:')
+    if (inAllow && from && to && [a, b].includes(from) && [a, b].includes(to)) {
+      i++
+      continue
+    }
+    out.push(lines[i] ?? '')
+  }
+  return out.join('\n')
+}
+
+/**
+ * A ping stream (every 50 ms) from → to with receive timestamps: the probe for "within 1 s". Stop it
+ * to get the times (ms since the epoch) at which replies arrived.
+ */
+async function pingStream(from: string, to: string): Promise<() => Promise<number[]>> {
+  const { child } = await labSpawn(from, ['ping', '-D', '-n', '-i', '0.05', '-W', '1', ip(to)])
+  return async () => {
+    child.kill('SIGINT')
+    const r = await child
+    return String(r.stdout)
+      .split('\n')
+      .flatMap((l) => {
+        const m = /^\[(\d+\.\d+)\] \d+ bytes from/.exec(l)
+        return m ? [Math.round(Number(m[1]) * 1000)] : []
+      })
+  }
+}
+
+/** Servers every test uses: a TCP echo on 5001 in each workload. */
+test.before(async () => {
+  for (const n of lab().plan.nodes) {
+    for (const w of n.workloads)
+      await labSpawn(w.name, ['socat', 'TCP-LISTEN:5001,fork,reuseaddr', 'EXEC:/bin/cat'])
+  }
+  await until('the proactive authentication of every allowed pair', async () => {
+    return (await entriesBoth('node1-w1', 'node2-w1')) && (await entriesBoth('node1-w2', 'node2-w2'))
+  })
+})
+
+const ALLOWED = [
+  ['node1-w1', 'node2-w1'],
+  ['node2-w1', 'node1-w1'],
+  ['node1-w2', 'node2-w2'],
+] as const
+const DENIED = [
+  ['node1-w2', 'node2-w1'],
+  ['node2-w1', 'node1-w2'],
+  ['node1-w1', 'node2-w2'],
+] as const
+
+test.serial(
+  'allowed pairs: the first TCP connect needs no SYN retransmission, the first UDP datagram arrives',
+  async (t) => {
+    for (const [a, b] of ALLOWED) {
+      const before = await retransmits(a)
+      const c = await tcpConnect(a, b, 5001)
+      const after = await retransmits(a)
+      t.true(c.ok, `${a} → ${b} TCP: ${JSON.stringify(c)}`)
+      t.is(after.syn - before.syn, 0, `${a} → ${b}: SYN retransmitted`)
+      t.is(after.segs - before.segs, 0, `${a} → ${b}: segments retransmitted`)
+      t.log(
+        `${a} → ${b}: first TCP connect ${c.ok ? c.connectMs?.toFixed(2) : '-'} ms, 0 SYN retransmissions`,
+      )
+    }
+    let port = 6100
+    for (const [a, b] of ALLOWED) {
+      const seqs = await udpSeqs(a, b, port++)
+      t.deepEqual(seqs, [0, 1, 2, 3, 4], `${a} → ${b} UDP`)
+    }
+  },
+)
+
+test.serial('denied pairs: TCP connect fails and UDP is lost', async (t) => {
+  let port = 6200
+  for (const [a, b] of DENIED) {
+    const c = await tcpConnect(a, b, 5001, 1.5)
+    t.false(c.ok, `${a} → ${b} TCP got through: ${JSON.stringify(c)}`)
+    t.deepEqual(await udpSeqs(a, b, port++), [], `${a} → ${b} UDP got through`)
+  }
+  t.true(await noEntries('node1-w2', 'node2-w1'))
+  t.true(await noEntries('node1-w1', 'node2-w2'))
+})
+
+async function assertFlows(t: ExecutionContext, a: string, b: string, flows: boolean, why: string) {
+  const c = await tcpConnect(a, b, 5001, 1.5)
+  t.is(c.ok, flows, `${a} → ${b} ${why}: ${JSON.stringify(c)}`)
+}
+
+test.serial(
+  'removing a pair from the policy stops its traffic within 1 s; adding it back restores it within 1 s',
+  async (t) => {
+    const original = await readFile(LAB_POLICY_FILE, 'utf8')
+    const A = 'node1-w1'
+    const B = 'node2-w1'
+    const removed = withoutPair(original, id(A), id(B))
+    t.not(removed, original)
+    t.true(original.includes(id(A)) && removed.includes(`from: ${id('node1-w2')}`), 'only the A↔B rules go')
+    const stop = await pingStream(A, B)
+    try {
+      await sleep(500)
+      // the ping stream (a probe every 50 ms) is the poll: its reply times say when traffic stopped
+      const removedAt = await writePolicy(removed)
+      await sleep(1500)
+      t.true(await noEntries(A, B), 'auth entries of the removed pair are left')
+      await assertFlows(t, A, B, false, 'after removal')
+      await assertFlows(t, 'node1-w2', 'node2-w2', true, 'untouched by the removal')
+      const addedAt = await writePolicy(original)
+      await sleep(1500)
+      const replies = await stop()
+      const lastBefore = Math.max(...replies.filter((r) => r < addedAt))
+      const firstAfter = Math.min(...replies.filter((r) => r > addedAt))
+      const gapInside = replies.filter((r) => r > removedAt + 1000 && r < addedAt)
+      t.log(
+        `last reply ${lastBefore - removedAt} ms after the removal, first ${firstAfter - addedAt} ms after the re-add`,
+      )
+      t.true(lastBefore - removedAt <= 1000, `traffic went on ${lastBefore - removedAt} ms after the removal`)
+      t.deepEqual(gapInside, [], 'replies while the pair was not allowed')
+      t.true(firstAfter - addedAt <= 1000, `traffic came back ${firstAfter - addedAt} ms after the re-add`)
+      await assertFlows(t, A, B, true, 'after re-add')
+    } finally {
+      await stop().catch(() => undefined)
+      if ((await readFile(LAB_POLICY_FILE, 'utf8')) !== original) await writePolicy(original)
+    }
+  },
+)
+
+test.serial(
+  'an invalid policy edit is rejected with line:col in status and traffic stays as it was',
+  async (t) => {
+    const original = await readFile(LAB_POLICY_FILE, 'utf8')
+    const digest = (await pairAuth('node1')).policy.digest
+    // an unknown key on the rule that allows node1-w2 → node2-w2 … and the node1-w1 rules dropped
+    const broken = withoutPair(original, id('node1-w1'), id('node2-w1')).replace(
+      `  - from: ${id('node1-w2')}\n`,
+      `  - from: ${id('node1-w2')}\n    bogus: 1\n`,
+    )
+    const line = broken.split('\n').findIndex((l) => l.includes('bogus:')) + 1
+    t.true(line > 0)
+    const stop = await pingStream('node1-w1', 'node2-w1')
+    try {
+      await writePolicy(broken)
+      for (const node of ['node1', 'node2']) {
+        await until(
+          `${node} to reject the edit`,
+          async () => (await pairAuth(node)).policy.error !== undefined,
+          5000,
+        )
+        const p = await pairAuth(node)
+        t.is(p.policy.digest, digest, `${node} kept the running policy`)
+        const problems = p.policy.error?.problems ?? []
+        t.true(
+          problems.some((x) => x.line === line && x.col > 0),
+          `${node}: ${JSON.stringify(p.policy.error)} should name line ${line}`,
+        )
+        const text = await ctl(node, ['status'])
+        t.regex(text.stdout, new RegExp(`policy\\.yaml:${line}:\\d+`), `${node} status text`)
+      }
+      await sleep(1500)
+      for (const [a, b] of ALLOWED) await assertFlows(t, a, b, true, 'with the invalid file on disk')
+      for (const [a, b] of DENIED.slice(0, 1))
+        await assertFlows(t, a, b, false, 'with the invalid file on disk')
+      const replies = await stop()
+      const gaps = replies.slice(1).map((r, i) => r - (replies[i] as number))
+      t.true(Math.max(...gaps) < 500, `the ping stream paused ${Math.max(...gaps)} ms`)
+    } finally {
+      await stop().catch(() => undefined)
+      await writePolicy(original)
+    }
+    for (const node of ['node1', 'node2']) {
+      await until(
+        `${node} to take the fixed file`,
+        async () => (await pairAuth(node)).policy.error === undefined,
+        5000,
+      )
+    }
+  },
+)
+
+test.serial(
+  'SVIDs outside the sender node, expired or of another trust domain get no auth entry; the reason is in log and status',
+  async (t) => {
+    const startedAt = new Date()
+    const node2 = lab().node('node2')
+    const before = (await authList('node2')).map((e) => `${e.src} ${e.dst}`).sort()
+    const request: ForgeRequest = {
+      pkiDir: lab().plan.pkiDir,
+      node: 'node1',
+      peerNode: 'node2',
+      peerTunnel: node2.tunnelAddress.split('/')[0] as string,
+      port: (await pairAuth('node2')).port,
+      localTunnel: lab().node('node1').tunnelAddress.split('/')[0] as string,
+      peerCidrs: [node2.workloadCidr],
+      local: id('node1-w1'),
+      remote: id('node2-w1'),
+      localIp: ip('node1-w1'),
+      peerIp: '10.100.2.99',
+      kinds: ['genuine', 'outside', 'expired', 'foreign'],
+      scratch: join(lab().plan.stateDir, 'e2e-forge'),
+    }
+    const r = await labExec('node1', [process.execPath, '--import', 'tsx', FORGE, JSON.stringify(request)], {
+      timeoutMs: 60_000,
+    })
+    t.is(r.exitCode, 0, r.stderr)
+    const results = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ForgeResult)
+    const of = (k: string) => results.find((x) => x.kind === k)
+    t.true(of('genuine')?.ok, `the genuine control failed: ${JSON.stringify(of('genuine'))}`)
+    const expected = {
+      outside: 'svid_outside_node_constraints',
+      expired: 'expired',
+      foreign: 'untrusted_svid',
+    } as const
+    for (const [kind, reason] of Object.entries(expected)) {
+      t.like(of(kind), { ok: false, reason, by: 'peer' }, `${kind}: ${JSON.stringify(of(kind))}`)
+    }
+
+    const after = await authList('node2')
+    t.deepEqual(after.map((e) => `${e.src} ${e.dst}`).sort(), before, 'node2 gained or lost auth entries')
+    t.false(JSON.stringify(after).includes('other.latch'))
+    const failures = (await pairAuth('node2')).recentFailures.filter((f) => new Date(f.at) >= startedAt)
+    for (const reason of Object.values(expected)) {
+      t.true(
+        failures.some((f) => f.reason === reason && f.node === 'node1' && f.role === 'server'),
+        `status recentFailures lacks ${reason}: ${JSON.stringify(failures)}`,
+      )
+    }
+    t.true(failures.some((f) => f.certReason === 'expired'))
+    t.true(failures.some((f) => f.certReason === 'unknown_issuer'))
+    const log = (await readFile(node2.logFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as { event?: string; reason?: string; time?: string; node?: string }]
+        } catch {
+          return []
+        }
+      })
+      .filter((e) => e.event === 'pair_refused' && new Date(e.time ?? 0) >= startedAt)
+    for (const reason of Object.values(expected)) {
+      t.true(
+        log.some((e) => e.reason === reason && e.node === 'node1'),
+        `node2's log has no pair_refused with ${reason}`,
+      )
+    }
+    // no pair took the address the outside SVID claimed as node1-w1's
+    const pairs = (await pairAuth('node2')).pairs
+    t.false(
+      pairs.some((p) => p.remoteIps?.includes(request.peerIp)),
+      `node2 pairs: ${JSON.stringify(pairs)}`,
+    )
+  },
+)
+
+test.serial(
+  'SVID renewal during a running TCP stream loses nothing; status shows the new notAfter',
+  async (t) => {
+    const A = 'node1-w1'
+    const B = 'node2-w1'
+    const notAfter = async (node: string, w: string) =>
+      (await pairAuth(node)).identities.find((i) => i.id === id(w))?.notAfter ?? ''
+    const beforeA = await notAfter('node1', A)
+    const beforeB = await notAfter('node2', B)
+    t.truthy(beforeA)
+    const streamStart = Date.now()
+    const finish = await startStream(lab(), A, B, 25, 5011)
+    const r = await finish()
+    t.true(r.sent.bytes > 1_000_000, `only ${r.sent.bytes} bytes sent`)
+    t.is(r.received.bytes, r.sent.bytes)
+    t.is(r.received.sha256, r.sent.sha256)
+    const afterA = await notAfter('node1', A)
+    const afterB = await notAfter('node2', B)
+    t.true(new Date(afterA) > new Date(beforeA), `node1's ${A} notAfter ${beforeA} → ${afterA}`)
+    t.true(new Date(afterB) > new Date(beforeB), `node2's ${B} notAfter ${beforeB} → ${afterB}`)
+    const renewals = (await readFile(lab().node('node1').logFile, 'utf8'))
+      .split('\n')
+      .filter((l) => l.includes('"svid_renewed"') && l.includes(id(A)))
+      .map((l) => JSON.parse(l) as { time: string })
+      .filter((e) => new Date(e.time).getTime() >= streamStart)
+    t.true(renewals.length >= 2, `node1 logged ${renewals.length} renewals of ${A} during the stream`)
+    t.log(`${r.sent.bytes} bytes over 25 s, sha256 equal; ${A} notAfter ${beforeA} → ${afterA}`)
+  },
+)
