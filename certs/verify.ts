@@ -15,9 +15,10 @@
  */
 import type { X509Certificate as NodeX509 } from 'node:crypto'
 import { nodeNameOf, parseSpiffeId, parseTrustDomain, type SpiffeId } from '../daemon/identity/spiffe-id.js'
-import { type CertInput, type ChainInput, type ParsedCert, parseChain } from './chain-input.js'
-import { type CertNames, nameConstraintViolation, parseNameConstraints } from './name-constraints.js'
+import type { CertInput, ChainInput, ParsedCert } from './chain-input.js'
+import { type CertNames, nameConstraintViolation } from './name-constraints.js'
 import { ipText, parseIp } from './net.js'
+import { nameConstraintsOf, parseChainCached, signatureVerifies } from './parse-cache.js'
 import { x509 } from './x509.js'
 
 export type VerifyReason =
@@ -123,7 +124,7 @@ export function verify(
 
 function parseOr(reason: VerifyReason, what: string, input: ChainInput): ParsedCert[] {
   try {
-    const certs = parseChain(input)
+    const certs = parseChainCached(input)
     if (certs.length === 0) throw new Error('it is empty')
     return certs
   } catch (err) {
@@ -165,7 +166,7 @@ function buildPath(certs: ParsedCert[], roots: ParsedCert[]): ParsedCert[] {
   let badSignature: string | undefined
   const signedBy = (child: ParsedCert, parent: ParsedCert): boolean => {
     if (!child.node.checkIssued(parent.node)) return false
-    if (child.node.verify(parent.node.publicKey)) return true
+    if (signatureVerifies(child, parent)) return true
     badSignature = `the signature of "${child.x509.subject}" does not verify with the key of "${parent.x509.subject}"`
     return false
   }
@@ -330,9 +331,9 @@ function checkSpiffeId(
 /** RFC 5280 §6.1.3(b)(c): the names of every certificate below a constrained CA must satisfy it. */
 function checkConstraintsOf(path: ParsedCert[], depth: number): void {
   const ca = path[depth] as ParsedCert
-  let nc: ReturnType<typeof parseNameConstraints>
+  let nc: ReturnType<typeof nameConstraintsOf>
   try {
-    nc = parseNameConstraints(ca.x509)
+    nc = nameConstraintsOf(ca)
   } catch (err) {
     throw new Reject(
       'malformed_certificate',
