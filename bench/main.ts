@@ -1,0 +1,213 @@
+/**
+ * `npm run bench [-- --quick] [--json PATH]` (scripts/bench): latch against plaintext and a
+ * sidecar mTLS mesh, in one run on the lab, then latch alone. Prints the tables and writes the JSON
+ * (machine, date, configuration, every raw sample). See README "Benchmarks".
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { asLatchError, LatchError } from '../daemon/errors.js'
+import { findDaemon } from '../daemon/lab/daemons.js'
+import { netnsPath } from '../daemon/lab/netns.js'
+import type { LabPlan, LabWorkload } from '../daemon/lab/plan.js'
+import { processesIn } from '../daemon/lab/procs.js'
+import { FULL, PORTS, QUICK } from './config.js'
+import { labNamespaceFiles } from './cpu-meter.js'
+import { firstConnect } from './first-connect.js'
+import { ipcacheWrites, wgPeers } from './kernel-programming.js'
+import { type LabSession, labLatchOff, labLatchOn, labRestore } from './lab-setups.js'
+import type { ProbeResult } from './load/protocol.js'
+import { machine } from './machine.js'
+import { measureSetup, type Path, type SetupResult } from './measure.js'
+import { DEFAULT_JSON, ECHO_SERVER, LOAD_CLIENT, SCRATCH_DIR } from './paths.js'
+import { statusKb } from './procfs.js'
+import { nodeTool, runIn, startIn, stop, stopAll } from './procs.js'
+import { latchAloneTable, setupsTable } from './report.js'
+import { startSidecars } from './sidecar.js'
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string', default: DEFAULT_JSON },
+    help: { type: 'boolean', default: false },
+  },
+})
+if (args.help) {
+  process.stdout.write(
+    'usage: npm run bench [-- --quick] [--json PATH]\n' +
+      '  plaintext vs latch vs sidecar mTLS between lab workloads node1-w1 → node2-w1, then latch alone\n' +
+      '  --quick   fewer requests, 2 s iperf, 1k WireGuard peers only (CI)\n' +
+      `  --json    where the results go (default ${DEFAULT_JSON})\n`,
+  )
+  process.exit(0)
+}
+const cfg = args.quick ? QUICK : FULL
+const jsonFile = resolve(args.json ?? DEFAULT_JSON)
+const t0 = Date.now()
+const log = (line: string) =>
+  process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`)
+
+function workload(plan: LabPlan, name: string): LabWorkload {
+  const w = plan.nodes.flatMap((n) => n.workloads).find((x) => x.name === name)
+  if (!w) throw new LatchError('LATCH_ERR_INTERNAL_BUG', `the bench lab has no ${name}`)
+  return w
+}
+
+async function requirePath(plan: LabPlan, path: Path, setup: string, deadlineMs: number): Promise<void> {
+  const out = await runIn(
+    plan,
+    path.client,
+    nodeTool(LOAD_CLIENT, [
+      'probe',
+      '--host',
+      path.host,
+      '--port',
+      String(path.echoPort),
+      '--deadline-ms',
+      String(deadlineMs),
+    ]),
+  )
+  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as ProbeResult
+  if (!r.ok) {
+    throw new LatchError(
+      'LATCH_ERR_BENCH_NO_PATH',
+      `${setup}: ${path.client} cannot connect to ${path.host}:${path.echoPort} within ${deadlineMs} ms`,
+      { details: { setup, ...path } },
+    )
+  }
+  log(`${setup}: path up after ${r.ms.toFixed(0)} ms`)
+}
+
+async function latchdPeakRss(plan: LabPlan): Promise<Record<string, number>> {
+  const procs = await processesIn(plan.nodes.map((n) => netnsPath(n.netns)))
+  const out: Record<string, number> = {}
+  for (const node of plan.nodes) {
+    const d = findDaemon(node, procs)
+    const kb = d ? await statusKb(d.pid, 'VmHWM') : undefined
+    if (kb !== undefined) out[node.name] = Math.round((kb / 1024) * 10) / 10
+  }
+  return out
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new LatchError(
+      'LATCH_ERR_LAB_NOT_ROOT',
+      'the benchmark needs root: it runs the lab (namespaces, BPF)',
+    )
+  }
+  log(`${cfg.quick ? 'quick' : 'full'} run; results → ${jsonFile}`)
+  await mkdir(SCRATCH_DIR, { recursive: true, mode: 0o700 })
+  const results: SetupResult[] = []
+  let session: LabSession | undefined
+  let latchdPeakRssMiB: Record<string, number> = {}
+  let first: Awaited<ReturnType<typeof firstConnect>> = []
+  const cleanup = async () => {
+    const stopped = await stopAll()
+    if (stopped.length > 0) log(`stopped ${stopped.length} benchmark processes`)
+    if (session) await labRestore(session)
+    session = undefined
+    await rm(SCRATCH_DIR, { recursive: true, force: true })
+  }
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: cleaning up`)
+    cleanup().finally(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    session = await labLatchOff(log)
+    const plan = session.plan
+    const nsFiles = labNamespaceFiles(plan)
+    const client = workload(plan, 'node1-w1')
+    const server = workload(plan, 'node2-w1')
+    await startIn(plan, server.name, nodeTool(ECHO_SERVER, ['--port', String(PORTS.echo)]), 'ready')
+    await startIn(
+      plan,
+      server.name,
+      ['iperf3', '-s', '-p', String(PORTS.iperf), '--forceflush'],
+      'Server listening',
+    )
+    const direct: Path = {
+      client: client.name,
+      host: server.ip,
+      echoPort: PORTS.echo,
+      iperfPort: PORTS.iperf,
+      udp: true,
+    }
+
+    await requirePath(plan, direct, 'plaintext', 10_000)
+    results.push(await measureSetup(plan, 'plaintext', direct, cfg, nsFiles, log))
+
+    const proxies = await startSidecars(plan, client, server, [
+      {
+        name: 'echo',
+        localPort: PORTS.sidecarEcho.local,
+        tlsPort: PORTS.sidecarEcho.tls,
+        serverPort: PORTS.echo,
+      },
+      {
+        name: 'iperf',
+        localPort: PORTS.sidecarIperf.local,
+        tlsPort: PORTS.sidecarIperf.tls,
+        serverPort: PORTS.iperf,
+      },
+    ])
+    const viaSidecar: Path = {
+      client: client.name,
+      host: '127.0.0.1',
+      echoPort: PORTS.sidecarEcho.local,
+      iperfPort: PORTS.sidecarIperf.local,
+      udp: false,
+    }
+    await requirePath(plan, viaSidecar, 'sidecar', 10_000)
+    results.push(await measureSetup(plan, 'sidecar', viaSidecar, cfg, nsFiles, log))
+    for (const pid of proxies) await stop(pid)
+
+    await labLatchOn(session)
+    await requirePath(plan, direct, 'latch', 30_000)
+    results.push(await measureSetup(plan, 'latch', direct, cfg, nsFiles, log))
+    latchdPeakRssMiB = await latchdPeakRss(plan)
+    first = await firstConnect(
+      plan,
+      workload(plan, 'node1-w2'),
+      server,
+      PORTS.echo,
+      cfg.firstConnectReps,
+      log,
+    )
+  } finally {
+    await cleanup()
+  }
+  log(`WireGuard peers ${cfg.wgSizes.join(', ')}: batched vs one wg set per peer`)
+  const wg = await wgPeers(cfg.wgSizes)
+  log(`ipcache: ${cfg.ipcacheEntries} entries batched vs one by one`)
+  const ipcache = await ipcacheWrites(cfg.ipcacheEntries)
+  const latchAlone = { latchdPeakRssMiB, firstConnect: first, wg, ipcache }
+
+  const order = ['plaintext', 'latch', 'sidecar']
+  results.sort((a, b) => order.indexOf(a.setup) - order.indexOf(b.setup))
+  const tables = [setupsTable(results, latchdPeakRssMiB), latchAloneTable(latchAlone)]
+  process.stdout.write(`\n${tables.join('\n\n')}\n\n`)
+  await mkdir(dirname(jsonFile), { recursive: true })
+  const doc = {
+    date: new Date().toISOString(),
+    durationSeconds: Math.round((Date.now() - t0) / 1000),
+    machine: await machine(),
+    config: cfg,
+    path: { client: 'node1-w1 (10.100.1.11)', server: 'node2-w1 (10.100.2.11)' },
+    setups: results,
+    latchAlone,
+    tables,
+  }
+  await writeFile(jsonFile, `${JSON.stringify(doc)}\n`)
+  log(`wrote ${jsonFile} (${doc.durationSeconds} s)`)
+}
+
+try {
+  await main()
+} catch (err) {
+  const e = asLatchError(err)
+  process.stderr.write(`error ${e.code}: ${e.message}\n  fix: ${e.fix}\n`)
+  process.exitCode = e.exitCode
+}

@@ -1,0 +1,163 @@
+/**
+ * The benchmark's tables (pure): the three setups side by side with ratios against plaintext,
+ * then latch alone. Every number comes from the result object that is also written as JSON.
+ */
+
+import type { FirstConnectRep } from './first-connect.js'
+import type { IpcacheRow, WgBench } from './kernel-programming.js'
+import type { SetupName, SetupResult } from './measure.js'
+import { percentile } from './stats.js'
+
+export interface LatchAlone {
+  latchdPeakRssMiB: Record<string, number>
+  firstConnect: FirstConnectRep[]
+  wg: WgBench
+  ipcache: IpcacheRow[]
+}
+
+type Cell = number | null | string
+
+interface Line {
+  label: string
+  values: Record<SetupName, Cell>
+  /** Decimals shown. */
+  digits: number
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const all = [headers, ...rows]
+  const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
+  const fmt = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  return [fmt(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n')
+}
+
+const show = (v: Cell, digits: number): string =>
+  v === null ? 'n/a' : typeof v === 'string' ? v : v.toFixed(digits)
+
+function ratio(v: Cell, base: Cell): string {
+  if (typeof v !== 'number' || typeof base !== 'number' || base === 0) return ''
+  return `×${(v / base).toFixed(2)}`
+}
+
+export function setupsTable(results: SetupResult[], latchdPeakRssMiB: Record<string, number>): string {
+  const by = (name: SetupName) => results.find((r) => r.setup === name)
+  const pick = (f: (r: SetupResult) => Cell): Record<SetupName, Cell> => ({
+    plaintext: by('plaintext') ? f(by('plaintext')!) : null,
+    latch: by('latch') ? f(by('latch')!) : null,
+    sidecar: by('sidecar') ? f(by('sidecar')!) : null,
+  })
+  const lines: Line[] = []
+  for (const size of results[0]?.tcp.map((t) => t.size) ?? []) {
+    const tcp = (r: SetupResult) => r.tcp.find((t) => t.size === size)?.latencyUs
+    const label = size === 1024 ? '1 KiB' : `${size} B`
+    lines.push({
+      label: `TCP req/resp ${label} p50 (µs)`,
+      values: pick((r) => tcp(r)?.p50 ?? null),
+      digits: 0,
+    })
+    lines.push({
+      label: `TCP req/resp ${label} p99 (µs)`,
+      values: pick((r) => tcp(r)?.p99 ?? null),
+      digits: 0,
+    })
+  }
+  const udp = (f: (u: NonNullable<SetupResult['udp']>) => number) =>
+    pick((r) => (r.udp ? f(r.udp) : r.setup === 'sidecar' ? 'no UDP' : null))
+  const udpSize = results.find((r) => r.udp)?.udp?.size ?? 64
+  lines.push(
+    { label: `UDP req/resp ${udpSize} B p50 (µs)`, values: udp((u) => u.latencyUs.p50), digits: 0 },
+    { label: `UDP req/resp ${udpSize} B p99 (µs)`, values: udp((u) => u.latencyUs.p99), digits: 0 },
+    { label: 'UDP loss (%)', values: udp((u) => u.lossPct), digits: 2 },
+    { label: 'new connections/s (connect+req+close)', values: pick((r) => r.connRate.perSecond), digits: 0 },
+    { label: 'bulk TCP, iperf3 (Gbit/s)', values: pick((r) => r.throughput.gbitPerSecond), digits: 2 },
+    { label: 'CPU s per GB, setup processes', values: pick((r) => r.throughput.cpuSecondsPerGB), digits: 2 },
+    {
+      label: 'kernel s per GB, machine sys+irq',
+      values: pick((r) => r.throughput.kernelSecondsPerGB),
+      digits: 2,
+    },
+  )
+  const rss = Object.values(latchdPeakRssMiB)
+  lines.push({
+    label: 'latchd peak RSS (MiB, max of nodes)',
+    values: { plaintext: '-', latch: rss.length ? Math.max(...rss) : null, sidecar: '-' },
+    digits: 1,
+  })
+  const rows = lines.map((l) => [
+    l.label,
+    show(l.values.plaintext, l.digits),
+    show(l.values.latch, l.digits),
+    ratio(l.values.latch, l.values.plaintext),
+    show(l.values.sidecar, l.digits),
+    ratio(l.values.sidecar, l.values.plaintext),
+  ])
+  return table(['node1-w1 → node2-w1', 'plaintext', 'latch', 'vs plain', 'sidecar mTLS', 'vs plain'], rows)
+}
+
+const median = (xs: number[]): number | null =>
+  xs.length === 0
+    ? null
+    : percentile(
+        [...xs].sort((a, b) => a - b),
+        50,
+      )
+
+export function latchAloneTable(a: LatchAlone): string {
+  const rows: string[][] = []
+  const usable = median(a.firstConnect.flatMap((r) => (r.firstUsableMs === null ? [] : [r.firstUsableMs])))
+  const single = median(
+    a.firstConnect.flatMap((r) => (r.singleConnectMs === null ? [] : [r.singleConnectMs])),
+  )
+  const n = a.firstConnect.length
+  rows.push(
+    [
+      `newly allowed pair usable after policy edit (median of ${n})`,
+      `${show(usable, 0)} ms`,
+      'drop-first: ≥1000 ms',
+    ],
+    [
+      `connect() issued at the edit completes after (median of ${n})`,
+      `${show(single, 0)} ms`,
+      'drop-first: ≥1000 ms',
+    ],
+  )
+  for (const peers of [...new Set(a.wg.rows.map((r) => r.peers))]) {
+    const batched = a.wg.rows.find((r) => r.peers === peers && r.step === 'add all')
+    const perPeer = a.wg.rows.find((r) => r.peers === peers && r.step === 'one wg set per peer')
+    if (!batched || !perPeer) continue
+    rows.push([
+      `program ${peers} WireGuard peers: batched (+routes) vs one wg set each`,
+      `${batched.ms.toFixed(0)} ms (${batched.wgProcesses} wg)`,
+      `${perPeer.ms.toFixed(0)} ms (${perPeer.wgProcesses} wg), ×${(perPeer.ms / batched.ms).toFixed(1)}`,
+    ])
+  }
+  const batch = a.ipcache.find((r) => r.method.startsWith('one batch'))
+  const single1 = a.ipcache.find((r) => r.method.startsWith('one by one'))
+  const adapter = a.ipcache.find((r) => r.method.startsWith('adapter'))
+  if (batch && single1) {
+    rows.push([
+      `write ${batch.entries} ipcache entries: one batch vs one by one`,
+      `${batch.totalMs.toFixed(0)} ms`,
+      `${single1.totalMs.toFixed(0)} ms, ×${(single1.totalMs / batch.totalMs).toFixed(1)}`,
+    ])
+  }
+  if (adapter)
+    rows.push([
+      `  the same through the daemon's ipcache adapter (parse+encode+batch)`,
+      `${adapter.totalMs.toFixed(0)} ms`,
+      '',
+    ])
+  for (const m of a.wg.memory.filter((x) => x.peers === 1000)) {
+    rows.push([
+      'engine process RSS, 0 → 1000 peers programmed (MiB)',
+      `${m.engineRssBeforeMiB} → ${m.engineRssAfterMiB}`,
+      `wireguard-go ${m.wireguardGoRssBeforeMiB} → ${m.wireguardGoRssAfterMiB}`,
+    ])
+  }
+  const rss = Object.entries(a.latchdPeakRssMiB)
+    .map(([node, mib]) => `${node} ${mib.toFixed(1)}`)
+    .join(', ')
+  if (rss) rows.push(['latchd peak RSS in the latch run (MiB)', rss, ''])
+  return table(['latch alone', 'latch', 'comparison'], rows)
+}
