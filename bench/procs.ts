@@ -3,12 +3,16 @@
  * haproxy): started through nsenter (which execs, so the PID is the tool's), remembered, and
  * always stopped by PID in `stopAll` — also when a measurement fails.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
 import { LatchError } from '../daemon/errors.js'
 import { nsenterArgs } from '../daemon/lab/daemons.js'
 import { type LabPlan, resolveTarget } from '../daemon/lab/plan.js'
 import { killAndWait } from '../daemon/lab/procs.js'
 import { REPO } from './paths.js'
+
+/** How long a process without a ready line must stay up to count as started. */
+const START_SETTLE_MS = 500
 
 type Child = ResultPromise<{ reject: false; cwd: string }>
 
@@ -67,6 +71,14 @@ export async function startIn(
       await Promise.race([ready, exited])
     } finally {
       if (onData) child.stdout?.off('data', onData)
+    }
+  }
+  if (readyLine === undefined) {
+    // no ready line to wait for (haproxy -db): it must at least survive its start-up
+    const early = await Promise.race([child, sleep(START_SETTLE_MS).then(() => undefined)])
+    if (early !== undefined) {
+      started.delete(pid)
+      throw toolFailed(target, argv, `exited (${early.exitCode}) at start: ${early.stderr || early.stdout}`)
     }
   }
   return { pid, child }

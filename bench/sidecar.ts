@@ -30,7 +30,7 @@ export interface SidecarFiles {
 
 const GLOBAL = [
   'global',
-  '  maxconn 20000',
+  '  maxconn 4096',
   '  ssl-default-bind-options ssl-min-ver TLSv1.3',
   '  ssl-default-server-options ssl-min-ver TLSv1.3',
   'defaults',
