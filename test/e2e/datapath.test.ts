@@ -81,16 +81,20 @@ test.serial(
     await labExec(A.name, ['socat', '-u', '-', `UDP-SENDTO:${B.ip}:5002`], { input: 'udp-denied\n' })
     t.not((await ping(A.name, B.ip)).exitCode, 0, 'ping got through without an auth entry')
     await until('an auth_required event in latchctl monitor', async () =>
-      events.split('\n').some((l) => {
-        if (!l) return false
-        const e = JSON.parse(l) as { type: string; dst: string; srcIdentity?: string; dstIdentity?: string }
-        return (
-          e.type === 'auth_required' &&
-          e.dst === B.ip &&
-          e.srcIdentity === A.spiffeId &&
-          e.dstIdentity === B.spiffeId
-        )
-      }),
+      // complete lines only: a chunk of stdout may end in the middle of one
+      events
+        .split('\n')
+        .slice(0, -1)
+        .some((l) => {
+          if (!l) return false
+          const e = JSON.parse(l) as { type: string; dst: string; srcIdentity?: string; dstIdentity?: string }
+          return (
+            e.type === 'auth_required' &&
+            e.dst === B.ip &&
+            e.srcIdentity === A.spiffeId &&
+            e.dstIdentity === B.spiffeId
+          )
+        }),
     )
 
     await authBoth('add', A.spiffeId, B.spiffeId)
