@@ -23,9 +23,12 @@ function argvIn(plan: LabPlan, target: string, argv: readonly string[]): string[
   return nsenterArgs(t.netns, t.node, argv)
 }
 
-/** node + tsx running one of the benchmark's TypeScript tools. */
+/**
+ * node + tsx running one of the benchmark's TypeScript tools. tsx by absolute URL: nsenter into a
+ * node's mount namespace starts the tool in "/", where a bare `tsx` does not resolve.
+ */
 export function nodeTool(file: string, args: readonly string[]): string[] {
-  return [process.execPath, '--import=tsx', file, ...args]
+  return [process.execPath, `--import=${import.meta.resolve('tsx')}`, file, ...args]
 }
 
 function describe(target: string, argv: readonly string[]): string {
