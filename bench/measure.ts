@@ -149,14 +149,21 @@ interface IperfJson {
   }
 }
 
-async function bulk(plan: LabPlan, path: Path, cfg: BenchConfig, nsFiles: string[]): Promise<Throughput> {
+export async function bulk(
+  plan: LabPlan,
+  path: Path,
+  cfg: BenchConfig,
+  nsFiles: string[],
+): Promise<Throughput> {
   const argv = ['iperf3', '-c', path.host, '-p', String(path.iperfPort), '-t', String(cfg.iperfSeconds), '-J']
   const before = await snapshot(nsFiles)
   const out = await runIn(plan, path.client, argv, (cfg.iperfSeconds + 30) * 1000)
   const cpu = cpuDelta(before, await snapshot(nsFiles))
   const j = JSON.parse(out) as IperfJson
   const recv = j.end?.sum_received
-  if (j.error || !recv?.bytes) throw toolFailed(path.client, argv, j.error ?? 'no bytes received')
+  if (j.error || !recv?.bytes) {
+    throw toolFailed(path.client, argv, j.error ?? `no bytes received (sent ${j.end?.sum_sent?.bytes ?? 0})`)
+  }
   const gb = recv.bytes / 1e9
   return {
     gbitPerSecond: (recv.bits_per_second ?? 0) / 1e9,
