@@ -27,6 +27,15 @@ async function stats(node: string): Promise<Record<string, number>> {
   return Object.fromEntries((s.datapath?.stats ?? []).map((x) => [x.reason, x.packets]))
 }
 
+/** Every pair this node's pair authentication planned is authenticated (and there is at least one). */
+async function pairsAuthenticated(node: string): Promise<boolean> {
+  const r = await ctl(node, ['status', '--json'])
+  if (r.exitCode !== 0) return false
+  const s = JSON.parse(r.stdout) as { pairAuth?: { pairs: Array<{ state: string }> } }
+  const pairs = s.pairAuth?.pairs ?? []
+  return pairs.length > 0 && pairs.every((p) => p.state === 'authenticated')
+}
+
 const ping = (from: string, to: string, extra: string[] = []) =>
   labExec(from, ['ping', '-c1', '-W1', ...extra, to], { timeoutMs: 5000 })
 
@@ -75,6 +84,11 @@ test.serial(
     await until(
       'routes between the nodes',
       async () => (await ping('node1', lab().node('node2').underlayIp)).exitCode === 0,
+    )
+    // node2 names A (the source of the denied packets) only once the pair that proves A's address
+    // (node1-w2 → node2-w2, allowed) has authenticated: wait for the sample policy's pairs
+    await until('pair authentication of the sample policy on both nodes', async () =>
+      (await Promise.all(['node1', 'node2'].map(pairsAuthenticated))).every(Boolean),
     )
 
     t.not((await tcpEcho(A.name, B.ip)).stdout, 'hello', 'TCP connect got through without an auth entry')
