@@ -28,7 +28,10 @@ function table(headers: string[], rows: string[][]): string {
   const all = [headers, ...rows]
   const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
   const fmt = (r: string[]) =>
-    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd()
   return [fmt(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n')
 }
 
