@@ -1,28 +1,35 @@
 /**
- * A TLS socket speaking the framed protocol: decodes frames, validates each message against the
- * protocol schema, and reports the end of the connection exactly once. Used by the exchange and then
- * by the live channel, so no buffered byte is lost between the two.
+ * A TLS socket speaking latch's framed protocols: decodes frames, validates each message against the
+ * protocol's schema, and reports the end of the connection exactly once. The node handshake uses it
+ * for the exchange and then the live channel (so no buffered byte is lost between the two); pair
+ * authentication (daemon/pairauth) uses it with its own message schema.
  */
 import type { TLSSocket } from 'node:tls'
+import type { ZodType } from 'zod'
 import { encodeFrame, FrameDecoder } from './framing.js'
-import { type Message, messageSchema } from './protocol.js'
+import type { Message } from './protocol.js'
 
-export interface ConnectionHandlers {
-  message: (m: Message) => void
+export interface ConnectionHandlers<M = Message> {
+  message: (m: M) => void
   /** The connection ended; `why` is a short description (peer closed, protocol error, local close). */
   end: (why: string, protocolError: boolean) => void
 }
 
-export class FramedConnection {
+/** How long a closing side waits for the peer to read its last message before destroying the socket. */
+const LINGER_MS = 2000
+
+export class FramedConnection<M = Message> {
   readonly socket: TLSSocket
   /** Time of the last frame received (ms since epoch). */
   lastReceivedAt = Date.now()
+  readonly #schema: ZodType<M>
   #decoder = new FrameDecoder()
-  #handlers: ConnectionHandlers | undefined
+  #handlers: ConnectionHandlers<M> | undefined
   #ended = false
 
-  constructor(socket: TLSSocket) {
+  constructor(socket: TLSSocket, schema: ZodType<M>) {
     this.socket = socket
+    this.#schema = schema
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('end', () => this.#end('the peer closed the connection', false))
     socket.on('close', () => this.#end('the connection closed', false))
@@ -33,23 +40,27 @@ export class FramedConnection {
     return this.#ended
   }
 
-  setHandlers(h: ConnectionHandlers): void {
+  setHandlers(h: ConnectionHandlers<M>): void {
     this.#handlers = h
   }
 
-  send(m: Message): void {
+  send(m: M): void {
     if (this.#ended || this.socket.destroyed) return
     this.socket.write(encodeFrame(m))
   }
 
-  /** Send a last message (if any), then close both directions. */
-  close(last?: Message): void {
+  /**
+   * Send a last message (if any), then close both directions. The end handler hears 'closed locally',
+   * unless `quiet`: then no handler is called after this.
+   */
+  close(last?: M, quiet = false): void {
     if (this.#ended) return
     if (last) this.send(last)
+    if (quiet) this.#handlers = undefined
     this.#end('closed locally', false)
     this.socket.end()
     // a peer that never reads must not keep the socket alive forever
-    setTimeout(() => this.socket.destroy(), 2000).unref()
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
   }
 
   destroy(why: string): void {
@@ -69,7 +80,7 @@ export class FramedConnection {
     }
     for (const f of frames) {
       if (this.#ended) return
-      const parsed = messageSchema.safeParse(f)
+      const parsed = this.#schema.safeParse(f)
       if (!parsed.success) {
         const first = parsed.error.issues[0]
         this.#protocolError(

@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls'
 import { NodeChannel } from './channel.js'
 import { checkHello, checkPeerCertificate, claimedNodeName, type PeerIdentity } from './check-peer.js'
 import { FramedConnection } from './connection.js'
-import { ALPN, type Hello, type Message, PROTOCOL_VERSION } from './protocol.js'
+import { ALPN, type Hello, type Message, messageSchema, PROTOCOL_VERSION } from './protocol.js'
 import { derivePsk } from './psk.js'
 import type { Refusal, RefusalReason } from './reasons.js'
 import type { HandshakeTiming } from './timing.js'
@@ -43,7 +43,7 @@ function peerChainPem(socket: TLSSocket): string[] {
 
 export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
   const now = o.now ?? (() => new Date())
-  const conn = new FramedConnection(o.socket)
+  const conn = new FramedConnection(o.socket, messageSchema)
   const trust = { rootPem: o.local.rootPem, trustDomain: o.local.trustDomain, now: now() }
 
   return new Promise<HandshakeOutcome>((resolve) => {
