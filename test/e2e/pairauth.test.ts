@@ -13,6 +13,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import type { StatusReport } from '../../daemon/control/protocol.js'
+import { LAB_TUNNEL_MTU, setWorkloadRouteMtu } from '../../daemon/lab/index.js'
 import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import { labExec, labSpawn, useLab } from './helpers/lab.js'
 import type { ForgeRequest, ForgeResult } from './pair-forge.js'
@@ -20,6 +21,8 @@ import { startStream } from './traffic.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const FORGE = join(process.cwd(), 'test', 'e2e', 'pair-forge.ts')
+/** tsx's loader by absolute URL: the command runs in the node's namespaces, whatever its cwd. */
+const TSX = import.meta.resolve('tsx')
 const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, svidTtl: '20s' })
 
 type PairAuth = NonNullable<StatusReport['pairAuth']>
@@ -189,16 +192,31 @@ async function pingStream(from: string, to: string): Promise<() => Promise<numbe
   }
 }
 
-/** Servers every test uses: a TCP echo on 5001 in each workload. */
-test.before(async () => {
-  for (const n of lab().plan.nodes) {
-    for (const w of n.workloads)
-      await labSpawn(w.name, ['socat', 'TCP-LISTEN:5001,fork,reuseaddr', 'EXEC:/bin/cat'])
-  }
-  await until('the proactive authentication of every allowed pair', async () => {
-    return (await entriesBoth('node1-w1', 'node2-w1')) && (await entriesBoth('node1-w2', 'node2-w2'))
-  })
-})
+/**
+ * What every test needs, once (ava runs `before` hooks concurrently, so this cannot be a second hook
+ * next to useLab's): a TCP echo on 5001 in each workload, and every allowed pair authenticated.
+ */
+let setup: Promise<void> | undefined
+function ready(): Promise<void> {
+  setup ??= (async () => {
+    // workloads get the tunnel's MTU on their route, as a CNI configures pods: path-MTU discovery
+    // through the enforcing datapath does not work (the node's ICMP "fragmentation needed" is
+    // dropped as drop_unknown_source), so a bulk stream at 1500 would stall
+    await setWorkloadRouteMtu(
+      lab().plan.nodes.flatMap((n) => n.workloads),
+      LAB_TUNNEL_MTU,
+    )
+    for (const n of lab().plan.nodes) {
+      for (const w of n.workloads)
+        await labSpawn(w.name, ['socat', 'TCP-LISTEN:5001,fork,reuseaddr', 'EXEC:/bin/cat'])
+    }
+    await until('the proactive authentication of every allowed pair', async () => {
+      return (await entriesBoth('node1-w1', 'node2-w1')) && (await entriesBoth('node1-w2', 'node2-w2'))
+    })
+  })()
+  return setup
+}
+test.beforeEach(() => ready())
 
 const ALLOWED = [
   ['node1-w1', 'node2-w1'],
@@ -360,7 +378,7 @@ test.serial(
       kinds: ['genuine', 'outside', 'expired', 'foreign'],
       scratch: join(lab().plan.stateDir, 'e2e-forge'),
     }
-    const r = await labExec('node1', [process.execPath, '--import', 'tsx', FORGE, JSON.stringify(request)], {
+    const r = await labExec('node1', [process.execPath, '--import', TSX, FORGE, JSON.stringify(request)], {
       timeoutMs: 60_000,
     })
     t.is(r.exitCode, 0, r.stderr)
