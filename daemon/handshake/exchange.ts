@@ -3,10 +3,12 @@
  * certificate, send hello, check the peer's hello, accept or refuse, wait for the peer's verdict,
  * derive the PSK. Refusals are sent to the peer (so both logs show the reason) and returned.
  */
+import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import { NodeChannel } from './channel.js'
 import { checkHello, checkPeerCertificate, claimedNodeName, type PeerIdentity } from './check-peer.js'
 import { FramedConnection } from './connection.js'
+import { peerChain } from './peer-chain.js'
 import { ALPN, type Hello, type Message, messageSchema, PROTOCOL_VERSION } from './protocol.js'
 import { derivePsk } from './psk.js'
 import type { Refusal, RefusalReason } from './reasons.js'
@@ -24,21 +26,6 @@ export interface ExchangeOptions {
   timing: HandshakeTiming
   startedAt: number
   now?: () => Date
-}
-
-function peerChainPem(socket: TLSSocket): string[] {
-  const out: string[] = []
-  let cert = socket.getPeerCertificate(true)
-  const seen = new Set<string>()
-  while (cert?.raw && !seen.has(cert.fingerprint256)) {
-    seen.add(cert.fingerprint256)
-    const b64 = cert.raw.toString('base64').replace(/.{64}/g, '$&\n')
-    out.push(
-      `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`,
-    )
-    cert = cert.issuerCertificate
-  }
-  return out
 }
 
 export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
@@ -140,7 +127,7 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
         'local',
       )
     }
-    const chainPem = peerChainPem(o.socket)
+    const chainPem = peerChain(o.socket).map((der) => new X509Certificate(der).toString())
     const cert = checkPeerCertificate(
       {
         chainPem,

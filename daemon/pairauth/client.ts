@@ -3,23 +3,14 @@
  * Resolves with the outcome (ours, the peer's or the transport's verdict); never rejects, writes
  * nothing: the caller writes auth entries and ipcache entries from a successful outcome.
  */
-import { connect } from 'node:tls'
 import { formatEndpoint } from '../config/net.js'
+import { dialTls } from '../handshake/dial.js'
 import type { WorkloadCredentials } from './credentials.js'
 import { runPairExchange } from './exchange.js'
 import { PAIR_ALPN, PAIR_AUTH_PORT, serverNameFor } from './protocol.js'
 import type { PairReason } from './reasons.js'
 import { DEFAULT_PAIR_TIMING, type PairTiming } from './timing.js'
 import type { NodeConstraints, PairOutcome, PairPolicy, TrustAnchor } from './types.js'
-
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'EPIPE',
-])
 
 export interface AuthenticatePairOptions {
   trust: TrustAnchor
@@ -41,7 +32,7 @@ export interface AuthenticatePairOptions {
   now?: () => Date
 }
 
-export function authenticatePair(o: AuthenticatePairOptions): Promise<PairOutcome> {
+export async function authenticatePair(o: AuthenticatePairOptions): Promise<PairOutcome> {
   const timing = o.timing ?? DEFAULT_PAIR_TIMING
   const now = o.now ?? (() => new Date())
   const startedAt = Date.now()
@@ -61,17 +52,18 @@ export function authenticatePair(o: AuthenticatePairOptions): Promise<PairOutcom
   })
   const credential = o.credentials.get(o.local)
   if (credential === undefined) {
-    return Promise.resolve(refusal('no_credentials', `this node holds no SVID for ${o.local}`, 'local'))
+    return refusal('no_credentials', `this node holds no SVID for ${o.local}`, 'local')
   }
   const constraints = o.constraints
   if (constraints === undefined) {
-    return Promise.resolve(
-      refusal('unknown_node', `no node session with ${o.peer.node}: its constraints are unknown`, 'local'),
+    return refusal(
+      'unknown_node',
+      `no node session with ${o.peer.node}: its constraints are unknown`,
+      'local',
     )
   }
-  return new Promise<PairOutcome>((resolve) => {
-    let done = false
-    const socket = connect({
+  const dialed = await dialTls(
+    {
       host: o.peer.address,
       port,
       ...(o.localAddress === undefined ? {} : { localAddress: o.localAddress }),
@@ -81,48 +73,28 @@ export function authenticatePair(o: AuthenticatePairOptions): Promise<PairOutcom
       rejectUnauthorized: false,
       // the identity is the SPIFFE ID, checked in the exchange; there is no DNS name to check
       checkServerIdentity: () => undefined,
-    })
+    },
     // a few small frames each way: never wait for Nagle / delayed ACK
-    socket.setNoDelay(true)
-    const fail = (reason: 'tls_failed' | 'timeout' | 'unreachable', message: string) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(refusal(reason, message, 'transport'))
-    }
-    const timer = setTimeout(
-      () => fail('timeout', `no TLS connection to ${where} after ${timing.handshakeTimeoutMs} ms`),
-      timing.handshakeTimeoutMs,
-    )
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      const unreachable = err.code !== undefined && UNREACHABLE.has(err.code)
-      fail(unreachable ? 'unreachable' : 'tls_failed', `${where}: ${err.message}`)
-    })
-    socket.once('secureConnect', () => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      socket.removeAllListeners('error')
-      if (socket.alpnProtocol !== PAIR_ALPN) {
-        socket.destroy()
-        resolve(refusal('tls_failed', `${where} does not speak ${PAIR_ALPN}`, 'transport'))
-        return
-      }
-      runPairExchange({
-        socket,
-        role: 'client',
-        trust: o.trust,
-        local: o.local,
-        expectedRemote: o.remote,
-        node: o.peer.node,
-        constraints,
-        policy: o.policy,
-        ttlMs: o.ttlMs,
-        deadline,
-        startedAt,
-        now,
-      }).then(resolve)
-    })
+    { timeoutMs: timing.handshakeTimeoutMs, where, noDelay: true },
+  )
+  if (!dialed.ok) return refusal(dialed.reason, dialed.message, 'transport')
+  const socket = dialed.socket
+  if (socket.alpnProtocol !== PAIR_ALPN) {
+    socket.destroy()
+    return refusal('tls_failed', `${where} does not speak ${PAIR_ALPN}`, 'transport')
+  }
+  return runPairExchange({
+    socket,
+    role: 'client',
+    trust: o.trust,
+    local: o.local,
+    expectedRemote: o.remote,
+    node: o.peer.node,
+    constraints,
+    policy: o.policy,
+    ttlMs: o.ttlMs,
+    deadline,
+    startedAt,
+    now,
   })
 }

@@ -6,9 +6,9 @@
  */
 import type { TLSSocket } from 'node:tls'
 import type { VerifyReason } from '../../certs/index.js'
+import { peerChain, presentedNotAfter } from '../handshake/peer-chain.js'
 import { checkPeerSvid, type SvidVerdict } from './check-svid.js'
 import { PairConnection } from './framed.js'
-import { peerChain, presentedNotAfter } from './peer-chain.js'
 import type { PairMessage } from './protocol.js'
 import { isPairReason, type PairReason, type PairRefusalBy } from './reasons.js'
 import type { NodeConstraints, PairOutcome, PairPolicy, PairRole, TrustAnchor } from './types.js'

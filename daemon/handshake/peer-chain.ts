@@ -1,4 +1,7 @@
-/** The certificate chain a TLS peer sent, leaf first, as DER (what verify() takes). */
+/**
+ * The certificate chain a TLS peer sent, leaf first, as DER (what verify() takes). Used by the node
+ * handshake and by pair authentication.
+ */
 import type { TLSSocket } from 'node:tls'
 
 export function peerChain(socket: TLSSocket): Buffer[] {
