@@ -31,11 +31,24 @@ export function labNamespaceFiles(plan: LabPlan): string[] {
   return plan.nodes.flatMap((n) => [netnsPath(n.netns), ...n.workloads.map((w) => netnsPath(w.netns))])
 }
 
+/** A readable name for a process: node programs by their script (latchd, echo-server, client). */
+function label(comm: string, cmdline: string[]): string {
+  if (comm !== 'node') return comm
+  const script = cmdline.find((a) => /\.(js|ts)$/.test(a) && !a.includes('node_modules'))
+  return script
+    ? (script
+        .split('/')
+        .pop()
+        ?.replace(/\.(js|ts)$/, '') ?? comm)
+    : comm
+}
+
 export async function snapshot(nsFiles: string[]): Promise<CpuSnapshot> {
   const list = await processesIn(nsFiles)
   const procs = new Map<number, { comm: string; cpu: number }>()
   const cpus = await Promise.all(list.map((p) => procCpu(p.pid)))
-  for (const c of cpus) if (c) procs.set(c.pid, { comm: c.comm, cpu: c.cpu })
+  for (const [i, c] of cpus.entries())
+    if (c) procs.set(c.pid, { comm: label(c.comm, list[i]!.cmdline), cpu: c.cpu })
   const self = await procCpu(process.pid)
   return { at: performance.now(), procs, selfChildren: self?.children ?? 0, machine: await machineCpu() }
 }
