@@ -1,17 +1,6 @@
 /** The human form of the pair-auth part of `latchctl status` and of `latchctl identity list`. Pure. */
 import type { PairAuthStatus, StatusReport } from './protocol.js'
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  return rows
-    .map((r) =>
-      r
-        .map((cell, c) => cell.padEnd(widths[c]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
-}
+import { table } from './text-table.js'
 
 /** Local identities: SPIFFE ID, IPs, SVID expiry, next renewal, problem. */
 export function formatIdentities(s: StatusReport): string {

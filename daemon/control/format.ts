@@ -2,6 +2,7 @@
 import { formatDatapath } from '../engine/datapath-report.js'
 import { formatPairAuth } from './format-pairauth.js'
 import type { StatusPeer, StatusReport } from './protocol.js'
+import { table } from './text-table.js'
 
 function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -19,18 +20,6 @@ function age(seconds: number | undefined): string {
   if (seconds < 120) return `${seconds}s`
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`
   return `${Math.round(seconds / 3600)}h`
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  return rows
-    .map((r) =>
-      r
-        .map((cell, c) => cell.padEnd(widths[c]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
 }
 
 function stateText(p: StatusPeer): string {

@@ -26,6 +26,17 @@ class LogCapture {
 
 void InstallLibbpfPrint();
 
+// Lowercase hex of n bytes (program tags).
+inline std::string Hex(const uint8_t* p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; i++) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
 // Argument helpers that throw LATCH_ERR_BPF_BAD_ARGUMENT.
 int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name);
 uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name);
