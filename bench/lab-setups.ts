@@ -38,30 +38,34 @@ async function enforcing(plan: LabPlan): Promise<boolean> {
   return cfg.datapath?.enabled === true
 }
 
-/** Brings the lab to "latch off" (plaintext routes, no latchd). */
-export async function labLatchOff(log: (line: string) => void): Promise<LabSession> {
+/**
+ * Looks at the machine without changing it: the lab that is up (restored at the end), if any.
+ * Create the session before touching the lab, so an interrupted run still knows what to restore.
+ */
+export async function labSession(log: (line: string) => void): Promise<LabSession> {
   const state = await readState()
-  let previous: PreviousLab | undefined
-  if (state) {
-    previous = {
-      nodes: state.size.nodes,
-      workloads: state.size.workloads,
-      daemons: state.daemons,
-      enforce: await enforcing(labPlan(state.size)),
-      rekeyInterval: state.rekeyInterval,
-    }
-    const fits = state.size.nodes === BENCH_NODES && state.size.workloads === BENCH_WORKLOADS
-    if (state.daemons || !fits) {
-      log(
-        `a lab is up (${state.size.nodes}×${state.size.workloads}, ${state.daemons ? 'with' : 'without'} latchd): taking it down; it is put back at the end`,
-      )
-      await labDown()
-    }
+  const previous: PreviousLab | undefined = state && {
+    nodes: state.size.nodes,
+    workloads: state.size.workloads,
+    daemons: state.daemons,
+    enforce: await enforcing(labPlan(state.size)),
+    rekeyInterval: state.rekeyInterval,
+  }
+  return { plan: labPlan({ nodes: BENCH_NODES, workloads: BENCH_WORKLOADS }), previous, log }
+}
+
+/** Brings the lab to "latch off" (plaintext routes, no latchd). */
+export async function labLatchOff(s: LabSession): Promise<void> {
+  const p = s.previous
+  if (p && (p.daemons || p.nodes !== BENCH_NODES || p.workloads !== BENCH_WORKLOADS)) {
+    s.log(
+      `a lab is up (${p.nodes}×${p.workloads}, ${p.daemons ? 'with' : 'without'} latchd): taking it down; it is put back at the end`,
+    )
+    await labDown()
   }
   const up = await labUp({ nodes: BENCH_NODES, workloads: BENCH_WORKLOADS, daemons: false })
   await setUnderlayRoutes(up.plan, true)
-  log(`lab up: ${BENCH_NODES} nodes × ${BENCH_WORKLOADS} workloads, no latchd, plain underlay routes`)
-  return { plan: up.plan, previous, log }
+  s.log(`lab up: ${BENCH_NODES} nodes × ${BENCH_WORKLOADS} workloads, no latchd, plain underlay routes`)
 }
 
 /** From "latch off" to the real mesh: routes removed, latchd with enforcement on every node. */

@@ -16,7 +16,7 @@ import { FULL, PORTS, QUICK } from './config.js'
 import { labNamespaceFiles } from './cpu-meter.js'
 import { firstConnect } from './first-connect.js'
 import { ipcacheWrites, wgPeers } from './kernel-programming.js'
-import { type LabSession, labLatchOff, labLatchOn, labRestore } from './lab-setups.js'
+import { type LabSession, labLatchOff, labLatchOn, labRestore, labSession } from './lab-setups.js'
 import type { ProbeResult } from './load/protocol.js'
 import { machine } from './machine.js'
 import { bulk, measureSetup, type Path, type SetupResult } from './measure.js'
@@ -105,22 +105,36 @@ async function main(): Promise<void> {
   let first: Awaited<ReturnType<typeof firstConnect>> = []
   const notes: string[] = []
   let pmtu: { routeMtu: number; workloads: string[]; gbitPerSecondAt1500: number } | undefined
-  const cleanup = async () => {
-    const stopped = await stopAll()
-    if (stopped.length > 0) log(`stopped ${stopped.length} benchmark processes`)
-    if (session) await labRestore(session)
-    session = undefined
-    await rm(SCRATCH_DIR, { recursive: true, force: true })
-  }
+  // once, whoever asks first (the end of the run, a failure, or a signal in the middle of either)
+  let cleaning: Promise<void> | undefined
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      const stopped = await stopAll()
+      if (stopped.length > 0) log(`stopped ${stopped.length} benchmark processes`)
+      if (session) await labRestore(session)
+      await rm(SCRATCH_DIR, { recursive: true, force: true })
+    })())
   const onSignal = (sig: NodeJS.Signals) => {
+    if (cleaning) return
     log(`${sig}: cleaning up`)
-    cleanup().finally(() => process.exit(130))
+    cleanup().then(
+      () => process.exit(130),
+      (err: unknown) => {
+        const e = asLatchError(err)
+        process.stderr.write(`cleanup failed: ${e.code}: ${e.message}\n`)
+        process.exit(130)
+      },
+    )
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  // `on`, not `once`: execa's exit hook re-raises a signal nobody else listens to any more,
+  // which would end the process in the middle of the clean-up
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   try {
-    session = await labLatchOff(log)
-    const plan = session.plan
+    const lab = await labSession(log)
+    session = lab
+    await labLatchOff(lab)
+    const plan = lab.plan
     const nsFiles = labNamespaceFiles(plan)
     const client = workload(plan, 'node1-w1')
     const server = workload(plan, 'node2-w1')
@@ -167,7 +181,7 @@ async function main(): Promise<void> {
     results.push(await measureSetup(plan, 'sidecar', viaSidecar, cfg, nsFiles, log))
     for (const pid of proxies) await stop(pid)
 
-    await labLatchOn(session)
+    await labLatchOn(lab)
     await requirePath(plan, direct, 'latch', 30_000)
     // The route MTU a CNI gives workloads behind a tunnel (the tunnel's): see the 1500 check below.
     const mtuWorkloads = [client, server, workload(plan, 'node1-w2')]

@@ -94,12 +94,16 @@ export async function runIn(
   argv: readonly string[],
   timeoutMs = 120_000,
 ): Promise<string> {
-  const r = await execa('nsenter', argvIn(plan, target, argv), {
+  const child = execa('nsenter', argvIn(plan, target, argv), {
     reject: false,
     cwd: REPO,
     stdin: 'ignore',
     timeout: timeoutMs,
   })
+  // registered while it runs, so an interrupted benchmark stops it too
+  if (child.pid !== undefined) started.set(child.pid, describe(target, argv))
+  const r = await child
+  if (child.pid !== undefined) started.delete(child.pid)
   if (r.exitCode !== 0 || r.timedOut) {
     throw toolFailed(target, argv, r.timedOut ? `timed out after ${timeoutMs} ms` : r.stderr || r.stdout)
   }
