@@ -37,11 +37,39 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN
 }
 
-async function writePolicy(text: string): Promise<number> {
+/** Writes the policy (temp file + rename); returns when it was renamed: performance.now() and wall clock. */
+async function writePolicy(text: string): Promise<{ at: number; wall: number }> {
   await writeFile(`${LAB_POLICY_FILE}.tmp-bench`, text)
   const at = performance.now()
+  const wall = Date.now()
   await rename(`${LAB_POLICY_FILE}.tmp-bench`, LAB_POLICY_FILE)
-  return at
+  return { at, wall }
+}
+
+/**
+ * Per pair, when the LATER of the two daemons logged `pair_authenticated` (the moment it queued the
+ * datapath writes), in ms since the epoch: the daemon's own view, free of the polling's resolution.
+ */
+async function loggedAt(logFiles: string[], since: number): Promise<Map<string, number>> {
+  const perNode = await Promise.all(
+    logFiles.map(async (f) => {
+      const m = new Map<string, number>()
+      for (const line of (await readFile(f, 'utf8')).split('\n')) {
+        if (!line.includes('"pair_authenticated"')) continue
+        const e = JSON.parse(line) as { time: string; local: string; remote: string }
+        const t = Date.parse(e.time)
+        const k = [e.local, e.remote].sort().join(' ')
+        if (t >= since && !m.has(k)) m.set(k, t)
+      }
+      return m
+    }),
+  )
+  const out = new Map<string, number>()
+  for (const [k, t] of perNode[0] ?? []) {
+    const others = perNode.slice(1).map((m) => m.get(k))
+    if (others.every((x) => x !== undefined)) out.set(k, Math.max(t, ...(others as number[])))
+  }
+  return out
 }
 
 export async function benchLab(o: LabBenchOptions): Promise<Record<string, unknown>> {
@@ -70,7 +98,7 @@ export async function benchLab(o: LabBenchOptions): Promise<Record<string, unkno
     const key = (a: string, b: string) => `${a} ${b}`
     let polls = 0
     const cpu0 = await cpuSeconds(pids)
-    const t0 = await writePolicy(`${header}allow:\n${rules}`)
+    const { at: t0, wall: wall0 } = await writePolicy(`${header}allow:\n${rules}`)
     const deadline = t0 + 120_000
     while (seenAt.size < pairs.length && performance.now() < deadline) {
       const lists = await Promise.all(sockets.map((s) => authRequest(s, { cmd: 'auth_list' })))
@@ -86,6 +114,13 @@ export async function benchLab(o: LabBenchOptions): Promise<Record<string, unkno
     const t1 = performance.now()
     const cpu = (await cpuSeconds(pids)) - cpu0
     const lat = [...seenAt.values()].map((t) => t - t0).sort((x, y) => x - y)
+    const logged = await loggedAt([n1.logFile, n2.logFile], wall0)
+    const logLat = pairs
+      .flatMap(([a, b]) => {
+        const t = logged.get([a, b].sort().join(' '))
+        return t === undefined ? [] : [t - wall0]
+      })
+      .sort((x, y) => x - y)
     const result = {
       mode: 'lab',
       nodes: 2,
@@ -101,12 +136,19 @@ export async function benchLab(o: LabBenchOptions): Promise<Record<string, unkno
         p99: +pct(lat, 99).toFixed(1),
         max: +(lat.at(-1) ?? Number.NaN).toFixed(1),
       },
+      loggedLatencyMs: {
+        pairs: logLat.length,
+        p50: pct(logLat, 50),
+        p99: pct(logLat, 99),
+        max: logLat.at(-1) ?? Number.NaN,
+      },
       wallSeconds: +((t1 - t0) / 1000).toFixed(3),
       authPerSecond: +(lat.length / ((t1 - t0) / 1000)).toFixed(1),
       latchdCpuSeconds: +cpu.toFixed(2),
       authPerCpuSecond: +(lat.length / cpu).toFixed(1),
       note:
         'latency = policy write (rename) -> first auth_list poll showing all 4 BPF auth entries of the pair on both nodes; ' +
+        'loggedLatency = policy write -> the later pair_authenticated log line of the two daemons (ms resolution); ' +
         'CPU = utime+stime of both latchd over the run (client + server work of each pair, plus the polling it answered)',
     }
     return result
