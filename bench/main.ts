@@ -26,13 +26,23 @@ import { nodeTool, runIn, startIn, stop, stopAll } from './procs.js'
 import { latchAloneTable, setupsTable } from './report.js'
 import { startSidecars } from './sidecar.js'
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'string', default: DEFAULT_JSON },
-    help: { type: 'boolean', default: false },
-  },
-})
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        json: { type: 'string', default: DEFAULT_JSON },
+        help: { type: 'boolean', default: false },
+      },
+    }).values
+  } catch (err) {
+    process.stderr.write(
+      `error LATCH_ERR_USAGE_BAD_ARGUMENT: ${(err as Error).message}\n  fix: npm run bench [-- --quick] [--json PATH]\n`,
+    )
+    process.exit(64)
+  }
+}
+const args = parseCommandLine()
 if (args.help) {
   process.stdout.write(
     'usage: npm run bench [-- --quick] [--json PATH]\n' +
