@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { asLatchError, LatchError } from '../daemon/errors.js'
-import { findDaemon } from '../daemon/lab/daemons.js'
+import { distEntry, findDaemon } from '../daemon/lab/daemons.js'
 import { netnsPath } from '../daemon/lab/netns.js'
 import type { LabPlan, LabWorkload } from '../daemon/lab/plan.js'
 import { processesIn } from '../daemon/lab/procs.js'
@@ -107,6 +107,7 @@ async function main(): Promise<void> {
       'the benchmark needs root: it runs the lab (namespaces, BPF)',
     )
   }
+  distEntry('latchd') // the latch setup runs the built daemon: fail before measuring anything
   log(`${cfg.quick ? 'quick' : 'full'} run; results → ${jsonFile}`)
   await mkdir(SCRATCH_DIR, { recursive: true, mode: 0o700 })
   const results: SetupResult[] = []
