@@ -13,14 +13,16 @@
  *            sender node cannot speak for it
  *   expired  signed by this node's intermediate, expired an hour ago
  *   foreign  a whole other trust domain's CA, node intermediate and SVID
+ *   foreign-id  an ID in trust domain other.latch, signed (forged) with this node's intermediate key
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { initCa, issueNode, issueWorkload, issueWorkloadFromIntermediate } from '../../certs/index.js'
 import { authenticatePair } from '../../daemon/pairauth/client.js'
 import { WorkloadCredentials } from '../../daemon/pairauth/credentials.js'
+import { forge } from '../certs/helpers.js'
 
-export type ForgeKind = 'genuine' | 'outside' | 'expired' | 'foreign'
+export type ForgeKind = 'genuine' | 'outside' | 'expired' | 'foreign' | 'foreign-id'
 
 export interface ForgeRequest {
   pkiDir: string
@@ -94,6 +96,17 @@ async function svidOf(
       await issueNode({ dir, node: r.node, ip: '10.99.0.11', workloadCidrs: ['10.100.0.0/16'], force: true })
       const s = await issueWorkload({ dir, spiffeId: id, node: r.node, ips: [r.localIp], ttl: '1h' })
       return { id, chainPem: s.chainPem, keyPem: s.keyPem }
+    }
+    case 'foreign-id': {
+      const id = r.local.replace(/^spiffe:\/\/[^/]+/, 'spiffe://other.latch')
+      const ca = await intermediate(r.node)
+      const f = await forge({
+        issuerCertPem: ca.intermediateCertPem,
+        issuerKeyPem: ca.intermediateKeyPem,
+        uris: [id],
+        ips: [r.localIp],
+      })
+      return { id, chainPem: f.chainPem, keyPem: f.keyPem }
     }
   }
 }

@@ -5,8 +5,9 @@
  *    get nothing through;
  *  - removing a pair from the policy file stops its traffic within 1 s, adding it back restores it
  *    within 1 s; an invalid edit is rejected with line:col in status and traffic stays as it was;
- *  - SVIDs outside the sender node's constraints, expired, or of another trust domain produce no auth
- *    entry, with the reason in node2's log and status;
+ *  - SVIDs outside the sender node's constraints, expired, or of another trust domain (its own CA, or
+ *    an other.latch ID forged under node1's intermediate) produce no auth entry, with the reason in
+ *    node2's log and status, while a genuine SVID sent the same way authenticates (the control);
  *  - SVID renewal (svidTtl 20 s: renewal every 10 s) during a TCP stream loses no byte.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
@@ -375,7 +376,7 @@ test.serial(
       remote: id('node2-w1'),
       localIp: ip('node1-w1'),
       peerIp: '10.100.2.99',
-      kinds: ['genuine', 'outside', 'expired', 'foreign'],
+      kinds: ['genuine', 'outside', 'expired', 'foreign', 'foreign-id'],
       scratch: join(lab().plan.stateDir, 'e2e-forge'),
     }
     const r = await labExec('node1', [process.execPath, '--import', TSX, FORGE, JSON.stringify(request)], {
@@ -392,6 +393,7 @@ test.serial(
       outside: 'svid_outside_node_constraints',
       expired: 'expired',
       foreign: 'untrusted_svid',
+      'foreign-id': 'wrong_trust_domain',
     } as const
     for (const [kind, reason] of Object.entries(expected)) {
       t.like(of(kind), { ok: false, reason, by: 'peer' }, `${kind}: ${JSON.stringify(of(kind))}`)
