@@ -180,8 +180,8 @@ async function main(): Promise<void> {
     )
     console.log(`(includes the policy watcher's ${result.policyDebounceMs} ms debounce)`)
     await mkdir('bench-results', { recursive: true })
-    await writeFile('bench-results/pair-latency.json', `${JSON.stringify(result, null, 2)}\n`)
-    console.log('wrote bench-results/pair-latency.json')
+    await writeResults('loopback', result)
+    console.log('wrote bench-results/pair-latency.json (loopback)')
     for (const s of services) await s.stop()
   } finally {
     await rm(dir, { recursive: true, force: true })
@@ -211,12 +211,23 @@ async function mainLab(): Promise<void> {
     `${'(logged)'.padEnd(11)} ${String(g.p50).padEnd(7)} ${String(g.p99).padEnd(7)} ${String(g.max).padEnd(7)} <- the later daemon's pair_authenticated log line`,
   )
   console.log(`(includes the policy watcher's 200 ms debounce; BPF entries polled every ${r.pollMs} ms)`)
+  await writeResults('lab', result)
+  console.log('wrote bench-results/pair-latency.json (lab)')
+}
+
+/** bench-results/pair-latency.json holds both modes ({ loopback, lab }); a run replaces its own. */
+async function writeResults(mode: 'loopback' | 'lab', result: unknown): Promise<void> {
   await mkdir('bench-results', { recursive: true })
   const file = 'bench-results/pair-latency.json'
-  const previous = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<string, unknown>
-  const loopback = 'pairs' in previous ? previous : previous['loopback']
-  await writeFile(file, `${JSON.stringify({ ...(loopback ? { loopback } : {}), lab: result }, null, 2)}\n`)
-  console.log(`wrote ${file} (lab)`)
+  let previous: Record<string, unknown> = {}
+  try {
+    previous = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
+  } catch {
+    // none yet, or unreadable: start over
+  }
+  // files from before the lab mode held the loopback result at the top level
+  const kept = 'pairs' in previous ? { loopback: previous } : previous
+  await writeFile(file, `${JSON.stringify({ ...kept, [mode]: result }, null, 2)}\n`)
 }
 
 await (values.lab ? mainLab() : main())

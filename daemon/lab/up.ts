@@ -46,6 +46,8 @@ export interface UpOptions {
   svidTtl?: string
   /** latchd pairAuth.ttl (5s … 1d): the longest an auth entry lives. Default: latchd's (10m). */
   pairAuthTtl?: string
+  // svidTtl and pairAuthTtl are not remembered (like enforce): an `up` without them writes latchd's
+  // defaults back and restarts the daemons whose config that changes
 }
 
 export interface DaemonReport {
