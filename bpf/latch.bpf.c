@@ -177,6 +177,25 @@ static __always_inline enum parse_result parse(struct __sk_buff *skb, struct pkt
 	return PARSE_NON_IP;
 }
 
+/*
+ * An ICMP error the node's own stack sends towards a workload (fragmentation needed / packet too big,
+ * time exceeded, parameter problem). The node is trusted, and dropping these would break path-MTU
+ * discovery for every mesh flow through the tunnel. Only locally generated packets qualify
+ * (ingress_ifindex 0): a forwarded ICMP error from an unknown source is still dropped.
+ */
+static __always_inline int host_icmp_error(const struct __sk_buff *skb, const struct pkt *p)
+{
+	__u8 type = p->sport >> 8;
+
+	if (skb->ingress_ifindex != 0)
+		return 0;
+	if (p->proto == IPPROTO_ICMP)
+		return type == 3 || type == 11 || type == 12;
+	if (p->proto == IPPROTO_ICMPV6)
+		return type >= 1 && type <= 4;
+	return 0;
+}
+
 static __always_inline struct latch_ipcache_value *ipcache_lookup(const struct latch_ip *ip)
 {
 	struct latch_ipcache_key key = { .prefixlen = 128 };
@@ -311,6 +330,8 @@ int to_workload(struct __sk_buff *skb)
 	dst_id = dst->identity;
 
 	src = ipcache_lookup(&p.src);
+	if (!src && host_icmp_error(skb, &p))
+		return pass(skb, LATCH_R_PASS_HOST_ICMP_ERROR);
 	if (!src)
 		return drop(skb, &p, LATCH_EV_DROP, LATCH_R_DROP_UNKNOWN_SOURCE, 0, dst_id, LATCH_DIR_TO_WORKLOAD);
 	src_id = src->identity;

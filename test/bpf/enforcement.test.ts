@@ -161,6 +161,42 @@ for (const [proto, l4] of Object.entries(L4S)) {
   )
 }
 
+const NODE_LINK = '169.254.1.1' // the node's address on the workload's link: no identity
+cases.push(
+  {
+    name: "the node's own ICMP fragmentation-needed towards a workload passes (path-MTU discovery)",
+    program: 'to_workload',
+    packet: { src: NODE_LINK, dst: A.ip, l4: { proto: 'icmp', type: 3, code: 4 } },
+    ingressIfindex: 0,
+    retval: TC_ACT_OK,
+    counter: 'pass_host_icmp_error',
+  },
+  {
+    name: "the node's own ICMP time-exceeded towards a workload passes",
+    program: 'to_workload',
+    packet: { src: NODE_LINK, dst: A.ip, l4: { proto: 'icmp', type: 11, code: 0 } },
+    ingressIfindex: 0,
+    retval: TC_ACT_OK,
+    counter: 'pass_host_icmp_error',
+  },
+  {
+    name: 'an ICMP echo request the node itself sends to a workload is still dropped (no identity)',
+    program: 'to_workload',
+    packet: { src: NODE_LINK, dst: A.ip, l4: L4S.icmp! },
+    ingressIfindex: 0,
+    retval: TC_ACT_SHOT,
+    counter: 'drop_unknown_source',
+  },
+  {
+    name: 'a forwarded ICMP fragmentation-needed from a source without identity is dropped',
+    program: 'to_workload',
+    packet: { src: STRANGER, dst: A.ip, l4: { proto: 'icmp', type: 3, code: 4 } },
+    ingressIfindex: UNDERLAY,
+    retval: TC_ACT_SHOT,
+    counter: 'drop_unknown_source',
+  },
+)
+
 cases.push(
   {
     name: 'a local workload reaching another local workload from its own interface is allowed with an entry',

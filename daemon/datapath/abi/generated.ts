@@ -37,7 +37,8 @@ export const LatchReason = {
   LATCH_R_DROP_MALFORMED: 12,
   LATCH_R_EVENT_LOST: 13,
   LATCH_R_EVENT_SUPPRESSED: 14,
-  LATCH_R_MAX: 15,
+  LATCH_R_PASS_HOST_ICMP_ERROR: 15,
+  LATCH_R_MAX: 16,
 } as const
 export type LatchReason = (typeof LatchReason)[keyof typeof LatchReason]
 
