@@ -117,6 +117,16 @@ serial(
     const stop = await startCapture(pcap, 'latch-underlay', 'latchbr0')
     let stopped = false
     try {
+      // WireGuard handshakes lazily, on a tunnel's first packet; one that crosses a PSK rotation (every
+      // 3 s here, 40x the default) is retried by WireGuard itself after its 5 s REKEY_TIMEOUT. Wait for
+      // the data-plane handshake, then require every packet to arrive.
+      await until(
+        'node1-w1 reaches node2-w1 through the tunnel',
+        async () =>
+          (await lab().exec('node1-w1', ['ping', '-c', '1', '-W', '1', lab().workload('node2-w1').ip]))
+            .exitCode === 0,
+        20_000,
+      )
       const ping = await lab().exec('node1-w1', [
         'ping',
         '-c',
