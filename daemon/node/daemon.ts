@@ -116,6 +116,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         txBytes: p.txBytes,
       }))
     },
+    ...(datapath && { datapath: () => datapath.report() }),
   })
   mesh = new Mesh({
     self: c.node,

@@ -1,6 +1,8 @@
 /**
  * Prometheus metrics of latchd (prom-client, own registry): handshakes by result, handshake latency,
- * peers by state, WireGuard bytes per peer. Served on the optional `metrics:` listener.
+ * peers by state, WireGuard bytes per peer, and — when the eBPF datapath runs — packets and bytes by
+ * verdict/reason from its per-CPU `stats` map, auth entries and identities. Served on the optional
+ * `metrics:` listener; kernel counters are read at scrape time.
  */
 import { createServer, type Server } from 'node:http'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
@@ -16,9 +18,20 @@ export interface WireguardBytes {
   txBytes: number
 }
 
+/** What the datapath reports at scrape time (a subset of engine/datapath-report.ts). */
+export interface DatapathCounters {
+  authEntries: number
+  identities: number
+  remoteIdentities: number
+  /** summed over CPUs, one row per reason */
+  stats: ReadonlyArray<{ reason: string; verdict: string; packets: number; bytes: number }>
+}
+
 export interface MetricsSources {
   peerStates: () => PeerStateCounts
   wireguardBytes: () => Promise<WireguardBytes[]>
+  /** undefined when the datapath is disabled */
+  datapath?: () => DatapathCounters | undefined
 }
 
 export class DaemonMetrics {
@@ -62,6 +75,47 @@ export class DaemonMetrics {
           this.set({ peer: p.peer, direction: 'rx' }, p.rxBytes)
           this.set({ peer: p.peer, direction: 'tx' }, p.txBytes)
         }
+      },
+    })
+    const datapath = (): DatapathCounters | undefined => {
+      try {
+        return sources.datapath?.()
+      } catch {
+        return undefined
+      }
+    }
+    for (const unit of ['packets', 'bytes'] as const) {
+      new Gauge({
+        name: `latch_datapath_${unit}`,
+        help: `${unit} seen by the eBPF programs since they were loaded, by verdict (pass, drop, event) and reason (kernel counter)`,
+        labelNames: ['verdict', 'reason'],
+        registers,
+        collect() {
+          this.reset()
+          for (const r of datapath()?.stats ?? []) this.set({ verdict: r.verdict, reason: r.reason }, r[unit])
+        },
+      })
+    }
+    new Gauge({
+      name: 'latch_auth_entries',
+      help: 'Authenticated identity pairs in the eBPF auth map (one per direction)',
+      registers,
+      collect() {
+        const d = datapath()
+        if (d) this.set(d.authEntries)
+      },
+    })
+    new Gauge({
+      name: 'latch_identities',
+      help: 'SPIFFE IDs with an identity id in the datapath, by scope',
+      labelNames: ['scope'],
+      registers,
+      collect() {
+        this.reset()
+        const d = datapath()
+        if (!d) return
+        this.set({ scope: 'remote' }, d.remoteIdentities)
+        this.set({ scope: 'all' }, d.identities)
       },
     })
     collectDefaultMetrics({ register: this.registry, prefix: 'latchd_' })

@@ -63,3 +63,31 @@ test('metrics expose handshakes by result, latency and peers by state', async (t
     await new Promise<void>((r) => server.close(() => r()))
   }
 })
+
+test('metrics expose the datapath counters by verdict and reason, auth entries and identities', async (t) => {
+  const m = new DaemonMetrics({
+    peerStates: () => ({}),
+    wireguardBytes: async () => [],
+    datapath: () => ({
+      authEntries: 4,
+      identities: 5,
+      remoteIdentities: 3,
+      stats: [
+        { reason: 'allowed', verdict: 'pass', packets: 120, bytes: 9000 },
+        { reason: 'drop_no_auth', verdict: 'drop', packets: 7, bytes: 420 },
+      ],
+    }),
+  })
+  const body = await m.registry.metrics()
+  t.regex(body, /latch_datapath_packets\{verdict="pass",reason="allowed"\} 120/)
+  t.regex(body, /latch_datapath_bytes\{verdict="drop",reason="drop_no_auth"\} 420/)
+  t.regex(body, /latch_auth_entries 4/)
+  t.regex(body, /latch_identities\{scope="remote"\} 3/)
+})
+
+test('without a datapath the datapath metrics are empty, not an error', async (t) => {
+  const m = new DaemonMetrics({ peerStates: () => ({}), wireguardBytes: async () => [] })
+  const body = await m.registry.metrics()
+  t.notRegex(body, /latch_datapath_packets\{/)
+  t.regex(body, /# TYPE latch_auth_entries gauge/)
+})
