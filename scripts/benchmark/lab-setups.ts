@@ -8,9 +8,9 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
-import { labDown, labUp, setUnderlayRoutes } from '../daemon/lab/index.js'
-import { type LabPlan, labPlan } from '../daemon/lab/plan.js'
-import { readState } from '../daemon/lab/state.js'
+import { labDown, labUp, setUnderlayRoutes } from '../../daemon/lab/index.js'
+import { type LabPlan, labPlan } from '../../daemon/lab/plan.js'
+import { readState } from '../../daemon/lab/state.js'
 
 /** node1-w1 → node2-w1 is the measured path; node1-w2 is the newly allowed pair's client. */
 export const BENCH_NODES = 2

@@ -9,7 +9,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { LabPlan, LabWorkload } from '../daemon/lab/plan.js'
+import type { LabPlan, LabWorkload } from '../../daemon/lab/plan.js'
 import { SCRATCH_DIR } from './paths.js'
 import { startIn } from './procs.js'
 

@@ -4,9 +4,9 @@
  * ran and waited for (they are its children: their time lands in our cutime/cstime when they exit),
  * and, separately, the machine's kernel time (system + irq/softirq) from /proc/stat.
  */
-import { netnsPath } from '../daemon/lab/netns.js'
-import type { LabPlan } from '../daemon/lab/plan.js'
-import { processesIn } from '../daemon/lab/procs.js'
+import { netnsPath } from '../../daemon/lab/netns.js'
+import type { LabPlan } from '../../daemon/lab/plan.js'
+import { processesIn } from '../../daemon/lab/procs.js'
 import { type MachineCpu, machineCpu, procCpu } from './procfs.js'
 
 export interface CpuSnapshot {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
-import { clientProxyConfig, type ProxiedPort, serverProxyConfig } from '../../bench/sidecar.js'
+import { clientProxyConfig, type ProxiedPort, serverProxyConfig } from '../../scripts/benchmark/sidecar.js'
 
 const ports: ProxiedPort[] = [
   { name: 'echo', localPort: 17000, tlsPort: 17443, serverPort: 7000 },

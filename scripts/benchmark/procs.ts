@@ -5,10 +5,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
-import { LatchError } from '../daemon/errors.js'
-import { nsenterArgs } from '../daemon/lab/daemons.js'
-import { type LabPlan, resolveTarget } from '../daemon/lab/plan.js'
-import { killAndWait } from '../daemon/lab/procs.js'
+import { LatchError } from '../../daemon/errors.js'
+import { nsenterArgs } from '../../daemon/lab/daemons.js'
+import { type LabPlan, resolveTarget } from '../../daemon/lab/plan.js'
+import { killAndWait } from '../../daemon/lab/procs.js'
 import { REPO } from './paths.js'
 
 /** How long a process without a ready line must stay up to count as started. */

@@ -1,6 +1,6 @@
 import test from 'ava'
-import { parseProcStat, procCpu, statusKb } from '../../bench/procfs.js'
-import { percentile, summarize } from '../../bench/stats.js'
+import { parseProcStat, procCpu, statusKb } from '../../scripts/benchmark/procfs.js'
+import { percentile, summarize } from '../../scripts/benchmark/stats.js'
 
 const cases: Array<[string, number[], number, number]> = [
   ['p50 of 1..100 is 50 (nearest rank)', Array.from({ length: 100 }, (_, i) => i + 1), 50, 50],

@@ -4,7 +4,7 @@
  * and loss (where the setup carries UDP), new connections per second (connect + 1 request +
  * close), bulk TCP (iperf3 -J), and CPU of all the setup's processes per GB moved (bulk phase).
  */
-import type { LabPlan } from '../daemon/lab/plan.js'
+import type { LabPlan } from '../../daemon/lab/plan.js'
 import type { BenchConfig } from './config.js'
 import { type CpuDelta, cpuDelta, snapshot } from './cpu-meter.js'
 import type { ClientResult, ConnRateResult, TcpRrResult, UdpRrResult } from './load/protocol.js'
