@@ -123,11 +123,11 @@ export const ERRORS = {
   // --- policy files (daemon/policy) --------------------------------------------------------------
   LATCH_ERR_POLICY_INVALID: {
     exit: 65,
-    fix: 'fix every problem listed as FILE:LINE:COL (see docs/policy.example.yaml for the format); a running latchd keeps its current policy until the file is valid',
+    fix: 'fix every problem listed as FILE:LINE:COL (see daemon/policy/example.yaml for the format); a running latchd keeps its current policy until the file is valid',
   },
   LATCH_ERR_POLICY_MISSING: {
     exit: 66,
-    fix: 'create the policy file (see docs/policy.example.yaml) or give the right path',
+    fix: 'create the policy file (see daemon/policy/example.yaml) or give the right path',
   },
   LATCH_ERR_POLICY_UNREADABLE: {
     exit: 74,

@@ -1,7 +1,7 @@
 /**
  * The data types of a policy file after validation, documented field by field. Pure.
  *
- * Semantics (see also docs/policy.example.yaml):
+ * Semantics (see also daemon/policy/example.yaml):
  * - Default deny: two mesh workloads may exchange packets only when a rule names them.
  * - A rule is directional: `from: X, to: Y` lets X open flows to Y (on `ports`, if given). It does
  *   not let Y open flows to X; write a second rule for that.

@@ -52,7 +52,7 @@ test('an icmp test on a tcp-only rule fails and says which ports the rule allows
 })
 
 test('the documented example policy compiles and its own tests pass', async (t) => {
-  const example = await loadPolicyFile('docs/policy.example.yaml')
+  const example = await loadPolicyFile('daemon/policy/example.yaml')
   const outcomes = runPolicyTests(example)
   t.true(outcomes.length >= 5)
   for (const r of outcomes) t.true(r.passed, r.summary)
