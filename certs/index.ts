@@ -13,7 +13,14 @@ export { DEFAULT_PKI_DIR, LIFETIME, LIFETIME_TEXT, resolvePkiDir } from './defau
 export { durationWithin, formatDuration, parseDuration } from './duration.js'
 export { formatInspectReport, type InspectReport, inspectCertificate } from './inspect.js'
 export { readPrivateKey } from './keys.js'
-export { caPaths, checkNodeName, nodePaths, workloadPaths } from './layout.js'
+export {
+  caPaths,
+  checkNodeName,
+  type DaemonPkiFiles,
+  daemonPkiFiles,
+  nodePaths,
+  workloadPaths,
+} from './layout.js'
 export { readNameConstraints } from './name-constraints.js'
 export { cidrsWithin, parseCidr, parseIp } from './net.js'
 export { type IssueNodeOptions, issueNode } from './node.js'

@@ -74,6 +74,26 @@ export function nodePaths(pkiDir: string, node: string): NodePaths {
   }
 }
 
+/** The `pki:` block of a latchd config for `node`, from a PKI directory laid out as above. */
+export interface DaemonPkiFiles {
+  caFile: string
+  certFile: string
+  keyFile: string
+  intermediateCertFile: string
+  intermediateKeyFile: string
+}
+
+export function daemonPkiFiles(pkiDir: string, node: string): DaemonPkiFiles {
+  const n = nodePaths(pkiDir, node)
+  return {
+    caFile: caPaths(pkiDir).cert,
+    certFile: n.cert,
+    keyFile: n.key,
+    intermediateCertFile: n.caCert,
+    intermediateKeyFile: n.caKey,
+  }
+}
+
 export function workloadPaths(pkiDir: string, node: string, id: SpiffeId): WorkloadPaths {
   // SPIFFE path segments are never "", "." or ".." (parseSpiffeId guarantees it), so this stays inside.
   const dir = join(nodePaths(pkiDir, node).workloads, ...id.segments)

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
-import { initCa, issueNode, nodePaths } from '../certs/index.js'
+import { daemonPkiFiles, initCa, issueNode, nodePaths } from '../certs/index.js'
 import { configSchema } from '../daemon/config/schema.js'
 import type {
   AuthPairEntry,
@@ -88,13 +88,7 @@ async function main(): Promise<void> {
       const config = configSchema.parse({
         node: n.name,
         trustDomain: TD,
-        pki: {
-          caFile: join(dir, 'ca', 'root.crt'),
-          certFile: p.cert,
-          keyFile: p.key,
-          intermediateCertFile: p.caCert,
-          intermediateKeyFile: p.caKey,
-        },
+        pki: daemonPkiFiles(dir, n.name),
         listen: { address: n.address },
         workloadCidrs: [n.cidr],
         wireguard: { address: `${n.address}/32`, privateKeyFile: join(wdir, 'wg.key') },

@@ -7,6 +7,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { stringify } from 'yaml'
+import { daemonPkiFiles } from '../../certs/layout.js'
 import { HANDSHAKE_PORT, type LabNode, type LabPlan, WG_INTERFACE, WG_PORT } from './plan.js'
 import { LAB_POLICY_FILE } from './policy.js'
 
@@ -33,17 +34,10 @@ export function renderDaemonConfig(
   enforce = false,
   tuning: LabPairTuning = {},
 ): string {
-  const nodeDir = join(plan.pkiDir, 'nodes', node.name)
   const config = {
     node: node.name,
     trustDomain: plan.trustDomain,
-    pki: {
-      caFile: join(plan.pkiDir, 'ca', 'root.crt'),
-      certFile: join(nodeDir, 'node.crt'),
-      keyFile: join(nodeDir, 'node.key'),
-      intermediateCertFile: join(nodeDir, 'ca.crt'),
-      intermediateKeyFile: join(nodeDir, 'ca.key'),
-    },
+    pki: daemonPkiFiles(plan.pkiDir, node.name),
     listen: { address: node.underlayIp, port: HANDSHAKE_PORT },
     workloadCidrs: [node.workloadCidr],
     wireguard: {

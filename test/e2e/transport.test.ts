@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
 import { stringify } from 'yaml'
-import { initCa, issueNode } from '../../certs/index.js'
+import { daemonPkiFiles, initCa, issueNode } from '../../certs/index.js'
 import { fetchStatus, type StatusPeer, type StatusReport } from '../../daemon/control/index.js'
 import { labUp, useLab } from './helpers/lab.js'
 import { judgeCapture, MARKER, startCapture, startStream, udpExchange } from './traffic.js'
@@ -210,21 +210,12 @@ interface Rogue {
 
 const NODE3 = { ip: '10.99.0.13', cidr: '10.100.3.0/24' }
 
-function rogueConfig(
-  dir: string,
-  pki: { ca: string; cert: string; key: string; inter: string; interKey: string },
-  cidrs: string[],
-) {
+/** node3's latchd config with the node identity of the PKI in `pkiDir`, claiming `cidrs`. */
+function rogueConfig(dir: string, pkiDir: string, cidrs: string[]) {
   return stringify({
     node: 'node3',
     trustDomain: 'lab.latch',
-    pki: {
-      caFile: pki.ca,
-      certFile: pki.cert,
-      keyFile: pki.key,
-      intermediateCertFile: pki.inter,
-      intermediateKeyFile: pki.interKey,
-    },
+    pki: daemonPkiFiles(pkiDir, 'node3'),
     listen: { address: NODE3.ip, port: 7443 },
     workloadCidrs: cidrs,
     wireguard: {
@@ -246,19 +237,8 @@ const rogues: Rogue[] = [
       const pki = join(dir, 'pki')
       await initCa({ dir: pki, trustDomain: 'lab.latch' })
       await issueNode({ dir: pki, node: 'node3', ip: NODE3.ip, workloadCidrs: [NODE3.cidr] })
-      const n = join(pki, 'nodes', 'node3')
       return {
-        yaml: rogueConfig(
-          dir,
-          {
-            ca: join(pki, 'ca', 'root.crt'),
-            cert: join(n, 'node.crt'),
-            key: join(n, 'node.key'),
-            inter: join(n, 'ca.crt'),
-            interKey: join(n, 'ca.key'),
-          },
-          [NODE3.cidr],
-        ),
+        yaml: rogueConfig(dir, pki, [NODE3.cidr]),
         reason: /^cert_(unknown_issuer|bad_signature)$/,
       }
     },
@@ -267,19 +247,8 @@ const rogues: Rogue[] = [
     name: "CIDRs outside its intermediate's name constraints (node1's range)",
     config: async (dir) => {
       const pki = lab().plan.pkiDir
-      const n = join(pki, 'nodes', 'node3')
       return {
-        yaml: rogueConfig(
-          dir,
-          {
-            ca: join(pki, 'ca', 'root.crt'),
-            cert: join(n, 'node.crt'),
-            key: join(n, 'node.key'),
-            inter: join(n, 'ca.crt'),
-            interKey: join(n, 'ca.key'),
-          },
-          [NODE3.cidr, '10.100.1.0/24'],
-        ),
+        yaml: rogueConfig(dir, pki, [NODE3.cidr, '10.100.1.0/24']),
         reason: /^cidrs_outside_constraints$/,
       }
     },

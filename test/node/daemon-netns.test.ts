@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa, type ResultPromise } from 'execa'
 import { stringify } from 'yaml'
-import { initCa, issueNode, nodePaths } from '../../certs/index.js'
+import { daemonPkiFiles, initCa, issueNode, nodePaths } from '../../certs/index.js'
 import { fetchStatus, type StatusReport } from '../../daemon/control/index.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -73,17 +73,10 @@ async function cleanup(): Promise<void> {
 }
 
 function configOf(n: Node): string {
-  const p = nodePaths(join(dir, 'pki'), n.name)
   return stringify({
     node: n.name,
     trustDomain: 'd1.latch',
-    pki: {
-      caFile: join(dir, 'pki', 'ca', 'root.crt'),
-      certFile: p.cert,
-      keyFile: p.key,
-      intermediateCertFile: p.caCert,
-      intermediateKeyFile: p.caKey,
-    },
+    pki: daemonPkiFiles(join(dir, 'pki'), n.name),
     listen: { address: n.ip, port: 7443 },
     workloadCidrs: [n.cidr],
     wireguard: {

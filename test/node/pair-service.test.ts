@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import pino from 'pino'
-import { nodePaths } from '../../certs/layout.js'
+import { daemonPkiFiles } from '../../certs/layout.js'
 import { configSchema } from '../../daemon/config/schema.js'
 import { PairService } from '../../daemon/node/pair-service.js'
 import type { PeerSnapshot } from '../../daemon/node/peer.js'
@@ -63,19 +63,12 @@ async function node(
   sub: string,
 ): Promise<Node> {
   const n = pki.node(name)
-  const p = nodePaths(pki.dir, name)
   const other = pki.node(peer.name)
   const wdir = join(dir, sub, name)
   const config = configSchema.parse({
     node: name,
     trustDomain: TD,
-    pki: {
-      caFile: join(pki.dir, 'ca', 'root.crt'),
-      certFile: p.cert,
-      keyFile: p.key,
-      intermediateCertFile: p.caCert,
-      intermediateKeyFile: p.caKey,
-    },
+    pki: daemonPkiFiles(pki.dir, name),
     listen: { address: n.address },
     workloadCidrs: [n.cidr],
     wireguard: { address: `${n.address}/32`, privateKeyFile: join(wdir, 'wg.key') },
