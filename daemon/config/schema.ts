@@ -6,8 +6,9 @@
  * Pure: no I/O. Loading (file → frozen Config) is in load.ts.
  */
 import { z } from 'zod'
-import { parseSpiffeId, parseTrustDomain } from '../identity/spiffe-id.js'
-import { formatDurationMs, parseDurationMs } from './duration.js'
+import { formatDurationMs, parseDurationMs } from '../base/duration.js'
+import { parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
+import { DEFAULT_CONTROL_SOCKET } from '../wire/socket.js'
 import { interfaceCidr, ipAddress, ipInCidrs, networkCidr, nodeName, port } from './net.js'
 
 /** Every default of the config, in one place. Durations in milliseconds. */
@@ -16,7 +17,7 @@ export const DEFAULTS = Object.freeze({
   wireguardInterface: 'latch0',
   wireguardListenPort: 51820,
   wireguardBackend: 'auto' as const,
-  controlSocket: '/run/latch/latchd.sock',
+  controlSocket: DEFAULT_CONTROL_SOCKET,
   /** Re-handshake (and PSK rotation) period; well inside WireGuard's 180 s REJECT_AFTER_TIME. */
   rekeyIntervalMs: 120_000,
   /** How long a peer whose control connection dropped keeps its tunnel before it is removed. */

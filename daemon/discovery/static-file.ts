@@ -8,7 +8,7 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { asLatchError, LatchError } from '../errors.js'
+import { asLatchError, LatchError } from '../base/errors.js'
 import { diffPeers, type PeerEntry, parsePeersText } from './peers-file.js'
 
 export const DEFAULT_DEBOUNCE_MS = 200

@@ -10,7 +10,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { z } from 'zod'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 const U32_MAX = 0xffff_ffff
 

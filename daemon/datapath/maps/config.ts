@@ -1,5 +1,5 @@
 /** config: the datapath's run-time settings (one array slot). */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import { decodeLatchConfig, encodeLatchConfig } from '../abi/generated.js'
 import { call, type NativeBpfMap } from '../native.js'
 
