@@ -42,6 +42,8 @@ export interface StatusReport {
   datapath?: DatapathReport
   /** Absent when latchd runs without a policy file (no pair authentication). */
   pairAuth?: PairAuthStatus
+  /** Where the peers come from: the peers file, or etcd (connection, registration, rejected records). */
+  discovery?: DiscoveryStatus
 }
 
 /** A refusal or failure as status shows it. */
@@ -63,6 +65,8 @@ export interface StatusPeer {
   /** Where its handshake listener is (from the peers file). */
   address: string
   port: number
+  /** The certificate fingerprint its etcd registration names; the handshake refuses any other. */
+  fingerprint?: string
   /** dialer: this node dials and drives re-handshakes; acceptor: the peer does. */
   role: 'dialer' | 'acceptor'
   /** The peer state machine (daemon/node/peer.ts). */
@@ -204,3 +208,29 @@ export interface InterfaceReport {
   /** Why the programs are not attached, if so. */
   error?: string
 }
+
+/** The discovery part of the status report. */
+export type DiscoveryStatus =
+  | { backend: 'file'; file: string; peers: number }
+  | {
+      backend: 'etcd'
+      endpoints: string[]
+      prefix: string
+      /** The watch stream is up and the view is current. */
+      connected: boolean
+      /** This node's own record is written under a live lease. */
+      registered: boolean
+      leaseTtlSeconds: number
+      /** The etcd revision the view is at. */
+      revision?: string
+      lastSyncAt?: string
+      /** Full listings since start (the first, and one after each compaction or lost watch). */
+      resyncs: number
+      /** Valid registrations of other nodes. */
+      records: number
+      /** Registrations that went away, still peers until their grace period ends. */
+      departing: Array<{ name: string; until: string }>
+      /** Values under the prefix that are not a valid registration, with what is wrong. */
+      rejected: Array<{ key: string; problem: string; at: string }>
+      lastError?: { message: string; at: string }
+    }
