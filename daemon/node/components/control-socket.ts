@@ -1,0 +1,33 @@
+/** The local control socket: status, ping and the datapath's commands (daemon/wire/control.ts). */
+import type { Component } from '../../base/lifecycle.js'
+import { handleDatapathRequest, isDatapathRequest } from '../../control/datapath-handler.js'
+import { ControlServer } from '../../control/server.js'
+import type { DaemonParts } from '../parts.js'
+import { daemonStatus } from '../status.js'
+
+export const controlSocketComponent: Component<DaemonParts> = {
+  name: 'control socket',
+  async start(p) {
+    const datapath = p.datapath
+    const control = new ControlServer(
+      p.config.controlSocket,
+      async (req) =>
+        req.cmd === 'ping'
+          ? { ok: true, pong: true }
+          : isDatapathRequest(req)
+            ? handleDatapathRequest(datapath, req)
+            : daemonStatus(p),
+      datapath && ((send) => datapath.onEvent(send)),
+    )
+    try {
+      await control.listen()
+    } catch (err) {
+      await control.close().catch(() => undefined)
+      throw err
+    }
+    p.control = control
+  },
+  async stop(p) {
+    await p.control?.close()
+  },
+}
