@@ -1,7 +1,8 @@
 /** The status report of a running latchd, from its parts. */
-import { buildStatus } from '../control/status.js'
+
 import type { ControlResponse } from '../wire/control.js'
 import { type DaemonParts, need } from './parts.js'
+import { buildStatus } from './status-report.js'
 
 export async function daemonStatus(p: DaemonParts): Promise<ControlResponse> {
   const engine = need(p.engine, 'the engine')

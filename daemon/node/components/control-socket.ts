@@ -1,7 +1,7 @@
 /** The local control socket: status, ping and the datapath's commands (daemon/wire/control.ts). */
 import type { Component } from '../../base/lifecycle.js'
-import { handleDatapathRequest, isDatapathRequest } from '../../control/datapath-handler.js'
 import { ControlServer } from '../../control/server.js'
+import { handleDatapathRequest, isDatapathRequest } from '../datapath-requests.js'
 import type { DaemonParts } from '../parts.js'
 import { daemonStatus } from '../status.js'
 

@@ -1,8 +1,9 @@
 /** Where peers come from: the peers file, or etcd (this node registers its bound handshake port). */
+
+import { certFingerprint } from '../../../certs/fingerprint.js'
 import type { Component } from '../../base/lifecycle.js'
 import { createDiscovery } from '../../discovery/create.js'
 import type { Discovery } from '../../discovery/types.js'
-import { certFingerprint } from '../../handshake/fingerprint.js'
 import { type DaemonParts, need } from '../parts.js'
 
 export const discoveryComponent: Component<DaemonParts> = {
