@@ -20,10 +20,10 @@ test('a command that exists runs with its input, output and exit code', async (t
 
 test('environment changes apply and undefined removes a variable', async (t) => {
   process.env.LATCH_RUNNER_TEST = 'inherited'
-  const r = await new ProcessRunner().run('sh', ['-c', 'echo "${LATCH_RUNNER_TEST:-unset} $X"'], {
+  const r = await new ProcessRunner().run('sh', ['-c', 'echo "$LATCH_RUNNER_TEST" "$X"'], {
     env: { LATCH_RUNNER_TEST: undefined, X: 'set' },
   })
-  t.is(r.stdout, 'unset set\n')
+  t.is(r.stdout, ' set\n')
 })
 
 test('a missing binary is exit code 127 with the reason, not an exception', async (t) => {
