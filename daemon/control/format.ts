@@ -37,6 +37,12 @@ export function formatStatus(s: StatusReport): string {
     `  up ${age(s.uptimeSeconds)}  pid ${s.pid}  rekey every ${s.rekeyIntervalSeconds}s  grace ${s.gracePeriodSeconds}s`,
   )
   if (s.wireguard.error) out.push(`  wireguard status unavailable: ${s.wireguard.error}`)
+  const rejected = s.peersFile?.rejected
+  if (rejected) {
+    out.push(
+      `  peers file ${s.peersFile?.path} REJECTED at ${rejected.at} (the list below stayed): ${rejected.message}`,
+    )
+  }
   out.push('')
   if (s.peers.length === 0) {
     out.push('no peers (the peers file lists none)')

@@ -149,6 +149,8 @@ export interface StatusReport {
     unmanagedPeers: Array<{ publicKey: string; endpoint?: string; rxBytes: number; txBytes: number }>
   }
   peers: StatusPeer[]
+  /** The peers file; `rejected` says why its last edit was not applied (the list above stayed). */
+  peersFile?: { path: string; rejected?: { code: string; message: string; at: string } }
   workloads: Array<{ id: string; ips: string[]; interface?: string }>
   /** The eBPF datapath (pins, attached interfaces, counters); absent with datapath.enabled: false. */
   datapath?: DatapathReport

@@ -20,6 +20,8 @@ export interface StatusInputs {
   wireguard: EngineStatus | Error
   /** Identity-pair authentication, when latchd runs it (a policy file is configured). */
   pairAuth?: PairAuthStatus
+  /** Why the last edit of the peers file was rejected, if it was. */
+  peersRejected?: { code: string; message: string; at: Date } | undefined
 }
 
 function refusal(r: PeerSnapshot['refusal'] | PeerSnapshot['lastError']): StatusRefusal | undefined {
@@ -100,6 +102,16 @@ export function buildStatus(i: StatusInputs): StatusReport {
         })),
     },
     peers,
+    peersFile: {
+      path: c.peersFile,
+      ...(i.peersRejected && {
+        rejected: {
+          code: i.peersRejected.code,
+          message: i.peersRejected.message,
+          at: i.peersRejected.at.toISOString(),
+        },
+      }),
+    },
     workloads: c.workloads.map((w) => ({
       id: w.id,
       ips: [...w.ips],

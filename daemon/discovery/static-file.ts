@@ -40,6 +40,7 @@ export interface StaticPeersOptions {
 
 export class StaticPeers {
   #peers: readonly PeerEntry[] = []
+  #rejected: { code: string; message: string; at: Date } | undefined
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   #reloading: Promise<void> = Promise.resolve()
@@ -53,6 +54,11 @@ export class StaticPeers {
     return this.#peers
   }
 
+  /** Why the last change of the file was rejected (cleared by the next good one). */
+  get rejected(): { code: string; message: string; at: Date } | undefined {
+    return this.#rejected
+  }
+
   /** Load the file (throws when missing/invalid) and start watching it. */
   async start(): Promise<readonly PeerEntry[]> {
     this.#peers = await loadPeersFile(this.#opts.file, this.#opts.self)
@@ -60,7 +66,7 @@ export class StaticPeers {
     this.#watcher = watch(dirname(this.#opts.file), { persistent: false }, (_event, changed) => {
       if (changed === null || changed === name) this.#schedule()
     })
-    this.#watcher.on('error', (err) => this.#opts.onError(asLatchError(err)))
+    this.#watcher.on('error', (err) => this.#reject(asLatchError(err)))
     return this.#peers
   }
 
@@ -77,6 +83,11 @@ export class StaticPeers {
     this.#timer = undefined
   }
 
+  #reject(err: LatchError): void {
+    this.#rejected = { code: err.code, message: err.message, at: new Date() }
+    this.#opts.onError(err)
+  }
+
   #schedule(): void {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
@@ -90,9 +101,10 @@ export class StaticPeers {
     try {
       next = await loadPeersFile(this.#opts.file, this.#opts.self)
     } catch (err) {
-      this.#opts.onError(asLatchError(err))
+      this.#reject(asLatchError(err))
       return
     }
+    this.#rejected = undefined
     const d = diffPeers(this.#peers, next)
     if (d.added.length + d.removed.length + d.changed.length === 0) return
     this.#peers = next

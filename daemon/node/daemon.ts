@@ -3,7 +3,6 @@
  * control socket (→ metrics). `stop()` undoes it in reverse but leaves WireGuard as it is, so the
  * next daemon re-adopts the interface and its peers without cutting traffic.
  */
-import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
@@ -21,9 +20,10 @@ import { dialPeer } from '../handshake/client.js'
 import { HandshakeServer } from '../handshake/server.js'
 import { DEFAULT_TIMING, type HandshakeTiming } from '../handshake/timing.js'
 import type { LocalNode } from '../handshake/types.js'
-import { DaemonMetrics } from '../observe/metrics.js'
+import { DaemonMetrics, type MetricsListener } from '../observe/metrics.js'
 import type { BackoffPolicy } from './backoff.js'
 import { type Clock, systemClock } from './clock.js'
+import { daemonGuards } from './listener-limits.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
@@ -101,10 +101,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     workloadCidrs: [...c.workloadCidrs],
     workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
   }
-  const timing = o.timing ?? DEFAULT_TIMING
+  const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
 
   let mesh: Mesh | undefined
   let pairs: PairService | undefined
+  let server: HandshakeServer | undefined
+  let metricsServer: MetricsListener | undefined
   const metrics = new DaemonMetrics({
     peerStates: () => mesh?.stateCounts() ?? {},
     wireguardBytes: async () => {
@@ -117,6 +119,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       }))
     },
     ...(datapath && { datapath: () => datapath.report() }),
+    listeners: () => [
+      ...(server ? [{ listener: 'node', ...server.counts() }] : []),
+      ...(pairs?.listenerCounts() ?? []),
+      ...(metricsServer ? [{ listener: 'metrics', ...metricsServer.counts() }] : []),
+    ],
+  })
+  const guards = daemonGuards(c, logger, metrics, {
+    nodeMs: timing.handshakeTimeoutMs,
+    pairAuthMs: c.limits.handshakeTimeout,
   })
   mesh = new Mesh({
     self: c.node,
@@ -155,16 +166,18 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   })
   const initialPeers = await peers.start()
 
-  let server: HandshakeServer
+  let hs: HandshakeServer
   try {
-    server = new HandshakeServer({
+    hs = new HandshakeServer({
       local,
       isKnownPeer: (n) => m.has(n),
       onOutcome: (outcome) => m.inbound(outcome),
       onTlsError: (err, remote) =>
         logger.warn({ event: 'tls_error', remote }, `TLS handshake from ${remote} failed: ${err.message}`),
       timing,
+      guard: guards.node,
     })
+    server = hs
   } catch (err) {
     peers.stop()
     throw new LatchError(
@@ -178,7 +191,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
   const bound = await listenOr('handshakes', listenAt, () =>
-    server.listen(c.listen.address, c.listen.port),
+    hs.listen(c.listen.address, c.listen.port),
   ).catch((err) => {
     peers.stop()
     throw err
@@ -198,6 +211,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           peers: m.snapshot(),
           wireguard: wgStatus,
           ...(pairs && { pairAuth: await pairs.status() }),
+          peersRejected: peers.rejected,
         }),
         ...(datapath && { datapath: datapath.report() }),
       },
@@ -212,19 +226,19 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ? handleDatapathRequest(datapath, req)
           : status(),
     datapath && ((send) => datapath.onEvent(send)),
+    guards.control,
   )
-  let metricsServer: Server | undefined
   try {
     await control.listen()
     if (c.metrics) {
       const { address, port } = c.metrics
       metricsServer = await listenOr('metrics', formatEndpoint(address, port), () =>
-        metrics.listen(address, port),
+        metrics.listen(address, port, guards.metrics),
       )
     }
   } catch (err) {
     peers.stop()
-    await server.close(true)
+    await hs.close(true)
     await control.close().catch(() => undefined)
     throw err
   }
@@ -244,12 +258,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
       peers: () => m.snapshot(),
       datapath: identityDatapath,
+      guard: guards.pairAuth,
     })
     await pairs.start().catch(async (err) => {
       peers.stop()
-      await server.close(true)
+      await hs.close(true)
       await control.close().catch(() => undefined)
-      if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+      await metricsServer?.close()
       await pairs?.stop()
       throw err
     })
@@ -280,9 +295,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         peers.stop()
         await pairs?.stop()
         m.stop(false)
-        await server.close(true)
+        await hs.close(true)
         await control.close()
-        if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+        await metricsServer?.close()
         await engine.flush().catch(() => undefined)
         await engine.stop()
         inventory?.stop()
