@@ -5,6 +5,7 @@
 
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
+import type { DiscoveryStatus } from '../discovery/types.js'
 import type { EngineStatus } from '../engine/index.js'
 import type { PeerSnapshot } from '../node/peer.js'
 import type { PairAuthStatus, StatusPeer, StatusRefusal, StatusReport } from './protocol.js'
@@ -20,8 +21,7 @@ export interface StatusInputs {
   wireguard: EngineStatus | Error
   /** Identity-pair authentication, when latchd runs it (a policy file is configured). */
   pairAuth?: PairAuthStatus
-  /** Why the last edit of the peers file was rejected, if it was. */
-  peersRejected?: { code: string; message: string; at: Date } | undefined
+  discovery?: DiscoveryStatus
 }
 
 function refusal(r: PeerSnapshot['refusal'] | PeerSnapshot['lastError']): StatusRefusal | undefined {
@@ -48,6 +48,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
       name: p.name,
       address: p.address,
       port: p.port,
+      ...(p.fingerprint !== undefined && { fingerprint: p.fingerprint }),
       role: p.role,
       state: p.state,
       tunnel: p.tunnel,
@@ -102,21 +103,12 @@ export function buildStatus(i: StatusInputs): StatusReport {
         })),
     },
     peers,
-    peersFile: {
-      path: c.peersFile,
-      ...(i.peersRejected && {
-        rejected: {
-          code: i.peersRejected.code,
-          message: i.peersRejected.message,
-          at: i.peersRejected.at.toISOString(),
-        },
-      }),
-    },
     workloads: c.workloads.map((w) => ({
       id: w.id,
       ips: [...w.ips],
       ...(w.interface && { interface: w.interface }),
     })),
     ...(i.pairAuth && { pairAuth: i.pairAuth }),
+    ...(i.discovery && { discovery: i.discovery }),
   }
 }

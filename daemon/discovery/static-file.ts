@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { asLatchError, LatchError } from '../errors.js'
 import { diffPeers, type PeerEntry, parsePeersText } from './peers-file.js'
+import type { Discovery, DiscoveryStatus } from './types.js'
 
 export const DEFAULT_DEBOUNCE_MS = 200
 
@@ -38,7 +39,8 @@ export interface StaticPeersOptions {
   debounceMs?: number
 }
 
-export class StaticPeers {
+export class StaticPeers implements Discovery {
+  readonly backend = 'file'
   #peers: readonly PeerEntry[] = []
   #rejected: { code: string; message: string; at: Date } | undefined
   #watcher: FSWatcher | undefined
@@ -54,9 +56,19 @@ export class StaticPeers {
     return this.#peers
   }
 
-  /** Why the last change of the file was rejected (cleared by the next good one). */
-  get rejected(): { code: string; message: string; at: Date } | undefined {
-    return this.#rejected
+  status(): DiscoveryStatus {
+    return {
+      backend: 'file',
+      file: this.#opts.file,
+      peers: this.#peers.length,
+      ...(this.#rejected && {
+        rejected: {
+          code: this.#rejected.code,
+          message: this.#rejected.message,
+          at: this.#rejected.at.toISOString(),
+        },
+      }),
+    }
   }
 
   /** Load the file (throws when missing/invalid) and start watching it. */

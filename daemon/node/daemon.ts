@@ -10,13 +10,15 @@ import { handleDatapathRequest, isDatapathRequest } from '../control/datapath-ha
 import type { ControlResponse } from '../control/protocol.js'
 import { ControlServer } from '../control/server.js'
 import { buildStatus } from '../control/status.js'
-import { StaticPeers } from '../discovery/static-file.js'
+import { createDiscovery } from '../discovery/create.js'
+import type { Discovery } from '../discovery/types.js'
 import { InventorySync } from '../engine/datapath-inventory.js'
 import { startNodeDatapath } from '../engine/datapath-start.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
 import { createEngine, type Engine } from '../engine/index.js'
 import { LatchError } from '../errors.js'
 import { dialPeer } from '../handshake/client.js'
+import { certFingerprint } from '../handshake/fingerprint.js'
 import { HandshakeServer } from '../handshake/server.js'
 import { DEFAULT_TIMING, type HandshakeTiming } from '../handshake/timing.js'
 import type { LocalNode } from '../handshake/types.js'
@@ -151,26 +153,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   if (datapath && c.policyFile === undefined)
     inventory = new InventorySync(datapath, () => m.snapshot(), logger)
 
-  const peers = new StaticPeers({
-    file: c.peersFile,
-    self: c.node,
-    onChange: (list) => {
-      logger.info(
-        { event: 'peers_reloaded', peers: list.map((p) => p.name) },
-        `peers file reloaded (${list.length} peers)`,
-      )
-      m.setPeers(list)
-    },
-    onError: (err) =>
-      logger.error({ event: 'peers_rejected', code: err.code }, `kept the previous peers: ${err.message}`),
-  })
-  const initialPeers = await peers.start()
-
   let hs: HandshakeServer
   try {
     hs = new HandshakeServer({
       local,
       isKnownPeer: (n) => m.has(n),
+      registeredFingerprint: (n) => m.registeredFingerprint(n),
       onOutcome: (outcome) => m.inbound(outcome),
       onTlsError: (err, remote) =>
         logger.warn({ event: 'tls_error', remote }, `TLS handshake from ${remote} failed: ${err.message}`),
@@ -179,7 +167,6 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     })
     server = hs
   } catch (err) {
-    peers.stop()
     throw new LatchError(
       'LATCH_ERR_DAEMON_IDENTITY',
       `cannot use the node certificate and key: ${(err as Error).message}`,
@@ -190,10 +177,26 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     )
   }
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
-  const bound = await listenOr('handshakes', listenAt, () =>
-    hs.listen(c.listen.address, c.listen.port),
-  ).catch((err) => {
-    peers.stop()
+  const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
+
+  // discovery: the peers file, or etcd (this node registers its bound handshake port)
+  const peers: Discovery = createDiscovery({
+    config: c,
+    logger,
+    self: { address: c.listen.address, port: bound.port, fingerprint: certFingerprint(identity.certPem) },
+    onChange: (list) => {
+      logger.info(
+        { event: 'peers_reloaded', backend: peers.backend, peers: list.length },
+        `${peers.backend === 'file' ? 'peers file reloaded' : 'etcd registrations changed'} (${list.length} peers)`,
+      )
+      m.setPeers(list)
+    },
+    onError: (err) =>
+      logger.error({ event: 'peers_rejected', code: err.code }, `kept the previous peers: ${err.message}`),
+  })
+  const initialPeers = await peers.start().catch(async (err) => {
+    await peers.stop()
+    await hs.close(true)
     throw err
   })
 
@@ -211,7 +214,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           peers: m.snapshot(),
           wireguard: wgStatus,
           ...(pairs && { pairAuth: await pairs.status() }),
-          peersRejected: peers.rejected,
+          discovery: peers.status(),
         }),
         ...(datapath && { datapath: datapath.report() }),
       },
@@ -237,7 +240,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       )
     }
   } catch (err) {
-    peers.stop()
+    await peers.stop()
     await hs.close(true)
     await control.close().catch(() => undefined)
     throw err
@@ -261,7 +264,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       guard: guards.pairAuth,
     })
     await pairs.start().catch(async (err) => {
-      peers.stop()
+      await peers.stop()
       await hs.close(true)
       await control.close().catch(() => undefined)
       await metricsServer?.close()
@@ -292,7 +295,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     status,
     stop() {
       stopping ??= (async () => {
-        peers.stop()
+        await peers.stop()
         await pairs?.stop()
         m.stop(false)
         await hs.close(true)

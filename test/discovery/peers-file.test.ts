@@ -121,13 +121,13 @@ test('the watcher applies a valid change, rejects an invalid one and keeps the o
     t.true(isLatchError(errors[0], 'LATCH_ERR_CONFIG_INVALID'))
     t.is(sp.peers.length, 2)
     t.is(changes.length, 0)
-    t.regex(sp.rejected?.message ?? '', /address/)
+    t.regex((sp.status() as { rejected?: { message: string } }).rejected?.message ?? '', /address/)
     // truncated to nothing: rejected like any invalid edit, the list stays
     await writeFile(file, '')
     await waitFor(() => (errors.length > 1 ? true : undefined))
     t.regex(errors[1]!.message, /the peers file is empty/)
     t.is(sp.peers.length, 2)
-    t.regex(sp.rejected?.message ?? '', /empty/)
+    t.regex((sp.status() as { rejected?: { message: string } }).rejected?.message ?? '', /empty/)
     // an atomic replacement (write temp + rename), as editors and config management do
     await writeFile(join(dir, 'peers.tmp'), '- {name: node4, address: 10.99.0.14}')
     await rename(join(dir, 'peers.tmp'), file)
