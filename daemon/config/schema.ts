@@ -7,8 +7,9 @@
  */
 import { z } from 'zod'
 import { LIMIT_DEFAULTS } from '../base/conn-guard.js'
-import { parseSpiffeId, parseTrustDomain } from '../identity/spiffe-id.js'
-import { formatDurationMs, parseDurationMs } from './duration.js'
+import { formatDurationMs, parseDurationMs } from '../base/duration.js'
+import { parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
+import { DEFAULT_CONTROL_SOCKET } from '../wire/socket.js'
 import { interfaceCidr, ipAddress, ipInCidrs, networkCidr, nodeName, port } from './net.js'
 
 /** Every default of the config, in one place. Durations in milliseconds. */
@@ -17,7 +18,7 @@ export const DEFAULTS = Object.freeze({
   wireguardInterface: 'latch0',
   wireguardListenPort: 51820,
   wireguardBackend: 'auto' as const,
-  controlSocket: '/run/latch/latchd.sock',
+  controlSocket: DEFAULT_CONTROL_SOCKET,
   /** Re-handshake (and PSK rotation) period; well inside WireGuard's 180 s REJECT_AFTER_TIME. */
   rekeyIntervalMs: 120_000,
   /** How long a peer whose control connection dropped keeps its tunnel before it is removed. */

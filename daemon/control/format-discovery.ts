@@ -1,5 +1,5 @@
+import type { DiscoveryStatus } from '../wire/status.js'
 /** The discovery lines of `latchctl status`: the peers file, or the etcd connection and its records. */
-import type { DiscoveryStatus } from '../discovery/types.js'
 
 export function formatDiscovery(d: DiscoveryStatus): string[] {
   if (d.backend === 'file') {

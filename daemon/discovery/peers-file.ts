@@ -12,11 +12,11 @@
  * explicit empty list: `[]`. Pure.
  */
 import { z } from 'zod'
+import { LatchError } from '../base/errors.js'
 import { invalidError } from '../config/issues.js'
 import { parseYamlText } from '../config/load.js'
 import { ipAddress, nodeName, port } from '../config/net.js'
 import { DEFAULTS } from '../config/schema.js'
-import { LatchError } from '../errors.js'
 
 export interface PeerEntry {
   readonly name: string

@@ -8,9 +8,10 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { asLatchError, LatchError } from '../errors.js'
+import { asLatchError, LatchError } from '../base/errors.js'
+import type { DiscoveryStatus } from '../wire/status.js'
 import { diffPeers, type PeerEntry, parsePeersText } from './peers-file.js'
-import type { Discovery, DiscoveryStatus } from './types.js'
+import type { Discovery } from './types.js'
 
 export const DEFAULT_DEBOUNCE_MS = 200
 

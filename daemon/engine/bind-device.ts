@@ -4,8 +4,8 @@
  * the tunnel address straight over the underlay). Needs CAP_NET_RAW.
  */
 
+import { LatchError } from '../base/errors.js'
 import { native } from '../datapath/native.js'
-import { LatchError } from '../errors.js'
 
 export function bindToDevice(fd: number, ifname: string): void {
   try {

@@ -5,8 +5,8 @@
  */
 import { createServer, type Server, type TLSSocket } from 'node:tls'
 import { GuardedListener } from '../base/conn-guard.js'
+import { LatchError } from '../base/errors.js'
 import { type GuardOptions, guardOrDefault } from '../base/guard-options.js'
-import { LatchError } from '../errors.js'
 import type { WorkloadCredentials } from './credentials.js'
 import { runPairExchange } from './exchange.js'
 import { PairConnection } from './framed.js'
