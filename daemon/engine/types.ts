@@ -38,7 +38,7 @@ export interface PeerInventory {
 export interface EngineOptions {
   wireguard: WireguardOptions
   logger: Logger
-  /** How processes are run (default: execa). Tests pass a recording runner. */
+  /** How processes are run (default: ProcessRunner). Tests pass a recording runner. */
   runner?: CommandRunner
   /** How links/addresses/routes are changed (default: rtnetlink). Tests pass a recording port. */
   netlink?: NetlinkPort

@@ -2,7 +2,6 @@
  * What latchd's components share while it runs: the options it was started with, and each
  * component's part, set by its start (daemon/node/start-up.ts lists the components in order).
  */
-import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import type { BackoffPolicy } from '../base/backoff.js'
 import type { Clock } from '../base/clock.js'
@@ -18,7 +17,8 @@ import type { Engine } from '../engine/index.js'
 import type { HandshakeServer } from '../handshake/server.js'
 import type { HandshakeTiming } from '../handshake/timing.js'
 import type { LocalNode } from '../handshake/types.js'
-import type { DaemonMetrics } from '../observe/metrics.js'
+import type { DaemonMetrics, MetricsListener } from '../observe/metrics.js'
+import type { DaemonGuards } from './listener-limits.js'
 import type { LocalIdentity } from './local-identity.js'
 import type { Mesh } from './mesh.js'
 import type { PairService } from './pair-service.js'
@@ -48,9 +48,13 @@ export interface DaemonParts {
   datapath?: NodeDatapath | undefined
   /** Where pair authentication writes entries: options.datapath, else the datapath above. */
   identityDatapath?: IdentityDatapath | undefined
+  /** Handshake timing: options.timing, else the defaults with config limits.handshakeTimeout. */
+  timing?: HandshakeTiming
   /** This node as the handshake presents it. */
   local?: LocalNode
   metrics?: DaemonMetrics
+  /** The admission limits of every listener (config `limits`). */
+  guards?: DaemonGuards
   mesh?: Mesh
   inventory?: InventorySync | undefined
   handshake?: HandshakeServer
@@ -60,7 +64,7 @@ export interface DaemonParts {
   /** The peers discovery found at start (handed to the mesh by the last component). */
   initialPeers?: readonly PeerEntry[]
   control?: ControlServer
-  metricsServer?: Server | undefined
+  metricsServer?: MetricsListener | undefined
   pairs?: PairService | undefined
 }
 

@@ -12,6 +12,7 @@ import { engineComponent } from './components/engine.js'
 import { handshakeListenerComponent } from './components/handshake-listener.js'
 import { identityComponent } from './components/identity.js'
 import { inventoryComponent } from './components/inventory.js'
+import { listenerLimitsComponent } from './components/listener-limits.js'
 import { meshComponent } from './components/mesh.js'
 import { metricsComponent } from './components/metrics.js'
 import { pairAuthComponent } from './components/pair-auth.js'
@@ -23,6 +24,7 @@ export const COMPONENTS: readonly Component<DaemonParts>[] = [
   engineComponent, //             WireGuard interface (adopted or created); left in place on stop
   datapathComponent, //           eBPF maps and programs (load or adopt the pins)
   meshComponent, //               peer state machines and metrics, no peers yet
+  listenerLimitsComponent, //     admission limits of every listener (config `limits`)
   inventoryComponent, //          remote ipcache from peer inventories (no policy file)
   handshakeListenerComponent, //  TLS 1.3 node handshakes on config `listen`
   discoveryComponent, //          peers file or etcd (registers the bound handshake port)

@@ -115,6 +115,7 @@ test('the metrics port taken: start fails, and what started before it stops in r
     'engine',
     'datapath',
     'mesh',
+    'listener limits',
     'inventory',
     'handshake listener',
     'discovery',

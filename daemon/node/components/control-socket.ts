@@ -2,7 +2,7 @@
 import type { Component } from '../../base/lifecycle.js'
 import { ControlServer } from '../../control/server.js'
 import { handleDatapathRequest, isDatapathRequest } from '../datapath-requests.js'
-import type { DaemonParts } from '../parts.js'
+import { type DaemonParts, need } from '../parts.js'
 import { daemonStatus } from '../status.js'
 
 export const controlSocketComponent: Component<DaemonParts> = {
@@ -18,6 +18,7 @@ export const controlSocketComponent: Component<DaemonParts> = {
             ? handleDatapathRequest(datapath, req)
             : daemonStatus(p),
       datapath && ((send) => datapath.onEvent(send)),
+      need(p.guards, 'the listener limits').control,
     )
     try {
       await control.listen()

@@ -4,7 +4,6 @@ import { LatchError } from '../../base/errors.js'
 import type { Component } from '../../base/lifecycle.js'
 import { formatEndpoint } from '../../config/net.js'
 import { HandshakeServer } from '../../handshake/server.js'
-import { DEFAULT_TIMING } from '../../handshake/timing.js'
 import { listenOr } from '../listen-or.js'
 import { type DaemonParts, need } from '../parts.js'
 
@@ -25,7 +24,8 @@ export const handshakeListenerComponent: Component<DaemonParts> = {
             { event: 'tls_error', remote },
             `TLS handshake from ${remote} failed: ${err.message}`,
           ),
-        timing: p.options.timing ?? DEFAULT_TIMING,
+        timing: need(p.timing, 'the handshake timing'),
+        guard: need(p.guards, 'the listener limits').node,
       })
     } catch (err) {
       throw new LatchError(

@@ -34,7 +34,7 @@ export const meshComponent: Component<DaemonParts> = {
       workloadCidrs: [...c.workloadCidrs],
       workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
     }
-    const timing = o.timing ?? DEFAULT_TIMING
+    const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
     const metrics = new DaemonMetrics({
       peerStates: () => p.mesh?.stateCounts() ?? {},
       wireguardBytes: async () => {
@@ -47,7 +47,13 @@ export const meshComponent: Component<DaemonParts> = {
         }))
       },
       ...(datapath && { datapath: () => datapath.report() }),
+      listeners: () => [
+        ...(p.handshake ? [{ listener: 'node', ...p.handshake.counts() }] : []),
+        ...(p.pairs?.listenerCounts() ?? []),
+        ...(p.metricsServer ? [{ listener: 'metrics', ...p.metricsServer.counts() }] : []),
+      ],
     })
+    p.timing = timing
     p.local = local
     p.metrics = metrics
     p.mesh = new Mesh({

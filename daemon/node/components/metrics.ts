@@ -11,11 +11,10 @@ export const metricsComponent: Component<DaemonParts> = {
     const { address, port } = p.config.metrics
     const metrics = need(p.metrics, 'the metrics')
     p.metricsServer = await listenOr('metrics', formatEndpoint(address, port), () =>
-      metrics.listen(address, port),
+      metrics.listen(address, port, need(p.guards, 'the listener limits').metrics),
     )
   },
   async stop(p) {
-    const s = p.metricsServer
-    if (s) await new Promise<void>((r) => s.close(() => r()))
+    await p.metricsServer?.close()
   },
 }

@@ -27,6 +27,7 @@ export const pairAuthComponent: Component<DaemonParts> = {
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
       peers: () => mesh.snapshot(),
       datapath: p.identityDatapath,
+      guard: need(p.guards, 'the listener limits').pairAuth,
     })
     p.pairs = pairs
     await pairs.start().catch(async (err) => {
