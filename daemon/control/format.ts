@@ -1,6 +1,7 @@
 /** The human form of `latchctl status`: a header, a peer table, refusals spelled out, workloads. Pure. */
 import { formatDatapath } from '../engine/datapath-report.js'
 import { formatPairAuth } from './format-pairauth.js'
+import { formatTrust } from './format-trust.js'
 import type { StatusPeer, StatusReport } from './protocol.js'
 import { table } from './text-table.js'
 
@@ -83,6 +84,7 @@ export function formatStatus(s: StatusReport): string {
   out.push('', s.workloads.length === 0 ? 'no local workloads' : 'local workloads:')
   for (const w of s.workloads)
     out.push(`  ${w.id}  ${w.ips.join(', ')}${w.interface ? `  (${w.interface})` : ''}`)
+  if (s.trust) out.push('', formatTrust(s.trust))
   out.push('', s.pairAuth ? formatPairAuth(s.pairAuth) : 'pair authentication off (no policyFile)')
   out.push('', s.datapath ? formatDatapath(s.datapath).trimEnd() : 'datapath off (datapath.enabled: false)')
   return `${out.join('\n')}\n`

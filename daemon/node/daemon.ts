@@ -27,6 +27,8 @@ import { type Clock, systemClock } from './clock.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
+import { loadRevocations, TrustLifecycle } from './trust-lifecycle.js'
+import { applyTrust } from './trust-wiring.js'
 
 export interface DaemonOptions {
   config: Config
@@ -72,6 +74,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { config: c, logger } = o
   const startedAt = new Date()
   const identity = await loadLocalIdentity(c)
+  const revocations = await loadRevocations(c)
   for (const problem of identity.problems) {
     logger.error({ event: 'identity_problem' }, `peers will refuse this node: ${problem}`)
   }
@@ -100,6 +103,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     tunnelAddress: c.wireguard.address,
     workloadCidrs: [...c.workloadCidrs],
     workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
+    revocations,
   }
   const timing = o.timing ?? DEFAULT_TIMING
 
@@ -176,6 +180,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       },
     )
   }
+  // PKI hot reload, revocation and expiry (daemon/node/trust-lifecycle.ts)
+  const trust = new TrustLifecycle({
+    config: c,
+    logger,
+    initial: { ...identity, revocations },
+    registry: metrics.registry,
+    apply: (next, _prev, changed) =>
+      applyTrust({ local, server, mesh: m, pairs: () => pairs, logger }, next, changed),
+  })
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
   const bound = await listenOr('handshakes', listenAt, () =>
     server.listen(c.listen.address, c.listen.port),
@@ -199,6 +212,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           wireguard: wgStatus,
           ...(pairs && { pairAuth: await pairs.status() }),
         }),
+        trust: trust.status(),
         ...(datapath && { datapath: datapath.report() }),
       },
     }
@@ -242,6 +256,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       logger,
       rootPem: identity.rootPem,
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
+      revocations,
       peers: () => m.snapshot(),
       datapath: identityDatapath,
     })
@@ -255,6 +270,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     })
   }
   m.setPeers(initialPeers)
+  await trust.start()
   logger.info(
     {
       event: 'started',
@@ -277,6 +293,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     status,
     stop() {
       stopping ??= (async () => {
+        trust.stop()
         peers.stop()
         await pairs?.stop()
         m.stop(false)
