@@ -14,7 +14,7 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LatchError } from '../daemon/errors.js'
+import { LatchError } from '../daemon/base/errors.js'
 import { LIFETIME } from './defaults.js'
 import { commitFiles, KEY_MODE, PUBLIC_MODE } from './files.js'
 import { generateKey, readPrivateKey } from './keys.js'

@@ -1,5 +1,5 @@
 /** `latchctl status`: the trust block — each credential's expiry, the revocation list, reloads. Pure. */
-import type { StatusTrust } from './protocol.js'
+import type { StatusTrust } from '../wire/status.js'
 import { table } from './text-table.js'
 
 function left(seconds: number): string {

@@ -38,6 +38,8 @@ export interface PeerInfo {
   certNotAfter: Date
   /** Its serial number, lower-case hex (for revocation by serial). */
   certSerial?: string
+  /** Fingerprint of the node certificate it proved (`sha256:<hex>`). */
+  certFingerprint: string
 }
 
 export interface NodeSession {

@@ -20,8 +20,8 @@
 import { createHash } from 'node:crypto'
 import { parseDocument } from 'yaml'
 import { checkNodeName } from '../../certs/layout.js'
-import { LatchError } from '../errors.js'
-import { nodeSpiffeId, parseSpiffeId, parseTrustDomain } from './spiffe-id.js'
+import { LatchError } from '../base/errors.js'
+import { nodeSpiffeId, parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
 
 export interface RevocationEntry {
   readonly kind: 'node' | 'spiffeId' | 'serial'

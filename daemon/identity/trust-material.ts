@@ -12,9 +12,9 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { cidrsWithin, readNameConstraints, verify } from '../../certs/index.js'
 import { CERT_BLOCK } from '../../certs/x509.js'
+import { nodeSpiffeId } from '../base/spiffe-id.js'
 import { intermediateNamesNode } from '../handshake/check-peer.js'
 import { NO_REVOCATIONS, parseRevocations, type RevocationList } from './revocation.js'
-import { nodeSpiffeId } from './spiffe-id.js'
 
 export interface TrustFiles {
   caFile: string

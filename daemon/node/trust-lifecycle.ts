@@ -8,9 +8,8 @@
  */
 import type { Logger } from 'pino'
 import { Gauge, type Registry } from 'prom-client'
+import { LatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import type { StatusTrust } from '../control/protocol.js'
-import { LatchError } from '../errors.js'
 import { NO_REVOCATIONS, parseRevocations } from '../identity/revocation.js'
 import {
   type CredentialExpiry,
@@ -21,6 +20,7 @@ import {
   trustFileList,
 } from '../identity/trust-material.js'
 import { type FileContents, FileSetWatch, readAll } from '../identity/watch-files.js'
+import type { StatusTrust } from '../wire/status.js'
 
 export interface TrustChange {
   bundle: boolean

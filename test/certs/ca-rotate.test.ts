@@ -11,7 +11,7 @@ import { readNodeInfo } from '../../certs/state.js'
 import { verify } from '../../certs/verify.js'
 import { issueWorkload } from '../../certs/workload.js'
 import { loadCertificates } from '../../certs/x509.js'
-import { LatchError } from '../../daemon/errors.js'
+import type { LatchError } from '../../daemon/base/errors.js'
 import { makePki, type Pki, removeDir, TD, W1 } from './helpers.js'
 
 let pki: Pki
@@ -25,7 +25,13 @@ test.after.always(async () => {
 const bundle = () => readFile(`${pki.dir}/ca/root.crt`, 'utf8')
 const renew = async (node: string) => {
   const { info } = await readNodeInfo(pki.dir, node)
-  await issueNode({ dir: pki.dir, node, ip: info.underlayIp, workloadCidrs: [...info.workloadCidrs], force: true })
+  await issueNode({
+    dir: pki.dir,
+    node,
+    ip: info.underlayIp,
+    workloadCidrs: [...info.workloadCidrs],
+    force: true,
+  })
 }
 
 test.serial('the rotation sequence keeps old and new identities verifying until retire', async (t) => {

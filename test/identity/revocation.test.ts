@@ -1,7 +1,7 @@
 /** The revocation list: its format (every problem named, file kept out) and what it matches. */
 import test from 'ava'
+import { LatchError } from '../../daemon/base/errors.js'
 import { normalizeSerial, parseRevocations } from '../../daemon/identity/revocation.js'
-import { LatchError } from '../../daemon/errors.js'
 
 const TD = 'lab.latch'
 const W = `spiffe://${TD}/ns/lab/sa/node1-w2`
@@ -40,9 +40,21 @@ const bad: Array<[string, string, RegExp]> = [
   ['a wrong version', `version: 2\ntrustDomain: ${TD}\n`, /version: must be 1/],
   ['another trust domain', `version: 1\ntrustDomain: other.latch\n`, /not this node's trust domain/],
   ['an unknown key', `version: 1\ntrustDomain: ${TD}\nrevokd: []\n`, /unknown key "revokd"/],
-  ['an entry with two selectors', `version: 1\ntrustDomain: ${TD}\nrevoked: [{node: a, serial: "01"}]\n`, /exactly one of/],
-  ['a serial that is not hex', `version: 1\ntrustDomain: ${TD}\nrevoked: [{serial: xyz}]\n`, /not a hex serial/],
-  ['a SPIFFE ID of another trust domain', `version: 1\ntrustDomain: ${TD}\nrevoked: [{spiffeId: "spiffe://x.org/a"}]\n`, /not in trust domain/],
+  [
+    'an entry with two selectors',
+    `version: 1\ntrustDomain: ${TD}\nrevoked: [{node: a, serial: "01"}]\n`,
+    /exactly one of/,
+  ],
+  [
+    'a serial that is not hex',
+    `version: 1\ntrustDomain: ${TD}\nrevoked: [{serial: xyz}]\n`,
+    /not a hex serial/,
+  ],
+  [
+    'a SPIFFE ID of another trust domain',
+    `version: 1\ntrustDomain: ${TD}\nrevoked: [{spiffeId: "spiffe://x.org/a"}]\n`,
+    /not in trust domain/,
+  ],
   ['a bad node name', `version: 1\ntrustDomain: ${TD}\nrevoked: [{node: "Node_1"}]\n`, /revoked\[0\]\.node/],
   ['broken YAML', 'version: [1\n', /rev\.yaml/],
 ]

@@ -29,7 +29,12 @@ async function setup(t: { teardown: (f: () => Promise<void>) => void }, now?: ()
     listen: { address: '10.99.0.11', port: 7443 },
     workloadCidrs: ['10.100.1.0/24'],
   } as unknown as Config
-  const node = { node: 'node1', trustDomain: TD, listenAddress: '10.99.0.11', workloadCidrs: ['10.100.1.0/24'] }
+  const node = {
+    node: 'node1',
+    trustDomain: TD,
+    listenAddress: '10.99.0.11',
+    workloadCidrs: ['10.100.1.0/24'],
+  }
   const first = checkMaterial(node, files, await readAll(trustFileList(files)))
   if (!first.ok) throw new Error(first.problems.join('; '))
   const logs: Array<Record<string, unknown>> = []
@@ -66,7 +71,13 @@ test('a node certificate that does not verify is refused with its reason and the
 
 test('a renewed node (certificate and intermediate) is applied whole, with what changed', async (t) => {
   const s = await setup(t)
-  await issueNode({ dir: s.pki.dir, node: 'node1', ip: '10.99.0.11', workloadCidrs: ['10.100.1.0/24'], force: true })
+  await issueNode({
+    dir: s.pki.dir,
+    node: 'node1',
+    ip: '10.99.0.11',
+    workloadCidrs: ['10.100.1.0/24'],
+    force: true,
+  })
   await s.life.reload()
   t.is(s.applied.length, 1)
   t.deepEqual(s.applied[0]?.changed, { bundle: false, node: true, intermediate: true, revocations: false })
@@ -78,7 +89,14 @@ test('a renewed node (certificate and intermediate) is applied whole, with what 
 
 test('only the node certificate renewed: only node changes', async (t) => {
   const s = await setup(t)
-  await issueNode({ dir: s.pki.dir, node: 'node1', ip: '10.99.0.11', workloadCidrs: ['10.100.1.0/24'], force: true, only: 'cert' })
+  await issueNode({
+    dir: s.pki.dir,
+    node: 'node1',
+    ip: '10.99.0.11',
+    workloadCidrs: ['10.100.1.0/24'],
+    force: true,
+    only: 'cert',
+  })
   await s.life.reload()
   t.deepEqual(s.applied[0]?.changed, { bundle: false, node: true, intermediate: false, revocations: false })
 })
@@ -110,7 +128,8 @@ test('expiry of every credential is a metric, a status line and a warning before
   let now = new Date()
   const s = await setup(t, () => now)
   const text = await s.registry.metrics()
-  for (const kind of ['root', 'intermediate', 'node']) t.regex(text, new RegExp(`latch_cert_expiry_seconds\\{kind="${kind}",serial="[0-9a-f]+"\\} \\d+`))
+  for (const kind of ['root', 'intermediate', 'node'])
+    t.regex(text, new RegExp(`latch_cert_expiry_seconds\\{kind="${kind}",serial="[0-9a-f]+"\\} \\d+`))
   const node = s.life.status().credentials.find((c) => c.kind === 'node')
   t.truthy(node)
   t.is(node?.warning, undefined)
@@ -120,7 +139,13 @@ test('expiry of every credential is a metric, a status line and a warning before
   await s.life.reload()
   ;(s.life as unknown as { stop(): void }).stop()
   const life2 = new TrustLifecycle({
-    config: { node: 'node1', trustDomain: TD, pki: s.files, listen: { address: '10.99.0.11' }, workloadCidrs: ['10.100.1.0/24'] } as unknown as Config,
+    config: {
+      node: 'node1',
+      trustDomain: TD,
+      pki: s.files,
+      listen: { address: '10.99.0.11' },
+      workloadCidrs: ['10.100.1.0/24'],
+    } as unknown as Config,
     logger: pino({ level: 'debug' }, { write: (l: string) => s.logs.push(JSON.parse(l)) }),
     initial: s.first,
     apply: () => undefined,

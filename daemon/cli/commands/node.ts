@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import { LIFETIME_TEXT, PKI_DIR_HELP, resolvePkiDir } from '../../../certs/defaults.js'
 import { issueNode } from '../../../certs/node.js'
 import { readNodeInfo } from '../../../certs/state.js'
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 
 interface IssueOptions {
   ip: string
