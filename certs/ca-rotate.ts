@@ -15,14 +15,12 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LatchError } from '../daemon/base/errors.js'
-import { LIFETIME } from './defaults.js'
+import { createRoot } from './ca.js'
 import { commitFiles, KEY_MODE, PUBLIC_MODE } from './files.js'
-import { generateKey, readPrivateKey } from './keys.js'
+import { readPrivateKey } from './keys.js'
 import { caPaths, nodePaths } from './layout.js'
-import { rootExtensions } from './profiles.js'
 import { listNodes, readTrustDomain } from './state.js'
-import { validityWindow } from './validity.js'
-import { dnValue, loadCertificates, signCertificate, toPem, type x509 } from './x509.js'
+import { loadCertificates, toPem, type x509 } from './x509.js'
 
 export interface RotateOptions {
   dir: string
@@ -43,18 +41,10 @@ export async function rotateCa(o: RotateOptions): Promise<{ files: string[]; ser
   }
   const old = bundle[0] as x509.X509Certificate
   const oldKey = await readPrivateKey(paths.key)
-  const { keys, pem } = await generateKey()
   const now = o.now ?? new Date()
   const stamp = now.toISOString().replace(/[-:]/g, '').slice(0, 15)
-  const name = `CN=${dnValue(`latch root CA ${trustDomain} ${stamp}`)}, O=${dnValue(trustDomain)}`
-  const cert = await signCertificate({
-    subject: name,
-    issuer: name,
-    publicKey: keys.publicKey,
-    signingKey: keys.privateKey,
-    ...validityWindow(LIFETIME.root, now),
-    extensions: await rootExtensions(keys.publicKey),
-  })
+  // its own name, so no certificate of one root can be mistaken for the other's by name
+  const { cert, pem } = await createRoot(`latch root CA ${trustDomain} ${stamp}`, trustDomain, now)
   const retired = join(paths.dir, 'retired')
   await mkdir(retired, { recursive: true, mode: 0o700 })
   const files = await commitFiles([
