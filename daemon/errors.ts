@@ -323,6 +323,50 @@ export const ERRORS = {
     fix: 'give SPIFFE IDs like spiffe://example.org/ns/shop/sa/web and a TTL such as 30s, 10m or 1h',
   },
 
+  // --- runtime workload registration (control socket, latchctl workload, latch-cni) ---------------
+  LATCH_ERR_WORKLOAD_BAD_REQUEST: {
+    exit: 65,
+    fix: "give the workload's SPIFFE ID in this node's trust domain, IPs inside this node's workloadCidrs that no other local workload uses, and an existing host-side interface (or --netns PATH --netns-interface IF)",
+  },
+  LATCH_ERR_WORKLOAD_EXISTS: {
+    exit: 65,
+    fix: 'that SPIFFE ID is already a local workload with other IPs or another interface: remove it first (`latchctl workload remove ID`), or register the same IPs and interface again (which is a no-op)',
+  },
+  LATCH_ERR_WORKLOAD_STATIC: {
+    exit: 65,
+    fix: 'this workload comes from `workloads:` in latchd.yaml; remove it there and restart latchd',
+  },
+  LATCH_ERR_WORKLOAD_LIMIT: {
+    exit: 69,
+    fix: 'this latchd already hosts registrations.max workloads; remove some, or raise registrations.max in latchd.yaml',
+  },
+  LATCH_ERR_WORKLOAD_FAILED: {
+    exit: 70,
+    fix: 'latchd could not set the workload up (SVID, datapath or state file, see the message); nothing was kept. Check the latchd log, fix the cause and register again',
+  },
+  LATCH_ERR_WORKLOAD_STATE_FILE: {
+    exit: 78,
+    fix: 'the registrations file (registrations.file) is damaged: fix or remove it (its workloads then need registering again) and restart latchd',
+  },
+  LATCH_ERR_WORKLOAD_NOT_READY: {
+    exit: 69,
+    fix: "the workload is registered but some of its allowed pairs were not authenticated in time: check `latchctl status` (peers up, recent pair failures) and the peer's latchd log",
+  },
+
+  // --- the CNI plugin (latch-cni) ------------------------------------------------------------------
+  LATCH_ERR_CNI_BAD_CONFIG: {
+    exit: 65,
+    fix: 'fix the latch-cni entry of the network configuration (see README "CNI plugin"): it must run chained after a main plugin that returns IPs (bridge/ptp + host-local)',
+  },
+  LATCH_ERR_CNI_NO_IDENTITY: {
+    exit: 65,
+    fix: 'no identity rule of the latch-cni configuration matched this container: add a rule for it (identity.rules or the selector file), or pass K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS for the template',
+  },
+  LATCH_ERR_CNI_NO_INTERFACE: {
+    exit: 69,
+    fix: 'latch-cni could not find the container interface or its host-side veth peer: the main plugin must create a veth (bridge or ptp) named CNI_IFNAME in CNI_NETNS',
+  },
+
   // --- benchmarks (bench/, scripts/bench) ----------------------------------------------------------
   LATCH_ERR_BENCH_TOOL_FAILED: {
     exit: 70,

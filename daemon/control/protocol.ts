@@ -7,13 +7,15 @@
  *   error:     {"ok":false,"error":{"code":"LATCH_ERR_…","message":"…"}}\n
  *
  * Commands: `status` (the StatusReport below), `ping` (→ {"ok":true,"pong":true}), and the
- * datapath's auth_add / auth_del / auth_list / monitor (datapath-protocol.ts).
+ * datapath's auth_add / auth_del / auth_list / monitor (datapath-protocol.ts), and runtime
+ * workload registration: workload_add / workload_remove / workload_list (workload-protocol.ts).
  * A connection may carry several requests; answers come in order. Lines above 64 KiB end it.
  * Try it by hand: `echo '{"cmd":"status"}' | socat - UNIX-CONNECT:/run/latch/latchd.sock`.
  */
 import { z } from 'zod'
 import type { DatapathReport } from '../engine/datapath-report.js'
 import { type DatapathResponse, datapathRequestSchemas } from './datapath-protocol.js'
+import { type WorkloadResponse, workloadRequestSchemas } from './workload-protocol.js'
 
 export const MAX_LINE_BYTES = 64 * 1024
 export const DEFAULT_CONTROL_SOCKET = '/run/latch/latchd.sock'
@@ -22,6 +24,7 @@ export const requestSchema = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('status') }).strict(),
   z.object({ cmd: z.literal('ping') }).strict(),
   ...datapathRequestSchemas,
+  ...workloadRequestSchemas,
 ])
 export type ControlRequest = z.infer<typeof requestSchema>
 
@@ -160,4 +163,5 @@ export type ControlResponse =
   | { ok: true; status: StatusReport }
   | { ok: true; pong: true }
   | DatapathResponse
+  | WorkloadResponse
   | { ok: false; error: ControlError }

@@ -140,7 +140,7 @@ export class ControlServer {
     if (!req.success) {
       return failure(
         'LATCH_ERR_CONTROL_PROTOCOL',
-        `unknown request ${line.slice(0, 200)}; commands: status, ping, auth_add, auth_del, auth_list, monitor`,
+        `unknown request ${line.slice(0, 200)}; commands: status, ping, auth_add, auth_del, auth_list, monitor, workload_add, workload_remove, workload_list`,
       )
     }
     if (req.data.cmd === 'monitor') return this.#startMonitor(socket)

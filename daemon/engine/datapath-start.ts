@@ -8,9 +8,14 @@ import type { Logger } from 'pino'
 import type { Config } from '../config/schema.js'
 import { Datapath } from '../datapath/index.js'
 import { asLatchError, isLatchError } from '../errors.js'
-import { NodeDatapath } from './datapath.js'
+import { type DatapathWorkload, NodeDatapath } from './datapath.js'
 
-export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | undefined {
+/** `registered`: workloads registered at runtime (re-adopted), programmed beside the config's. */
+export function startNodeDatapath(
+  c: Config,
+  logger: Logger,
+  registered: readonly DatapathWorkload[] = [],
+): NodeDatapath | undefined {
   const log = logger.child({ component: 'datapath' })
   if (!c.datapath.enabled) {
     detachLeftovers(c, log)
@@ -21,7 +26,7 @@ export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | und
     pinDir: c.datapath.pinDir,
     identitiesFile: c.datapath.identitiesFile,
     wireguardInterface: c.wireguard.interface,
-    workloads: c.workloads,
+    workloads: [...c.workloads, ...registered],
     logger: log,
     remoteAdoptGraceMs: c.peerGracePeriod,
   })

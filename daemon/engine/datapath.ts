@@ -19,7 +19,7 @@ import {
   parsePrefix,
   REASONS,
 } from '../datapath/index.js'
-import { asLatchError } from '../errors.js'
+import { asLatchError, isLatchError, LatchError } from '../errors.js'
 import { DatapathEvents, type MonitorEvent } from './datapath-events.js'
 import { type DatapathReport, type InterfaceReport, workloadIpcache } from './datapath-report.js'
 import { IdentityAllocator, readIdentities } from './identities.js'
@@ -128,63 +128,9 @@ export class NodeDatapath implements IdentityDatapath {
     const desiredIfindexes = new Set<number>()
     const desiredPrefixes = new Set<string>()
     for (const w of this.#o.workloads) {
-      const identity = this.#ids.idOf(w.id)
-      for (const ip of w.ips) this.#localIps.add(ip)
-      let ifindex = 0
-      if (w.interface) {
-        try {
-          ifindex = this.#dp.ifindex(w.interface)
-        } catch (err) {
-          const e = asLatchError(err)
-          this.#interfaces.push({
-            workload: w.id,
-            interface: w.interface,
-            identity,
-            attached: false,
-            error: e.message,
-          })
-          this.#log.error(
-            { event: 'datapath_attach_failed', workload: w.id, interface: w.interface },
-            e.message,
-          )
-          continue
-        }
-        desiredIfindexes.add(ifindex)
-        this.#dp.endpoints.set({ ifindex, identity, addrs: [...w.ips] })
-      }
-      const entries = workloadIpcache(w.ips, identity, ifindex)
-      for (const e of entries) desiredPrefixes.add(formatPrefix(parsePrefix(e.prefix)))
-      this.#dp.ipcache.upsert(entries)
-      if (!w.interface) continue
-      try {
-        const r = this.#dp.attach(ifindex)
-        this.#interfaces.push({ workload: w.id, interface: w.interface, ifindex, identity, attached: true })
-        this.#log.info(
-          {
-            event: 'datapath_attached',
-            workload: w.id,
-            interface: w.interface,
-            ifindex,
-            ingress: r.ingress,
-            egress: r.egress,
-          },
-          `datapath on ${w.interface} (${w.id}): ingress ${r.ingress}, egress ${r.egress}`,
-        )
-      } catch (err) {
-        const e = asLatchError(err)
-        this.#interfaces.push({
-          workload: w.id,
-          interface: w.interface,
-          ifindex,
-          identity,
-          attached: false,
-          error: e.message,
-        })
-        this.#log.error(
-          { event: 'datapath_attach_failed', workload: w.id, interface: w.interface },
-          e.message,
-        )
-      }
+      const r = this.#programOne(w)
+      if (r.ifindex !== undefined) desiredIfindexes.add(r.ifindex)
+      for (const p of r.prefixes) desiredPrefixes.add(p)
     }
     // local entries of workloads no longer configured
     const staleEndpoints = this.#dp.endpoints.list().filter((e) => !desiredIfindexes.has(e.ifindex))
@@ -200,6 +146,120 @@ export class NodeDatapath implements IdentityDatapath {
         `removed ${staleEndpoints.length} endpoints and ${staleLocal.length} ipcache entries of workloads no longer configured`,
       )
     }
+  }
+
+  /** Endpoint, ipcache and programs of one local workload; what it wrote, for the stale sweep. */
+  #programOne(w: DatapathWorkload): { ifindex?: number; prefixes: string[] } {
+    const identity = this.#ids.idOf(w.id)
+    for (const ip of w.ips) this.#localIps.add(ip)
+    let ifindex = 0
+    if (w.interface) {
+      try {
+        ifindex = this.#dp.ifindex(w.interface)
+      } catch (err) {
+        const e = asLatchError(err)
+        this.#interfaces.push({
+          workload: w.id,
+          interface: w.interface,
+          identity,
+          attached: false,
+          error: e.message,
+        })
+        this.#log.error(
+          { event: 'datapath_attach_failed', workload: w.id, interface: w.interface },
+          e.message,
+        )
+        return { prefixes: [] }
+      }
+      this.#dp.endpoints.set({ ifindex, identity, addrs: [...w.ips] })
+    }
+    const entries = workloadIpcache(w.ips, identity, ifindex)
+    this.#dp.ipcache.upsert(entries)
+    const prefixes = entries.map((e) => formatPrefix(parsePrefix(e.prefix)))
+    if (!w.interface) return { prefixes }
+    try {
+      const r = this.#dp.attach(ifindex)
+      this.#interfaces.push({ workload: w.id, interface: w.interface, ifindex, identity, attached: true })
+      this.#log.info(
+        {
+          event: 'datapath_attached',
+          workload: w.id,
+          interface: w.interface,
+          ifindex,
+          ingress: r.ingress,
+          egress: r.egress,
+        },
+        `datapath on ${w.interface} (${w.id}): ingress ${r.ingress}, egress ${r.egress}`,
+      )
+    } catch (err) {
+      const e = asLatchError(err)
+      this.#interfaces.push({
+        workload: w.id,
+        interface: w.interface,
+        ifindex,
+        identity,
+        attached: false,
+        error: e.message,
+      })
+      this.#log.error({ event: 'datapath_attach_failed', workload: w.id, interface: w.interface }, e.message)
+    }
+    return { ifindex, prefixes }
+  }
+
+  /**
+   * A workload registered at runtime: endpoint, ipcache and programs as at start. Throws (with
+   * nothing left behind) when its interface is unknown or the programs cannot be attached.
+   */
+  addWorkload(w: DatapathWorkload): void {
+    const before = this.#interfaces.length
+    this.#programOne(w)
+    const report = this.#interfaces[before]
+    if (report !== undefined && !report.attached) {
+      this.removeWorkload(w.id, w.ips)
+      throw new LatchError(
+        'LATCH_ERR_WORKLOAD_FAILED',
+        `cannot attach the datapath to ${w.interface}: ${report.error}`,
+        {
+          details: { workload: w.id, interface: w.interface },
+        },
+      )
+    }
+  }
+
+  /** Whether a local workload's programs are attached (undefined: not a workload with an interface). */
+  attached(id: string): boolean | undefined {
+    const r = this.#interfaces.find((i) => i.workload === id)
+    return r?.attached
+  }
+
+  /**
+   * A local workload leaves: its auth entries go at once, then its programs (when the interface is
+   * still there), endpoint and ipcache entries. Its identity id stays allocated (never reused).
+   */
+  removeWorkload(id: string, ips: readonly string[]): void {
+    const identity = this.#ids.peek(id)
+    if (identity !== undefined)
+      this.#dp.auth.delete(this.#dp.auth.list().filter((e) => e.srcId === identity || e.dstId === identity))
+    for (let i = this.#interfaces.length - 1; i >= 0; i--) {
+      const r = this.#interfaces[i] as InterfaceReport
+      if (r.workload !== id) continue
+      this.#interfaces.splice(i, 1)
+      if (r.ifindex === undefined) continue
+      try {
+        this.#dp.detach(r.ifindex)
+      } catch (err) {
+        // an interface that is already gone took its filters with it
+        if (!isLatchError(err, 'LATCH_ERR_BPF_INTERFACE_UNKNOWN'))
+          this.#log.warn(
+            { event: 'datapath_detach_failed', interface: r.interface },
+            asLatchError(err).message,
+          )
+      }
+      this.#dp.endpoints.delete(r.ifindex)
+    }
+    this.#dp.ipcache.delete(workloadIpcache(ips, identity ?? 0, 0).map((e) => e.prefix))
+    for (const ip of ips) this.#localIps.delete(ip)
+    this.#log.info({ event: 'datapath_workload_removed', workload: id }, `datapath: removed ${id}`)
   }
 
   /** Keeps remote entries left by the previous daemon, re-pointed at the current WireGuard ifindex. */

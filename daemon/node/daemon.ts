@@ -11,11 +11,13 @@ import { handleDatapathRequest, isDatapathRequest } from '../control/datapath-ha
 import type { ControlResponse } from '../control/protocol.js'
 import { ControlServer } from '../control/server.js'
 import { buildStatus } from '../control/status.js'
+import { isWorkloadRequest } from '../control/workload-protocol.js'
 import { StaticPeers } from '../discovery/static-file.js'
 import { InventorySync } from '../engine/datapath-inventory.js'
 import { startNodeDatapath } from '../engine/datapath-start.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
 import { createEngine, type Engine } from '../engine/index.js'
+import { systemInterfaces } from '../engine/interfaces.js'
 import { LatchError } from '../errors.js'
 import { dialPeer } from '../handshake/client.js'
 import { HandshakeServer } from '../handshake/server.js'
@@ -27,6 +29,8 @@ import { type Clock, systemClock } from './clock.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
+import { handleWorkloadRequest } from './workload-handler.js'
+import { WorkloadRegistry } from './workload-registry.js'
 
 export interface DaemonOptions {
   config: Config
@@ -84,8 +88,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       adoptGraceMs: c.peerGracePeriod,
     })
   const wg = await engine.start()
+  // workloads registered at runtime, re-adopted before the datapath and pair authentication start
+  const registry = new WorkloadRegistry(c, logger, systemInterfaces)
+  await registry.load()
   // the eBPF datapath (load or adopt the pins, attach to local workloads); undefined when disabled
-  const datapath = startNodeDatapath(c, logger)
+  const datapath = startNodeDatapath(c, logger, registry.datapathWorkloads())
   const identityDatapath = o.datapath ?? datapath
   let inventory: InventorySync | undefined
   const local: LocalNode = {
@@ -99,7 +106,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     endpoint: formatEndpoint(c.listen.address, c.wireguard.listenPort),
     tunnelAddress: c.wireguard.address,
     workloadCidrs: [...c.workloadCidrs],
-    workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
+    workloads: registry.inventory(),
   }
   const timing = o.timing ?? DEFAULT_TIMING
 
@@ -133,6 +140,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       pairs?.refresh()
       inventory?.trigger()
     },
+    inventory: () => registry.inventory(),
   })
   const m = mesh
   // one writer of remote ipcache entries: with a policy, pair authentication (from the IP SANs of the
@@ -200,6 +208,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ...(pairs && { pairAuth: await pairs.status() }),
         }),
         ...(datapath && { datapath: datapath.report() }),
+        workloads: registry.list().map((w) => ({
+          id: w.id,
+          ips: w.ips,
+          ...(w.interface !== undefined && { interface: w.interface }),
+        })),
       },
     }
   }
@@ -210,7 +223,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         ? { ok: true, pong: true }
         : isDatapathRequest(req)
           ? handleDatapathRequest(datapath, req)
-          : status(),
+          : isWorkloadRequest(req)
+            ? handleWorkloadRequest(registry, req)
+            : status(),
     datapath && ((send) => datapath.onEvent(send)),
   )
   let metricsServer: Server | undefined
@@ -244,6 +259,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
       peers: () => m.snapshot(),
       datapath: identityDatapath,
+      local: () => registry.local(),
+      registered: registry.svidWorkloads(),
     })
     await pairs.start().catch(async (err) => {
       peers.stop()
@@ -254,6 +271,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       throw err
     })
   }
+  registry.bind({
+    datapath,
+    pairs,
+    announce: (workloads) => {
+      local.workloads = workloads
+      m.announceInventory(workloads)
+    },
+  })
   m.setPeers(initialPeers)
   logger.info(
     {

@@ -23,7 +23,7 @@ import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
 import { PairAuthLoop, type RevokeWhy } from '../pairauth/loop.js'
 import type { PairState } from '../pairauth/pair-table.js'
-import { desiredPairs, type WorkloadRef } from '../pairauth/planner.js'
+import { desiredPairs, pairKey, type WorkloadRef } from '../pairauth/planner.js'
 import { createPairAuthServer, type PairAuthServer } from '../pairauth/server.js'
 import type { NodeConstraints, PairFailure, PairOutcome, PairSuccess } from '../pairauth/types.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
@@ -31,7 +31,7 @@ import type { PolicyDiff } from '../policy/types.js'
 import { type PolicyWatch, watchPolicy } from '../policy/watch.js'
 import { policyErrorOf, RecentFailures } from './pair-status.js'
 import type { PeerSnapshot } from './peer.js'
-import { WorkloadSvids } from './workload-svids.js'
+import { type SvidWorkload, WorkloadSvids } from './workload-svids.js'
 
 export interface PairServiceOptions {
   config: Config
@@ -43,7 +43,14 @@ export interface PairServiceOptions {
   /** The node sessions (mesh.snapshot()). */
   peers: () => PeerSnapshot[]
   datapath: IdentityDatapath
+  /** This node's workloads now (config + registered); default: the config's. */
+  local?: () => readonly WorkloadRef[]
+  /** Registered workloads whose SVIDs latchd issues (re-adopted at start). */
+  registered?: readonly SvidWorkload[]
 }
+
+/** How long an answered pair may wait for the peer's inventory to plan it before it is revoked. */
+const EARLY_GRACE_MS = 10_000
 
 /** `10.101.0.1/32` → `10.101.0.1`; `::ffff:10.0.0.1` → `10.0.0.1`. */
 function hostOf(address: string): string {
@@ -59,7 +66,9 @@ export class PairService {
   readonly #svids: WorkloadSvids
   readonly #loop: PairAuthLoop
   readonly #failures = new RecentFailures(50)
-  readonly #localIds: ReadonlySet<string>
+  readonly #local: () => readonly WorkloadRef[]
+  #localIds: ReadonlySet<string> = new Set()
+  readonly #listeners = new Set<() => void>()
   #watch: PolicyWatch | undefined
   #server: PairAuthServer | undefined
   #unsubscribe: (() => void) | undefined
@@ -67,14 +76,23 @@ export class PairService {
   #sessions = new Map<string, { tunnel: string; constraints: NodeConstraints }>()
   #byTunnel = new Map<string, string>()
   #stopped = false
+  /**
+   * Answers that succeeded for a pair this node has not planned yet: the peer registered a workload
+   * and dialed before its inventory update reached us. They are written at once (so the new
+   * workload's first packet passes) and handed to the loop when the inventory plans the pair; one
+   * that is never planned within EARLY_GRACE_MS is revoked.
+   */
+  readonly #early = new Map<string, { outcome: PairSuccess; at: number }>()
+  #earlySweep: NodeJS.Timeout | undefined
 
   constructor(o: PairServiceOptions) {
     this.#o = o
     this.#c = o.config
     this.#log = o.logger.child({ component: 'pairauth' })
     this.#credentials = new WorkloadCredentials(o.rootPem)
-    this.#svids = new WorkloadSvids(this.#c, this.#credentials, this.#log)
-    this.#localIds = new Set(this.#c.workloads.map((w) => w.id))
+    this.#svids = new WorkloadSvids(this.#c, this.#credentials, this.#log, o.registered)
+    const configured = this.#c.workloads.map((w) => ({ id: w.id, ips: w.ips }))
+    this.#local = o.local ?? (() => configured)
     this.#loop = new PairAuthLoop({
       authenticate: (p) => this.#authenticate(p),
       onAuthenticated: (p, outcome) => this.#authorized(p, outcome),
@@ -146,14 +164,57 @@ export class PairService {
     }
     this.#sessions = sessions
     this.#byTunnel = new Map([...sessions].map(([name, s]) => [s.tunnel, name]))
-    this.#loop.update(
-      desiredPairs({
-        localNode: this.#c.node,
-        policy: this.#watch.current,
-        local: this.#c.workloads.map((w) => ({ id: w.id, ips: w.ips })),
-        remote,
-      }),
-    )
+    const local = this.#local()
+    this.#localIds = new Set(local.map((w) => w.id))
+    this.#loop.update(desiredPairs({ localNode: this.#c.node, policy: this.#watch.current, local, remote }))
+    for (const [key, e] of this.#early) {
+      if (this.#loop.table.get(key) === undefined) continue
+      this.#early.delete(key)
+      this.#loop.accepted(e.outcome)
+    }
+    this.#changed()
+  }
+
+  /** Issue (or re-adopt) a registered workload's SVID; the caller then refresh()es. */
+  addWorkload(w: SvidWorkload): Promise<{ notAfter: Date }> {
+    return this.#svids.add(w)
+  }
+
+  /** Stop presenting a workload; the caller then refresh()es, which revokes its pairs at once. */
+  removeWorkload(id: string): void {
+    this.#svids.remove(id)
+  }
+
+  /** The planned pairs of one local workload: how many, how many authenticated, which are pending. */
+  pairsOf(local: string): { planned: number; authenticated: number; pending: string[] } {
+    let planned = 0
+    let authenticated = 0
+    const pending: string[] = []
+    for (const p of this.#loop.table.list()) {
+      if (p.local !== local) continue
+      planned++
+      if (p.expiresAt !== undefined) authenticated++
+      else pending.push(`${p.remote}@${p.node}`)
+    }
+    return { planned, authenticated, pending: pending.sort() }
+  }
+
+  /** The SVID latchd presents for a local workload, if any. */
+  svidOf(id: string): { notAfter: string; renewAt?: string } | undefined {
+    const i = this.#svids.info().find((x) => x.id === id)
+    return i?.notAfter === undefined
+      ? undefined
+      : { notAfter: i.notAfter, ...(i.renewAt && { renewAt: i.renewAt }) }
+  }
+
+  /** Called after every re-plan, authentication and revocation; returns an unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  #changed(): void {
+    for (const l of this.#listeners) l()
   }
 
   async status(): Promise<PairAuthStatus> {
@@ -204,6 +265,7 @@ export class PairService {
 
   async stop(): Promise<void> {
     this.#stopped = true
+    if (this.#earlySweep) clearInterval(this.#earlySweep)
     this.#unsubscribe?.()
     this.#watch?.close()
     this.#svids.stop()
@@ -229,7 +291,76 @@ export class PairService {
 
   #accepted(outcome: PairOutcome): void {
     if (!outcome.ok) this.#failed(outcome, 'answered')
+    else if (
+      outcome.remoteNode !== undefined &&
+      this.#localIds.has(outcome.local) &&
+      this.#loop.table.get(pairKey(outcome.local, outcome.remote, outcome.remoteNode)) === undefined
+    ) {
+      this.#acceptedEarly(outcome)
+      return
+    }
     this.#loop.accepted(outcome)
+  }
+
+  #acceptedEarly(outcome: PairSuccess): void {
+    const key = pairKey(outcome.local, outcome.remote, outcome.remoteNode as string)
+    this.#early.set(key, { outcome, at: Date.now() })
+    const ips = [...new Set([...outcome.remoteIps, ...this.#provenIps(outcome.remote)])].sort()
+    const dp = this.#o.datapath
+    this.#write(`authorize ${outcome.local} ↔ ${outcome.remote} (early)`, async () => {
+      await dp.setRemoteIdentity(outcome.remote, ips)
+      await dp.authorize(outcome.local, outcome.remote, outcome.expiresAt)
+      await dp.authorize(outcome.remote, outcome.local, outcome.expiresAt)
+    })
+    this.#log.info(
+      {
+        event: 'pair_authenticated_early',
+        local: outcome.local,
+        remote: outcome.remote,
+        node: outcome.remoteNode,
+      },
+      `authenticated ${outcome.local} ↔ ${outcome.remote} on ${outcome.remoteNode} before its inventory arrived`,
+    )
+    this.#earlySweep ??= setInterval(() => this.#sweepEarly(), EARLY_GRACE_MS / 2)
+    this.#earlySweep.unref()
+  }
+
+  #sweepEarly(): void {
+    const now = Date.now()
+    for (const [key, e] of this.#early) {
+      if (now - e.at < EARLY_GRACE_MS) continue
+      this.#early.delete(key)
+      const { local, remote } = e.outcome
+      const held = this.#loop.table
+        .list()
+        .some((o) => o.local === local && o.remote === remote && o.expiresAt !== undefined)
+      this.#log.info(
+        {
+          event: 'pair_revoked',
+          local,
+          remote,
+          node: e.outcome.remoteNode,
+          why: 'never-planned',
+          stillHeld: held,
+        },
+        `revoked ${local} ↔ ${remote}: ${e.outcome.remoteNode} never listed ${remote}`,
+      )
+      if (held) continue
+      this.#revokeBoth(local, remote)
+      const ips = this.#provenIps(remote)
+      const dp = this.#o.datapath
+      if (ips.length > 0) this.#write(`ipcache ${remote}`, () => dp.setRemoteIdentity(remote, ips))
+      else this.#write(`forget ${remote}`, () => dp.removeRemoteIdentity(remote))
+    }
+    if (this.#early.size === 0 && this.#earlySweep) {
+      clearInterval(this.#earlySweep)
+      this.#earlySweep = undefined
+    }
+  }
+
+  /** Resolves when every datapath write queued so far is done. */
+  settled(): Promise<void> {
+    return this.#writes
   }
 
   /** The IPs the authenticated pairs with `remote` proved (their SVIDs' IP SANs), sorted. */
@@ -262,6 +393,7 @@ export class PairService {
       },
       `authenticated ${p.local} ↔ ${p.remote} on ${p.node} until ${outcome.expiresAt.toISOString()}`,
     )
+    this.#changed()
   }
 
   #revoked(p: PairState, why: RevokeWhy): void {
@@ -280,6 +412,7 @@ export class PairService {
     const dp = this.#o.datapath
     if (ips.length > 0) this.#write(`ipcache ${p.remote}`, () => dp.setRemoteIdentity(p.remote, ips))
     else this.#write(`forget ${p.remote}`, () => dp.removeRemoteIdentity(p.remote))
+    this.#changed()
   }
 
   #revokeBoth(a: string, b: string): void {
