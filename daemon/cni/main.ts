@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { addWorkload, listWorkloads, removeWorkload } from '../control/workload-client.js'
+import { systemInterfaces } from '../engine/interfaces.js'
 import { selectorFileSchema } from './config.js'
 import { runPlugin } from './plugin.js'
 
@@ -19,6 +20,7 @@ async function readStdin(): Promise<string> {
 
 const out = await runPlugin(process.env, await readStdin(), {
   latchd: { add: addWorkload, remove: removeWorkload, list: listWorkloads },
+  hostVeth: (netns, ifname) => systemInterfaces.hostPeerOf(netns, ifname),
   async readSelectorFile(path) {
     const text = await readFile(path, 'utf8')
     const r = selectorFileSchema.safeParse(parse(text))

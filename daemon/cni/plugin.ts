@@ -1,7 +1,8 @@
 /**
  * latch-cni's commands (CNI spec 1.0.0), with latchd behind an injected client so the conformance
  * tests drive the real binary and the unit tests this function. Nothing here touches the kernel:
- * latchd finds the host side of the container's veth, issues the SVID and attaches the datapath.
+ * it finds the host side of the container's veth (from the netns), latchd issues the SVID and
+ * attaches the datapath.
  *
  * ADD: the IPs of CNI_IFNAME from prevResult (a chained plugin must follow one that assigned them),
  *      the identity by the documented rule (identity.ts), `workload_add` with netns + interface and
@@ -41,6 +42,8 @@ export interface LatchdClient {
 
 export interface PluginDeps {
   latchd: LatchdClient
+  /** The host-side end (in this network namespace) of the veth `ifname` inside `netns`. */
+  hostVeth(netns: string, ifname: string): Promise<{ name: string; ifindex: number }>
   /** Rules of a selector file (YAML/JSON `{rules: [...]}`); throws a message when unreadable. */
   readSelectorFile(path: string): Promise<IdentityRule[]>
   /** Diagnostics for the runtime's log (stderr). */
@@ -150,11 +153,22 @@ async function add(conf: NetConf, env: NodeJS.ProcessEnv, deps: PluginDeps): Pro
   )
   if (!who.ok) throw new CniFailure(CNI_ERR.noIdentity, who.message, 'LATCH_ERR_CNI_NO_IDENTITY')
   const me = owner(env)
+  let host: { name: string }
+  try {
+    host = await deps.hostVeth(netns, ifname)
+  } catch (err) {
+    throw new CniFailure(
+      CNI_ERR.unknownContainer,
+      `cannot find the host side of ${ifname} in ${netns}: ${(err as Error).message}`,
+      'LATCH_ERR_CNI_NO_INTERFACE',
+    )
+  }
   let w: WorkloadReport
   try {
     w = await deps.latchd.add(conf.controlSocket, {
       id: who.spiffeId,
       ips,
+      interface: host.name,
       netns,
       netnsInterface: ifname,
       owner: me,

@@ -28,7 +28,7 @@ export const MAX_NODES = 100
 export const MAX_WORKLOADS = 100
 
 /** Every network namespace the lab may have created, whatever its size (used by `down`). */
-export const LAB_NETNS_PATTERN = /^latch-(underlay|node\d+(-w\d+)?)$/
+export const LAB_NETNS_PATTERN = /^latch-(underlay|node\d+(-w\d+|-[a-z0-9][a-z0-9-]{0,19})?)$/
 /** Host bpffs pins the lab owns (nodes pin into their own bpffs inside their mount namespace). */
 export const LAB_BPF_PIN_PATTERN = /^latch-lab/
 
@@ -166,6 +166,12 @@ export function resolveTarget(plan: LabPlan, target: string): ExecTarget {
     const workload = node.workloads.find((w) => w.name === target)
     if (workload) return { netns: workload.netns, node, workload }
   }
+  // a dynamic workload (`lab workload add NODE NAME`): its netns is latch-NODE-NAME
+  const dynamic = plan.nodes.find(
+    (n) =>
+      target.startsWith(`${n.name}-`) && /^[a-z0-9][a-z0-9-]{0,19}$/.test(target.slice(n.name.length + 1)),
+  )
+  if (dynamic) return { netns: `latch-${target}`, node: dynamic }
   const names = plan.nodes.flatMap((n) => [n.name, ...n.workloads.map((w) => w.name)])
   throw new LatchError('LATCH_ERR_LAB_UNKNOWN_TARGET', `no node or workload named "${target}" in the lab`, {
     details: { target, known: names },

@@ -314,15 +314,14 @@ export class WorkloadRegistry {
       throw bad('--netns and --netns-interface go together')
     let iface = req.interface
     let ifindex: number | undefined
-    if (req.netns !== undefined && req.netnsInterface !== undefined) {
-      const peer = await this.#ifs.hostPeerOf(req.netns, req.netnsInterface)
-      if (iface !== undefined && iface !== peer.name)
-        throw bad(`${req.netnsInterface} in ${req.netns} is the peer of ${peer.name}, not of ${iface}`)
-      iface = peer.name
-      ifindex = peer.ifindex
-    } else if (iface !== undefined) {
+    if (iface !== undefined) {
+      // given by the caller (latch-cni finds it from the netns): netns/netnsInterface are recorded
       ifindex = this.#ifs.ifindex(iface)
       if (ifindex === undefined) throw bad(`there is no interface named ${iface} here`, { interface: iface })
+    } else if (req.netns !== undefined && req.netnsInterface !== undefined) {
+      const peer = await this.#ifs.hostPeerOf(req.netns, req.netnsInterface)
+      iface = peer.name
+      ifindex = peer.ifindex
     } else {
       throw bad('say where the workload lives: its host-side interface, or a network namespace and interface')
     }

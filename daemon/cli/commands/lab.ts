@@ -14,6 +14,7 @@ import {
   labUp,
   type UpOptions,
 } from '../../lab/index.js'
+import { registerLabWorkload } from './lab-workload.js'
 
 function count(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number')
@@ -121,6 +122,8 @@ export function registerLab(program: Command): void {
       if (r.signal) process.exitCode = 128 + (constants.signals[r.signal] ?? 0)
       else process.exitCode = r.exitCode ?? 1
     })
+
+  registerLabWorkload(lab)
 
   lab
     .command('status')
