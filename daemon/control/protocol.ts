@@ -12,7 +12,9 @@
  * A connection may carry several requests; answers come in order. Lines above 64 KiB end it.
  * Try it by hand: `echo '{"cmd":"status"}' | socat - UNIX-CONNECT:/run/latch/latchd.sock`.
  */
+
 import { z } from 'zod'
+import type { DiscoveryStatus } from '../discovery/types.js'
 import type { DatapathReport } from '../engine/datapath-report.js'
 import { type DatapathResponse, datapathRequestSchemas } from './datapath-protocol.js'
 import { type WorkloadResponse, workloadRequestSchemas } from './workload-protocol.js'
@@ -48,6 +50,8 @@ export interface StatusPeer {
   /** Where its handshake listener is (from the peers file). */
   address: string
   port: number
+  /** The certificate fingerprint its etcd registration names; the handshake refuses any other. */
+  fingerprint?: string
   /** dialer: this node dials and drives re-handshakes; acceptor: the peer does. */
   role: 'dialer' | 'acceptor'
   state: 'connecting' | 'established' | 'backoff' | 'refused' | 'awaiting' | 'stopped'
@@ -157,6 +161,8 @@ export interface StatusReport {
   datapath?: DatapathReport
   /** Absent when latchd runs without a policy file (no pair authentication). */
   pairAuth?: PairAuthStatus
+  /** Where the peers come from: the peers file, or etcd (connection, registration, rejected records). */
+  discovery?: DiscoveryStatus
 }
 
 export type ControlResponse =

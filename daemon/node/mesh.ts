@@ -47,6 +47,11 @@ export class Mesh {
     return this.#peers.has(node)
   }
 
+  /** The certificate fingerprint `node`'s registration names (etcd discovery); the handshake checks it. */
+  registeredFingerprint(node: string): string | undefined {
+    return this.#peers.get(node)?.fingerprint
+  }
+
   /** Apply a (new) peers list: start added peers, stop removed ones, re-dial moved ones. */
   setPeers(entries: readonly PeerEntry[]): void {
     if (this.#stopped) return

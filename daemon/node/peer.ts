@@ -70,6 +70,8 @@ export interface PeerSnapshot {
   name: string
   address: string
   port: number
+  /** The certificate fingerprint discovery registered for it (etcd), checked by the handshake. */
+  fingerprint?: string
   role: PeerRole
   state: PeerState
   tunnel: TunnelState
@@ -123,6 +125,11 @@ export class PeerController {
 
   get name(): string {
     return this.#entry.name
+  }
+
+  /** The certificate fingerprint this peer's registration names, if discovery gave one. */
+  get fingerprint(): string | undefined {
+    return this.#entry.fingerprint
   }
 
   get state(): PeerState {
@@ -179,6 +186,7 @@ export class PeerController {
       name: this.#entry.name,
       address: this.#entry.address,
       port: this.#entry.port,
+      ...(this.#entry.fingerprint !== undefined && { fingerprint: this.#entry.fingerprint }),
       role: this.role,
       state: this.#state,
       tunnel: this.#tunnel,
@@ -206,8 +214,9 @@ export class PeerController {
     this.#dialing = true
     if (!this.#session) this.#state = 'connecting'
     const gen = this.#generation
-    const { name, address, port } = this.#entry
-    this.#d.dial({ name, address, port }).then((outcome) => {
+    const { name, address, port, fingerprint } = this.#entry
+    const target = { name, address, port, ...(fingerprint !== undefined && { fingerprint }) }
+    this.#d.dial(target).then((outcome) => {
       this.#dialing = false
       if (gen !== this.#generation || this.#state === 'stopped') {
         if (outcome.ok) outcome.session.channel.close('superseded')
