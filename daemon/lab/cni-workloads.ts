@@ -11,17 +11,22 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LatchError } from '../errors.js'
 import { addNetworkList, type ConfList, checkNetworkList, delNetworkList } from './cni-runtime.js'
+import { repoRoot } from './daemons.js'
 import { deleteNetns, netnsPath } from './netns.js'
-import { type LabNode, labPlan } from './plan.js'
+import { DYNAMIC_WORKLOAD_NAME, type LabNode, labPlan } from './plan.js'
 import { run } from './run.js'
 import { readState } from './state.js'
 import { requireRoot } from './up.js'
 
-/** Where Debian's containernetworking-plugins and latch-cni (linked by scripts/setup) are. */
+/** Where Debian's containernetworking-plugins are. */
 export const CNI_BIN_DIR = '/usr/lib/cni'
+
+/** CNI_PATH of the lab: THIS tree's latch-cni (dist/cni-bin, made by the build), then Debian's plugins. */
+export function labCniPath(): string[] {
+  return [join(repoRoot(), 'dist', 'cni-bin'), CNI_BIN_DIR]
+}
 /** MTU of the workload veth: the tunnel's (wireguard-go's 1420). */
 const WORKLOAD_MTU = 1420
-const NAME = /^[a-z0-9][a-z0-9-]{0,19}$/
 
 export interface LabCniWorkload {
   node: string
@@ -50,6 +55,7 @@ export function labConfList(
         ipam: {
           type: 'host-local',
           ranges: [[{ subnet: node.workloadCidr, rangeStart: `${prefix}.100`, rangeEnd: `${prefix}.250` }]],
+          routes: [{ dst: '0.0.0.0/0' }],
           dataDir: join(node.dir, 'cni', 'ipam'),
         },
       },
@@ -66,7 +72,7 @@ export function labConfList(
 
 async function labNode(nodeName: string, name: string): Promise<LabNode> {
   requireRoot()
-  if (!NAME.test(name) || /^w\d+$/.test(name)) {
+  if (!DYNAMIC_WORKLOAD_NAME.test(name)) {
     throw new LatchError(
       'LATCH_ERR_USAGE_BAD_ARGUMENT',
       `workload name ${JSON.stringify(name)}: 1-20 lowercase letters, digits and "-", not w<N> (the static workloads)`,
@@ -91,7 +97,7 @@ function invocation(node: LabNode, w: { netns: string; containerId: string; node
     netns: netnsPath(w.netns),
     ifname: 'eth0',
     args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=lab;K8S_POD_NAME=${w.node}-${w.name}`,
-    path: [CNI_BIN_DIR],
+    path: labCniPath(),
     wrap: ['nsenter', `--net=${netnsPath(node.netns)}`],
   }
 }
