@@ -12,8 +12,8 @@
  *       "template": "spiffe://example.org/ns/{namespace}/sa/{name}" } }
  */
 import { z } from 'zod'
-import { parseDurationMs } from '../config/duration.js'
-import { MAX_WAIT_MS } from '../control/workload-protocol.js'
+import { parseDurationMs } from '../base/duration.js'
+import { MAX_WAIT_MS } from '../wire/workload.js'
 import { resultSchema } from './spec.js'
 
 export const DEFAULT_CONTROL_SOCKET = '/run/latch/latchd.sock'

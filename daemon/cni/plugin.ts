@@ -17,12 +17,9 @@
  * CHECK: the registration exists with prevResult's IPs and its datapath is attached.
  * VERSION: the versions whose results this plugin reads.
  */
-import type {
-  WorkloadAddRequest,
-  WorkloadRemoveRequest,
-  WorkloadReport,
-} from '../control/workload-protocol.js'
-import { asLatchError } from '../errors.js'
+
+import { asLatchError } from '../base/errors.js'
+import type { WorkloadAddRequest, WorkloadRemoveRequest, WorkloadReport } from '../wire/workload.js'
 import { type IdentityRule, type NetConf, netConfSchema } from './config.js'
 import { chooseIdentity } from './identity.js'
 import {

@@ -1,7 +1,7 @@
 /** The client side of runtime workload registration (latchctl workload, latch-cni). */
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
+import type { WorkloadAddRequest, WorkloadRemoveRequest, WorkloadReport } from '../wire/workload.js'
 import { controlRequest } from './client.js'
-import type { WorkloadAddRequest, WorkloadRemoveRequest, WorkloadReport } from './workload-protocol.js'
 
 function remoteError(what: string, error: { code: string; message: string }): LatchError {
   // the daemon's own registry codes come back as they are (exit codes and fixes included)

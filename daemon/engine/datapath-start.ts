@@ -5,9 +5,9 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Logger } from 'pino'
+import { asLatchError, isLatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
 import { Datapath } from '../datapath/index.js'
-import { asLatchError, isLatchError } from '../errors.js'
 import { type DatapathWorkload, NodeDatapath } from './datapath.js'
 
 /** `registered`: workloads registered at runtime (re-adopted), programmed beside the config's. */

@@ -5,8 +5,8 @@
  * whose peer index (`link_index` of `ip -d link`) names the host side.
  */
 import { execa } from 'execa'
+import { LatchError } from '../base/errors.js'
 import { native } from '../datapath/native.js'
-import { LatchError } from '../errors.js'
 
 export interface HostInterface {
   name: string

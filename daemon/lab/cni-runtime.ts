@@ -7,7 +7,7 @@
  * The lab's dynamic workloads and the CNI tests use it; real runtimes (podman) do the same in Go.
  */
 import { execa } from 'execa'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 export interface ConfList {
   cniVersion: string

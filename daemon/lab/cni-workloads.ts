@@ -9,7 +9,7 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { addNetworkList, type ConfList, checkNetworkList, delNetworkList } from './cni-runtime.js'
 import { repoRoot } from './daemons.js'
 import { deleteNetns, netnsPath } from './netns.js'

@@ -3,15 +3,14 @@
  * control socket (→ metrics). `stop()` undoes it in reverse but leaves WireGuard as it is, so the
  * next daemon re-adopts the interface and its peers without cutting traffic.
  */
-import type { Server } from 'node:http'
 import type { Logger } from 'pino'
+import { type Clock, systemClock } from '../base/clock.js'
+import { LatchError } from '../base/errors.js'
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
 import { handleDatapathRequest, isDatapathRequest } from '../control/datapath-handler.js'
-import type { ControlResponse } from '../control/protocol.js'
 import { ControlServer } from '../control/server.js'
 import { buildStatus } from '../control/status.js'
-import { isWorkloadRequest } from '../control/workload-protocol.js'
 import { createDiscovery } from '../discovery/create.js'
 import type { Discovery } from '../discovery/types.js'
 import { InventorySync } from '../engine/datapath-inventory.js'
@@ -19,15 +18,16 @@ import { startNodeDatapath } from '../engine/datapath-start.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
 import { createEngine, type Engine } from '../engine/index.js'
 import { systemInterfaces } from '../engine/interfaces.js'
-import { LatchError } from '../errors.js'
 import { dialPeer } from '../handshake/client.js'
 import { certFingerprint } from '../handshake/fingerprint.js'
 import { HandshakeServer } from '../handshake/server.js'
 import { DEFAULT_TIMING, type HandshakeTiming } from '../handshake/timing.js'
 import type { LocalNode } from '../handshake/types.js'
-import { DaemonMetrics } from '../observe/metrics.js'
+import { DaemonMetrics, type MetricsListener } from '../observe/metrics.js'
+import type { ControlResponse } from '../wire/control.js'
+import { isWorkloadRequest } from '../wire/workload.js'
 import type { BackoffPolicy } from './backoff.js'
-import { type Clock, systemClock } from './clock.js'
+import { daemonGuards } from './listener-limits.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
@@ -110,10 +110,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     workloadCidrs: [...c.workloadCidrs],
     workloads: registry.inventory(),
   }
-  const timing = o.timing ?? DEFAULT_TIMING
+  const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
 
   let mesh: Mesh | undefined
   let pairs: PairService | undefined
+  let server: HandshakeServer | undefined
+  let metricsServer: MetricsListener | undefined
   const metrics = new DaemonMetrics({
     peerStates: () => mesh?.stateCounts() ?? {},
     wireguardBytes: async () => {
@@ -126,6 +128,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       }))
     },
     ...(datapath && { datapath: () => datapath.report() }),
+    listeners: () => [
+      ...(server ? [{ listener: 'node', ...server.counts() }] : []),
+      ...(pairs?.listenerCounts() ?? []),
+      ...(metricsServer ? [{ listener: 'metrics', ...metricsServer.counts() }] : []),
+    ],
+  })
+  const guards = daemonGuards(c, logger, metrics, {
+    nodeMs: timing.handshakeTimeoutMs,
+    pairAuthMs: c.limits.handshakeTimeout,
   })
   mesh = new Mesh({
     self: c.node,
@@ -150,9 +161,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   if (datapath && c.policyFile === undefined)
     inventory = new InventorySync(datapath, () => m.snapshot(), logger)
 
-  let server: HandshakeServer
+  let hs: HandshakeServer
   try {
-    server = new HandshakeServer({
+    hs = new HandshakeServer({
       local,
       isKnownPeer: (n) => m.has(n),
       registeredFingerprint: (n) => m.registeredFingerprint(n),
@@ -160,7 +171,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onTlsError: (err, remote) =>
         logger.warn({ event: 'tls_error', remote }, `TLS handshake from ${remote} failed: ${err.message}`),
       timing,
+      guard: guards.node,
     })
+    server = hs
   } catch (err) {
     throw new LatchError(
       'LATCH_ERR_DAEMON_IDENTITY',
@@ -172,7 +185,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     )
   }
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
-  const bound = await listenOr('handshakes', listenAt, () => server.listen(c.listen.address, c.listen.port))
+  const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
 
   // discovery: the peers file, or etcd (this node registers its bound handshake port)
   const peers: Discovery = createDiscovery({
@@ -191,7 +204,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   })
   const initialPeers = await peers.start().catch(async (err) => {
     await peers.stop()
-    await server.close(true)
+    await hs.close(true)
     throw err
   })
 
@@ -231,19 +244,19 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
             ? handleWorkloadRequest(registry, req)
             : status(),
     datapath && ((send) => datapath.onEvent(send)),
+    guards.control,
   )
-  let metricsServer: Server | undefined
   try {
     await control.listen()
     if (c.metrics) {
       const { address, port } = c.metrics
       metricsServer = await listenOr('metrics', formatEndpoint(address, port), () =>
-        metrics.listen(address, port),
+        metrics.listen(address, port, guards.metrics),
       )
     }
   } catch (err) {
     await peers.stop()
-    await server.close(true)
+    await hs.close(true)
     await control.close().catch(() => undefined)
     throw err
   }
@@ -265,12 +278,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       datapath: identityDatapath,
       local: () => registry.local(),
       registered: registry.svidWorkloads(),
+      guard: guards.pairAuth,
     })
     await pairs.start().catch(async (err) => {
       await peers.stop()
-      await server.close(true)
+      await hs.close(true)
       await control.close().catch(() => undefined)
-      if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+      await metricsServer?.close()
       await pairs?.stop()
       throw err
     })
@@ -309,9 +323,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await peers.stop()
         await pairs?.stop()
         m.stop(false)
-        await server.close(true)
+        await hs.close(true)
         await control.close()
-        if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+        await metricsServer?.close()
         await engine.flush().catch(() => undefined)
         await engine.stop()
         inventory?.stop()

@@ -8,7 +8,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { z } from 'zod'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 export const registrationSchema = z
   .object({

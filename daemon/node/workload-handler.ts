@@ -1,6 +1,6 @@
 /** latchd's answers to workload_add / workload_remove / workload_list (control/workload-protocol.ts). */
-import type { ControlResponse } from '../control/protocol.js'
-import type { WorkloadRequest } from '../control/workload-protocol.js'
+import type { ControlResponse } from '../wire/control.js'
+import type { WorkloadRequest } from '../wire/workload.js'
 import type { WorkloadRegistry } from './workload-registry.js'
 
 export async function handleWorkloadRequest(

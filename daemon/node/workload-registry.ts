@@ -21,18 +21,14 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { parseIp } from '../../certs/index.js'
+import { asLatchError, LatchError } from '../base/errors.js'
+import { parseSpiffeId } from '../base/spiffe-id.js'
 import { ipInCidrs } from '../config/net.js'
 import type { Config } from '../config/schema.js'
-import type {
-  WorkloadAddRequest,
-  WorkloadRemoveRequest,
-  WorkloadReport,
-} from '../control/workload-protocol.js'
 import type { DatapathWorkload } from '../engine/datapath.js'
 import type { InterfaceLookup } from '../engine/interfaces.js'
-import { asLatchError, LatchError } from '../errors.js'
-import { parseSpiffeId } from '../identity/spiffe-id.js'
 import type { WorkloadRef } from '../pairauth/planner.js'
+import type { WorkloadAddRequest, WorkloadRemoveRequest, WorkloadReport } from '../wire/workload.js'
 import { type Registration, readRegistrations, writeRegistrations } from './registrations-file.js'
 import type { SvidWorkload } from './workload-svids.js'
 

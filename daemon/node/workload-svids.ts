@@ -8,23 +8,11 @@
  */
 import type { Logger } from 'pino'
 import { loadPem, readPrivateKey } from '../../certs/index.js'
+import { asLatchError, LatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import { asLatchError, LatchError } from '../errors.js'
 import { SvidRenewer } from '../identity/renewer.js'
 import type { WorkloadCredentials } from '../pairauth/credentials.js'
-
-export interface LocalSvidInfo {
-  id: string
-  ips: string[]
-  /** Where the SVID comes from: latchd renews it, or it is managed elsewhere. */
-  source: 'renewed' | 'files'
-  notAfter?: string
-  fingerprint?: string
-  /** The next renewal (renewed SVIDs only). */
-  renewAt?: string
-  /** Why this workload presents no SVID (or its last renewal failed), if so. */
-  problem?: string
-}
+import type { SvidInfo } from '../wire/svid.js'
 
 /** A workload whose SVID latchd issues and renews (config `renew: true`, or registered at runtime). */
 export interface SvidWorkload {
@@ -150,7 +138,7 @@ export class WorkloadSvids {
     return this.#renewer.renewNow(id)
   }
 
-  info(): LocalSvidInfo[] {
+  info(): SvidInfo[] {
     const schedule = this.#renewer.schedule()
     return [...this.#workloads.values()].map((w) => {
       const cred = this.#credentials.get(w.id)

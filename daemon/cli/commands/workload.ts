@@ -9,16 +9,15 @@
  * not within the wait: the workload stays registered).
  */
 import type { Command } from 'commander'
-import { parseDurationMs } from '../../config/duration.js'
-import { DEFAULT_CONTROL_SOCKET } from '../../control/index.js'
+import { parseDurationMs } from '../../base/duration.js'
+import { LatchError } from '../../base/errors.js'
 import { table } from '../../control/text-table.js'
 import { addWorkload, listWorkloads, removeWorkload } from '../../control/workload-client.js'
-import { MAX_WAIT_MS, type WorkloadReport } from '../../control/workload-protocol.js'
-import { LatchError } from '../../errors.js'
+import { MAX_WAIT_MS, type WorkloadReport } from '../../wire/workload.js'
 import { reportError } from '../report.js'
-import { controlSocketPath } from './status.js'
+import { controlSocketPath, SOCKET_OPTION_HELP } from '../socket-option.js'
 
-const socketHelp = `latchd control socket (default $LATCH_CONTROL_SOCKET or ${DEFAULT_CONTROL_SOCKET})`
+const socketHelp = SOCKET_OPTION_HELP
 
 function waitMs(v: string): number {
   const ms = parseDurationMs(v)
