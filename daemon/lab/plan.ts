@@ -28,7 +28,7 @@ export const MAX_NODES = 100
 export const MAX_WORKLOADS = 100
 
 /** Every network namespace the lab may have created, whatever its size (used by `down`). */
-export const LAB_NETNS_PATTERN = /^latch-(underlay|node\d+(-w\d+|-[a-z0-9][a-z0-9-]{0,19})?)$/
+export const LAB_NETNS_PATTERN = /^latch-(underlay|node\d+(-w\d+|-(?!w\d*$)[a-z0-9][a-z0-9-]{0,19})?)$/
 /** Host bpffs pins the lab owns (nodes pin into their own bpffs inside their mount namespace). */
 export const LAB_BPF_PIN_PATTERN = /^latch-lab/
 
@@ -175,7 +175,7 @@ export function resolveTarget(plan: LabPlan, target: string): ExecTarget {
 }
 
 /** Name rule of dynamic workloads (`lab workload add NODE NAME`); w<N> is left to the static ones. */
-export const DYNAMIC_WORKLOAD_NAME = /^(?!w\d+$)[a-z0-9][a-z0-9-]{0,19}$/
+export const DYNAMIC_WORKLOAD_NAME = /^(?!w\d*$)[a-z0-9][a-z0-9-]{0,19}$/
 
 /** The node of a dynamic workload `NODE-NAME` (its netns is latch-NODE-NAME), if `target` names one. */
 export function dynamicWorkloadNode(plan: LabPlan, target: string): LabNode | undefined {
