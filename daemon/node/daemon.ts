@@ -31,6 +31,8 @@ import { daemonGuards } from './listener-limits.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
+import { loadRevocations, TrustLifecycle } from './trust-lifecycle.js'
+import { applyTrust } from './trust-wiring.js'
 import { handleWorkloadRequest } from './workload-handler.js'
 import { WorkloadRegistry } from './workload-registry.js'
 
@@ -78,6 +80,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { config: c, logger } = o
   const startedAt = new Date()
   const identity = await loadLocalIdentity(c)
+  const revocations = await loadRevocations(c)
   for (const problem of identity.problems) {
     logger.error({ event: 'identity_problem' }, `peers will refuse this node: ${problem}`)
   }
@@ -109,6 +112,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     tunnelAddress: c.wireguard.address,
     workloadCidrs: [...c.workloadCidrs],
     workloads: registry.inventory(),
+    revocations,
   }
   const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
 
@@ -184,6 +188,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       },
     )
   }
+  // PKI hot reload, revocation and expiry (daemon/node/trust-lifecycle.ts)
+  const trust = new TrustLifecycle({
+    config: c,
+    logger,
+    initial: { ...identity, revocations },
+    registry: metrics.registry,
+    apply: (next, _prev, changed) =>
+      applyTrust({ local, server, mesh: m, pairs: () => pairs, logger }, next, changed),
+  })
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
   const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
 
@@ -224,6 +237,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ...(pairs && { pairAuth: await pairs.status() }),
           discovery: peers.status(),
         }),
+        trust: trust.status(),
         ...(datapath && { datapath: datapath.report() }),
         workloads: registry.list().map((w) => ({
           id: w.id,
@@ -274,6 +288,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       logger,
       rootPem: identity.rootPem,
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
+      revocations,
       peers: () => m.snapshot(),
       datapath: identityDatapath,
       local: () => registry.local(),
@@ -298,6 +313,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
   })
   m.setPeers(initialPeers)
+  await trust.start()
   logger.info(
     {
       event: 'started',
@@ -320,6 +336,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     status,
     stop() {
       stopping ??= (async () => {
+        trust.stop()
         await peers.stop()
         await pairs?.stop()
         m.stop(false)
