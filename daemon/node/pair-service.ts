@@ -2,22 +2,23 @@
  * Identity-pair authentication in latchd (DESIGN §5): the running policy (hot-reloaded), the local
  * workloads' SVIDs (renewed), the pair-auth listener on the tunnel address, and the PairAuthLoop that
  * keeps every allowed pair of known workloads authenticated. It turns outcomes into IdentityDatapath
- * writes: a success sets the remote identity's IPs (from the SVID's IP SANs only) and authorizes both
- * directions until the outcome's expiry; a removed, refused or expired pair is revoked both ways at once.
- * With a policy this service is the ONLY writer of remote ipcache entries: a remote identity is in the
- * ipcache exactly while some authenticated pair proved its IPs (the peer inventories are not used).
+ * facts for the datapath: after every change it hands over the whole set of authenticated pairs (with
+ * the IPs their SVIDs' IP SANs proved, and their expiry), and the datapath reconcile derives the
+ * ipcache and auth entries (engine/datapath-desired.ts). With a policy this service is the ONLY writer
+ * of remote ipcache entries: a remote identity is in the ipcache exactly while some authenticated pair
+ * proved its IPs (the peer inventories are not used).
  *
  * A node session lost while its tunnel is kept (peer in grace, e.g. its latchd restarting) keeps the
  * peer's pairs planned (the snapshot keeps the last session's facts), so their entries stay until
  * they expire or the grace ends; re-authentication starts as soon as the peer is back.
  *
  * Re-planning happens on policy change, node session change and inventory change (`refresh()`).
- * Datapath writes go through one ordered queue so an authorize never overtakes a later revoke.
+ * Datapath writes go through one ordered queue so a set of pairs never overtakes a later one.
  */
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema.js'
 import type { PairAuthStatus } from '../control/protocol.js'
-import type { IdentityDatapath } from '../engine/identity-datapath.js'
+import type { IdentityDatapath, ProvenPair } from '../engine/identity-datapath.js'
 import { asLatchError, type LatchError } from '../errors.js'
 import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
@@ -64,6 +65,7 @@ export class PairService {
   #server: PairAuthServer | undefined
   #unsubscribe: (() => void) | undefined
   #writes: Promise<void> = Promise.resolve()
+  #publishQueued = false
   #sessions = new Map<string, { tunnel: string; constraints: NodeConstraints }>()
   #byTunnel = new Map<string, string>()
   #stopped = false
@@ -232,24 +234,34 @@ export class PairService {
     this.#loop.accepted(outcome)
   }
 
-  /** The IPs the authenticated pairs with `remote` proved (their SVIDs' IP SANs), sorted. */
-  #provenIps(remote: string): string[] {
-    const ips = new Set<string>()
-    for (const p of this.#loop.table.list()) {
-      if (p.remote === remote && p.expiresAt !== undefined) for (const ip of p.remoteIps) ips.add(ip)
-    }
-    return [...ips].sort()
+  /**
+   * Hands the datapath the whole set of authenticated pairs; it works out the entries (remote IPs =
+   * the union its pairs proved, auth both ways, latest expiry) and writes the difference in one
+   * reconcile. Called after every change of the table's authenticated set.
+   */
+  #publish(): void {
+    if (this.#publishQueued) return
+    this.#publishQueued = true
+    const dp = this.#o.datapath
+    this.#write('authenticated pairs', () => {
+      // taken when the write runs: every change queued before it is in this one set
+      this.#publishQueued = false
+      const pairs: ProvenPair[] = []
+      for (const p of this.#loop.table.list()) {
+        if (p.expiresAt === undefined) continue
+        pairs.push({
+          local: p.local,
+          remote: p.remote,
+          remoteIps: p.remoteIps,
+          expiresAt: new Date(p.expiresAt),
+        })
+      }
+      return dp.setProvenPairs(pairs)
+    })
   }
 
   #authorized(p: PairState, outcome: PairSuccess): void {
-    // ipcache: the union of the IPs every authenticated pair with this remote identity proved
-    const ips = [...new Set([...outcome.remoteIps, ...this.#provenIps(p.remote)])].sort()
-    const dp = this.#o.datapath
-    this.#write(`authorize ${p.local} ↔ ${p.remote}`, async () => {
-      await dp.setRemoteIdentity(p.remote, ips)
-      await dp.authorize(p.local, p.remote, outcome.expiresAt)
-      await dp.authorize(p.remote, p.local, outcome.expiresAt)
-    })
+    this.#publish()
     this.#log.info(
       {
         event: 'pair_authenticated',
@@ -273,13 +285,10 @@ export class PairService {
       { event: 'pair_revoked', local: p.local, remote: p.remote, node: p.node, why, stillHeld },
       `revoked ${p.local} ↔ ${p.remote} on ${p.node} (${why})`,
     )
+    // the pair left the authenticated set: the datapath drops what no other pair holds; entries
+    // written by hand or adopted at start go too
+    this.#publish()
     if (!stillHeld) this.#revokeBoth(p.local, p.remote)
-    // this service is the one writer of remote ipcache entries: they live exactly as long as some
-    // authenticated pair proved them (`p` no longer counts: it left the table or lost its expiry)
-    const ips = this.#provenIps(p.remote)
-    const dp = this.#o.datapath
-    if (ips.length > 0) this.#write(`ipcache ${p.remote}`, () => dp.setRemoteIdentity(p.remote, ips))
-    else this.#write(`forget ${p.remote}`, () => dp.removeRemoteIdentity(p.remote))
   }
 
   #revokeBoth(a: string, b: string): void {
