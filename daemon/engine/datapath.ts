@@ -13,12 +13,13 @@
  * `remoteAdoptGraceMs` and deletes expired auth entries (see datapath-plan.ts).
  */
 import type { Logger } from 'pino'
+import { asLatchError } from '../base/errors.js'
 import { Datapath, type DatapathEvent, REASONS } from '../datapath/index.js'
-import { asLatchError } from '../errors.js'
+import type { MonitorEvent } from '../wire/monitor.js'
+import type { DatapathReport, InterfaceReport } from '../wire/status.js'
 import type { LocalEndpointFact, ProvenPair } from './datapath-desired.js'
-import { DatapathEvents, type MonitorEvent } from './datapath-events.js'
+import { DatapathEvents } from './datapath-events.js'
 import { DatapathReconciler } from './datapath-reconcile.js'
-import type { DatapathReport, InterfaceReport } from './datapath-report.js'
 import { IdentityAllocator, readIdentities } from './identities.js'
 import type { AuthPairEntry, AuthRequiredEvent, IdentityDatapath } from './identity-datapath.js'
 

@@ -1,4 +1,4 @@
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import type { NetlinkPort } from '../transport/netlink-port.js'
 import { RtNetlinkPort } from '../transport/rtnetlink-port.js'
 import { ExecaRunner } from '../transport/runner.js'
