@@ -211,7 +211,13 @@ export interface InterfaceReport {
 
 /** The discovery part of the status report. */
 export type DiscoveryStatus =
-  | { backend: 'file'; file: string; peers: number }
+  | {
+      backend: 'file'
+      file: string
+      peers: number
+      /** Why the last edit of the file was not applied (the peers stayed as they were). */
+      rejected?: { code: string; message: string; at: string }
+    }
   | {
       backend: 'etcd'
       endpoints: string[]
