@@ -21,13 +21,20 @@ import type { GuardOptions } from '../base/guard-options.js'
 import type { Config } from '../config/schema.js'
 import { bindToDevice } from '../engine/bind-device.js'
 import type { IdentityDatapath, ProvenPair } from '../engine/identity-datapath.js'
+import { NO_REVOCATIONS, type RevocationList } from '../identity/revocation.js'
 import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
 import { PairAuthLoop, type RevokeWhy } from '../pairauth/loop.js'
 import type { PairState } from '../pairauth/pair-table.js'
 import { desiredPairs, type WorkloadRef } from '../pairauth/planner.js'
 import { createPairAuthServer, type PairAuthServer } from '../pairauth/server.js'
-import type { NodeConstraints, PairFailure, PairOutcome, PairSuccess } from '../pairauth/types.js'
+import type {
+  NodeConstraints,
+  PairFailure,
+  PairOutcome,
+  PairSuccess,
+  TrustAnchor,
+} from '../pairauth/types.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { PolicyDiff } from '../policy/types.js'
 import { type PolicyWatch, watchPolicy } from '../policy/watch.js'
@@ -43,6 +50,8 @@ export interface PairServiceOptions {
   rootPem: string
   /** The node certificate and key: what completes TLS for a name this node does not host. */
   node: { certPem: string; keyPem: string }
+  /** The revocation list at start (later ones come through setTrust). */
+  revocations?: RevocationList
   /** The node sessions (mesh.snapshot()). */
   peers: () => PeerSnapshot[]
   datapath: IdentityDatapath
@@ -78,11 +87,18 @@ export class PairService {
   #sessions = new Map<string, { tunnel: string; constraints: NodeConstraints }>()
   #byTunnel = new Map<string, string>()
   #stopped = false
+  /** The trust the pair handshakes use; one object, updated in place on hot reload. */
+  readonly #trust: TrustAnchor & { revocations: RevocationList }
 
   constructor(o: PairServiceOptions) {
     this.#o = o
     this.#c = o.config
     this.#log = o.logger.child({ component: 'pairauth' })
+    this.#trust = {
+      rootPem: o.rootPem,
+      trustDomain: o.config.trustDomain,
+      revocations: o.revocations ?? NO_REVOCATIONS,
+    }
     this.#credentials = new WorkloadCredentials(o.rootPem)
     this.#svids = new WorkloadSvids(this.#c, this.#credentials, this.#log)
     this.#localIds = new Set(this.#c.workloads.map((w) => w.id))
@@ -116,7 +132,7 @@ export class PairService {
     )
     await this.#svids.start()
     const server = createPairAuthServer({
-      trust: { rootPem: this.#o.rootPem, trustDomain: this.#c.trustDomain },
+      trust: this.#trust,
       credentials: this.#credentials,
       fallback: this.#o.node,
       senderNode: (remote) => this.#byTunnel.get(hostOf(remote.address)),
@@ -166,14 +182,48 @@ export class PairService {
     }
     this.#sessions = sessions
     this.#byTunnel = new Map([...sessions].map(([name, s]) => [s.tunnel, name]))
+    // a revoked identity (local or remote) has no pairs: leaving the plan revokes their entries
+    const revoked = this.#trust.revocations
     this.#loop.update(
       desiredPairs({
         localNode: this.#c.node,
         policy: this.#watch.current,
         local: this.#c.workloads.map((w) => ({ id: w.id, ips: w.ips })),
         remote,
-      }),
+      }).filter((p) => revoked.revokedId(p.local) === undefined && revoked.revokedId(p.remote) === undefined),
     )
+  }
+
+  /**
+   * New trust material (hot reload): the bundle and node certificate for the next pair handshakes,
+   * the revocation list (pairs of revoked identities are cut now), and — when the intermediate
+   * changed — every local SVID renewed from the new intermediate at once.
+   */
+  setTrust(t: {
+    rootPem: string
+    node: { certPem: string; keyPem: string }
+    revocations: RevocationList
+    intermediateChanged: boolean
+  }): void {
+    const rootChanged = t.rootPem !== this.#trust.rootPem
+    this.#trust.rootPem = t.rootPem
+    this.#trust.revocations = t.revocations
+    this.#o.node = t.node
+    if (rootChanged) this.#credentials.setRoot(t.rootPem)
+    this.#server?.setTrust(t.rootPem, t.node)
+    if (t.intermediateChanged) {
+      for (const id of this.#credentials.ids()) {
+        this.#svids
+          .renewNow(id)
+          .catch((err: Error) =>
+            this.#log.error(
+              { event: 'svid_renew_failed', spiffeId: id },
+              `renewing ${id} after the intermediate changed: ${err.message}`,
+            ),
+          )
+      }
+    }
+    this.refresh()
   }
 
   async status(): Promise<PairAuthStatus> {
@@ -235,7 +285,7 @@ export class PairService {
   #authenticate(p: PairState): Promise<PairOutcome> {
     const s = this.#sessions.get(p.node)
     return authenticatePair({
-      trust: { rootPem: this.#o.rootPem, trustDomain: this.#c.trustDomain },
+      trust: this.#trust,
       credentials: this.#credentials,
       local: p.local,
       remote: p.remote,
