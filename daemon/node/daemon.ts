@@ -29,6 +29,8 @@ import { daemonGuards } from './listener-limits.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
+import { loadRevocations, TrustLifecycle } from './trust-lifecycle.js'
+import { applyTrust } from './trust-wiring.js'
 
 export interface DaemonOptions {
   config: Config
@@ -74,6 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { config: c, logger } = o
   const startedAt = new Date()
   const identity = await loadLocalIdentity(c)
+  const revocations = await loadRevocations(c)
   for (const problem of identity.problems) {
     logger.error({ event: 'identity_problem' }, `peers will refuse this node: ${problem}`)
   }
@@ -102,6 +105,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     tunnelAddress: c.wireguard.address,
     workloadCidrs: [...c.workloadCidrs],
     workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
+    revocations,
   }
   const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
 
@@ -176,6 +180,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       },
     )
   }
+  // PKI hot reload, revocation and expiry (daemon/node/trust-lifecycle.ts)
+  const trust = new TrustLifecycle({
+    config: c,
+    logger,
+    initial: { ...identity, revocations },
+    registry: metrics.registry,
+    apply: (next, _prev, changed) =>
+      applyTrust({ local, server, mesh: m, pairs: () => pairs, logger }, next, changed),
+  })
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
   const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
 
@@ -218,6 +231,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ...(pairs && { pairAuth: await pairs.status() }),
           discovery: peers.status(),
         }),
+        trust: trust.status(),
         ...(datapath && { datapath: datapath.report() }),
       },
     }
@@ -261,6 +275,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       logger,
       rootPem: identity.rootPem,
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
+      revocations,
       peers: () => m.snapshot(),
       datapath: identityDatapath,
       guard: guards.pairAuth,
@@ -276,6 +291,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   started = true
   m.setPeers(peers.peers)
+  await trust.start()
   logger.info(
     {
       event: 'started',
@@ -298,6 +314,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     status,
     stop() {
       stopping ??= (async () => {
+        trust.stop()
         await peers.stop()
         await pairs?.stop()
         m.stop(false)
