@@ -9,6 +9,7 @@
  * for the next start to re-adopt. Errors end it with the registry's exit code and a fix.
  */
 import { parseArgs } from 'node:util'
+import { scaled } from './base/time-scale.js'
 import { loadConfig } from './config/load.js'
 import { asLatchError, LatchError } from './errors.js'
 import { startDaemon } from './node/daemon.js'
@@ -75,7 +76,7 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
     // everything is closed; should a library still hold the loop open, do not hang a stop
-    setTimeout(() => process.exit(code), 3000).unref()
+    setTimeout(() => process.exit(code), scaled(3000)).unref()
   },
   (err) => {
     process.exitCode = fatal(err)

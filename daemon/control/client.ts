@@ -3,6 +3,7 @@
  * "no daemon there", "not allowed" and "it answered something else".
  */
 import { connect } from 'node:net'
+import { scaled } from '../base/time-scale.js'
 import { LatchError } from '../errors.js'
 import type { ControlRequest, ControlResponse, StatusReport } from './protocol.js'
 import { MAX_LINE_BYTES } from './protocol.js'
@@ -10,7 +11,7 @@ import { MAX_LINE_BYTES } from './protocol.js'
 export async function controlRequest(
   path: string,
   req: ControlRequest,
-  timeoutMs = 5000,
+  timeoutMs = scaled(5000),
 ): Promise<ControlResponse> {
   const line = await new Promise<string>((resolve, reject) => {
     const s = connect(path)

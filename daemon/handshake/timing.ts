@@ -1,3 +1,5 @@
+import { scaled } from '../base/time-scale.js'
+
 /** Timings of the handshake and of a live control connection (not part of the wire protocol). */
 export interface HandshakeTiming {
   /** From TCP connect to established (or refused), at most. */
@@ -8,8 +10,9 @@ export interface HandshakeTiming {
   idleTimeoutMs: number
 }
 
+/** Defaults, stretched by LATCH_TIME_SCALE. */
 export const DEFAULT_TIMING: Readonly<HandshakeTiming> = Object.freeze({
-  handshakeTimeoutMs: 10_000,
-  pingIntervalMs: 5_000,
-  idleTimeoutMs: 15_000,
+  handshakeTimeoutMs: scaled(10_000),
+  pingIntervalMs: scaled(5_000),
+  idleTimeoutMs: scaled(15_000),
 })

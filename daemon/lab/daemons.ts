@@ -10,12 +10,13 @@ import { open, readFile, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { scaled } from '../base/time-scale.js'
 import { LatchError } from '../errors.js'
 import { netnsPath } from './netns.js'
 import type { LabNode } from './plan.js'
 import { alive, type LabProcess } from './procs.js'
 
-export const DAEMON_READY_TIMEOUT_MS = 20_000
+export const DAEMON_READY_TIMEOUT_MS = scaled(20_000)
 
 /** The repository root: the nearest directory above this module holding latch's package.json. */
 export function repoRoot(from = dirname(fileURLToPath(import.meta.url))): string {

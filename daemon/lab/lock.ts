@@ -4,12 +4,13 @@
  */
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { scaled } from '../base/time-scale.js'
 import { LatchError } from '../errors.js'
 import { alive } from './procs.js'
 
 export const LAB_LOCK_FILE = '/run/latch-lab.lock'
 
-export async function withLabLock<T>(fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
+export async function withLabLock<T>(fn: () => Promise<T>, timeoutMs = scaled(120_000)): Promise<T> {
   const until = Date.now() + timeoutMs
   for (;;) {
     try {

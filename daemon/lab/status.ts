@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { execa } from 'execa'
+import { scaled } from '../base/time-scale.js'
 import { distEntry, findDaemon } from './daemons.js'
 import { listNetns, netnsPath } from './netns.js'
 import { LAB_NETNS_PATTERN, type LabPlan, labPlan, UNDERLAY_BRIDGE, UNDERLAY_NETNS } from './plan.js'
@@ -101,7 +102,7 @@ async function daemonStatus(socket: string): Promise<{ daemon?: unknown; daemonE
   }
   const r = await execa(process.execPath, [latchctl, 'status', '--json', '--socket', socket], {
     reject: false,
-    timeout: 5000,
+    timeout: scaled(5000),
   })
   if (r.exitCode === 0) {
     try {

@@ -7,10 +7,12 @@
  * The pair used (node1-w2 → node2-w1) is one the lab's sample policy denies, so pair
  * authentication never writes its entries: only this test's `debug auth` does.
  */
+
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
+import { scaled } from '../../daemon/base/time-scale.js'
 import { labExec, labSpawn, labUp, useLab } from './helpers/lab.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
@@ -46,6 +48,7 @@ const tcpEcho = (from: string, to: string) =>
   })
 
 async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  ms = scaled(ms)
   const end = Date.now() + ms
   while (Date.now() < end) {
     if (await f()) return
@@ -80,7 +83,7 @@ test.serial(
     monitor.stdout?.on('data', (d: Buffer) => {
       events += d.toString()
     })
-    await new Promise((r) => setTimeout(r, 500))
+    await new Promise((r) => setTimeout(r, scaled(500)))
     await until(
       'routes between the nodes',
       async () => (await ping('node1', lab().node('node2').underlayIp)).exitCode === 0,
@@ -182,7 +185,7 @@ test.serial(
       for (let i = 0; i < 3; i++) {
         await underlay(['socat', '-u', '-', `UDP-SENDTO:${B.ip}:5003,bind=${A.ip}`], `forged-${i}\n`)
       }
-      await new Promise((r) => setTimeout(r, 300))
+      await new Promise((r) => setTimeout(r, scaled(300)))
       const moved = (await stats('node2'))['drop_not_via_tunnel']! - before['drop_not_via_tunnel']!
       t.true(moved >= 3, `drop_not_via_tunnel moved by ${moved}`)
     } finally {
@@ -206,13 +209,13 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       await authBoth('add', A.spiffeId, B.spiffeId)
       const progsBefore = (await labExec('node2', ['ls', '/sys/fs/bpf/latch'])).stdout
       const stream = await labSpawn(A.name, ['ping', '-c', '120', '-i', '0.05', '-W1', B.ip])
-      await new Promise((r) => setTimeout(r, 1000))
+      await new Promise((r) => setTimeout(r, scaled(1000)))
       const node2 = lab().node('node2')
       const { pids } = JSON.parse(await readFile('/run/latch-lab/lab.json', 'utf8')) as {
         pids: Record<string, number>
       }
       process.kill(pids['node2']!, signal)
-      await new Promise((r) => setTimeout(r, 1000))
+      await new Promise((r) => setTimeout(r, scaled(1000)))
       await labUp({ enforce: true })
       const r = await stream.child
       t.regex(String(r.stdout), / 0% packet loss/, String(r.stdout))

@@ -10,9 +10,11 @@
  *    node2's log and status, while a genuine SVID sent the same way authenticates (the control);
  *  - SVID renewal (svidTtl 20 s: renewal every 10 s) during a TCP stream loses no byte.
  */
+
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
+import { scaled } from '../../daemon/base/time-scale.js'
 import type { StatusReport } from '../../daemon/control/protocol.js'
 import { LAB_TUNNEL_MTU, setWorkloadRouteMtu } from '../../daemon/lab/index.js'
 import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
@@ -46,9 +48,10 @@ async function authList(node: string): Promise<Array<{ src: string; dst: string;
   return JSON.parse(r.stdout) as Array<{ src: string; dst: string; expiresAt: string }>
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, scaled(ms)))
 
 async function until(what: string, f: () => Promise<boolean>, ms = 15_000, every = 200): Promise<void> {
+  ms = scaled(ms)
   const end = Date.now() + ms
   while (Date.now() < end) {
     if (await f()) return
@@ -135,7 +138,7 @@ for i in range(int(sys.argv[3])):
 async function udpSeqs(from: string, to: string, port: number, count = 5): Promise<number[]> {
   const { child: recv } = await labSpawn(to, ['python3', '-c', UDP_RECV, String(port), '2.5'])
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`UDP receiver in ${to} did not start`)), 10_000)
+    const t = setTimeout(() => reject(new Error(`UDP receiver in ${to} did not start`)), scaled(10_000))
     recv.stdout?.on('data', (d: Buffer) => {
       if (String(d).includes('ready')) {
         clearTimeout(t)

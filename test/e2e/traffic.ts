@@ -3,8 +3,10 @@
  * end to end (byte count + SHA-256 on both sides), UDP datagrams, and an underlay packet capture.
  * Every payload carries MARKER so a capture can prove none of it crossed the underlay in clear.
  */
+
 import { readFile } from 'node:fs/promises'
 import { execa, type ResultPromise } from 'execa'
+import { scaled } from '../../daemon/base/time-scale.js'
 import type { LabHandle } from './helpers/lab.js'
 
 export const MARKER = 'LATCH-E2E-PLAINTEXT-MARKER'
@@ -126,7 +128,7 @@ export async function startCapture(file: string, netns: string, iface: string): 
   )
   // tcpdump says "listening on …" once the capture runs
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('tcpdump did not start')), 10_000)
+    const t = setTimeout(() => reject(new Error('tcpdump did not start')), scaled(10_000))
     proc.stderr?.on('data', (d: Buffer) => {
       if (String(d).includes('listening on')) {
         clearTimeout(t)

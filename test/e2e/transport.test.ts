@@ -17,6 +17,7 @@ import test from 'ava'
 import { execa } from 'execa'
 import { stringify } from 'yaml'
 import { daemonPkiFiles, initCa, issueNode } from '../../certs/index.js'
+import { scaled, timeScale } from '../../daemon/base/time-scale.js'
 import { fetchStatus, type StatusPeer, type StatusReport } from '../../daemon/control/index.js'
 import { labUp, useLab } from './helpers/lab.js'
 import { judgeCapture, MARKER, startCapture, startStream, udpExchange } from './traffic.js'
@@ -25,7 +26,11 @@ const ROOT = join(import.meta.dirname, '..', '..')
 const LATCHD = join(ROOT, 'dist', 'daemon', 'latchd.js')
 const LATCHCTL = join(ROOT, 'dist', 'daemon', 'cli', 'main.js')
 const isRoot = process.getuid?.() === 0
-const lab = useLab(test, { nodes: 3, workloads: 2, rekeyInterval: '3s' })
+// Periods and stream lengths stretch with LATCH_TIME_SCALE too (the lane's guest is ~15x slower), so
+// the test asks for the same number of rotations per stream on any kernel.
+const REKEY = `${3 * timeScale()}s`
+const seconds = (s: number) => Math.ceil(s * timeScale())
+const lab = useLab(test, { nodes: 3, workloads: 2, rekeyInterval: REKEY })
 const serial = isRoot ? test.serial : test.serial.skip
 
 let tmp: string
@@ -47,6 +52,7 @@ async function peer(node: string, name: string): Promise<StatusPeer> {
 }
 
 async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  ms = scaled(ms)
   const end = Date.now() + ms
   let last: unknown
   for (;;) {
@@ -143,7 +149,7 @@ serial(
       t.regex(ping.stdout, / 0% packet loss/)
       const udp = await udpExchange(lab(), 'node2-w2', 'node3-w1')
       t.is(udp, `${lab().workload('node2-w2').ip} ${MARKER}-udp`)
-      const stream = await startStream(lab(), 'node3-w2', 'node1-w2', 3)
+      const stream = await startStream(lab(), 'node3-w2', 'node1-w2', seconds(3))
       const r = await stream()
       t.true(r.sent.bytes > 100_000)
       t.deepEqual(r.received, r.sent)
@@ -162,7 +168,7 @@ serial(
 serial('PSK rotation under a TCP stream: at least 3 rotations and not a byte lost', async (t) => {
   const before = (await peer('node1', 'node2')).rotations
   const pskBefore = (await psks('node1')).get((await status('node2')).wireguard.publicKey)
-  const stream = await startStream(lab(), 'node1-w1', 'node2-w1', 12)
+  const stream = await startStream(lab(), 'node1-w1', 'node2-w1', seconds(12))
   const r = await stream()
   const after = await peer('node1', 'node2')
   t.true(after.rotations - before >= 3, `${after.rotations - before} rotations during the stream`)
@@ -178,8 +184,8 @@ serial(
       (await lab().exec('node1', ['cat', '/sys/class/net/latch0/ifindex'])).stdout.trim()
     const indexBefore = await ifindex()
     const pid = (await status('node1')).pid
-    const stream = await startStream(lab(), 'node1-w1', 'node3-w2', 10)
-    await new Promise((r) => setTimeout(r, 2000))
+    const stream = await startStream(lab(), 'node1-w1', 'node3-w2', seconds(10))
+    await new Promise((r) => setTimeout(r, scaled(2000)))
     process.kill(pid, 'SIGKILL')
     await until(
       'node3 sees node1 gone and keeps the tunnel',
@@ -226,7 +232,7 @@ function rogueConfig(dir: string, pkiDir: string, cidrs: string[]) {
     },
     peersFile: lab().node('node3').peersFile,
     controlSocket: join(dir, 'rogue.sock'),
-    rekeyInterval: '3s',
+    rekeyInterval: REKEY,
   })
 }
 

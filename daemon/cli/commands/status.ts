@@ -10,7 +10,7 @@ import { DEFAULT_CONTROL_SOCKET, fetchStatus, formatStatus } from '../../control
 interface StatusOptions {
   json?: boolean
   socket?: string
-  timeout: string
+  timeout?: string
 }
 
 export function controlSocketPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -30,9 +30,12 @@ export function registerStatus(program: Command): void {
       '--socket <path>',
       `latchd control socket (default $LATCH_CONTROL_SOCKET or ${DEFAULT_CONTROL_SOCKET})`,
     )
-    .option('--timeout <ms>', 'how long to wait for latchd', '5000')
+    .option('--timeout <ms>', 'how long to wait for latchd (default 5000, times LATCH_TIME_SCALE)')
     .action(async (opts: StatusOptions) => {
-      const status = await fetchStatus(controlSocketPath(opts.socket), Number(opts.timeout) || 5000)
+      const status = await fetchStatus(
+        controlSocketPath(opts.socket),
+        opts.timeout === undefined ? undefined : Number(opts.timeout) || undefined,
+      )
       process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status))
     })
 }

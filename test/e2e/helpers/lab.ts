@@ -13,6 +13,7 @@
  */
 import type { TestFn } from 'ava'
 import { execa, type ResultPromise } from 'execa'
+import { scaled } from '../../../daemon/base/time-scale.js'
 import {
   type DownReport,
   findLeftovers,
@@ -36,7 +37,7 @@ export interface ExecResult {
 
 export interface ExecOptions {
   input?: string
-  /** Kill the command after this many ms (default 30 s). */
+  /** Kill the command after this many ms (default 30 s); stretched by LATCH_TIME_SCALE. */
   timeoutMs?: number
 }
 
@@ -59,7 +60,7 @@ export async function labExec(target: string, argv: string[], opts: ExecOptions 
   const [cmd, args] = await labCommand(target, argv)
   const r = await execa(cmd, args, {
     reject: false,
-    timeout: opts.timeoutMs ?? 30_000,
+    timeout: scaled(opts.timeoutMs ?? 30_000),
     ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
   })
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? (r.timedOut ? 124 : 128) }
