@@ -217,6 +217,22 @@ export const ERRORS = {
     fix: 'check that latchd runs as root (CAP_NET_ADMIN) in the right network namespace; the kernel error is in the message',
   },
 
+  // --- IPsec transport (ESP through XFRM netlink) ------------------------------------------------
+  LATCH_ERR_IPSEC_KERNEL_UNSUPPORTED: {
+    exit: 69,
+    fix: 'this kernel has no ESP/XFRM support (esp4, xfrm_user, xfrm_interface and rfc4106(gcm(aes)) are needed): use transport: wireguard, or run a kernel with them (scripts/kernel-lane builds one)',
+  },
+  LATCH_ERR_IPSEC_NETLINK_FAILED: {
+    exit: 74,
+    fix: 'check that latchd runs as root (CAP_NET_ADMIN) in the right network namespace; the kernel error is in the message',
+  },
+
+  // --- environment --------------------------------------------------------------------------------
+  LATCH_ERR_TIME_SCALE_INVALID: {
+    exit: 78,
+    fix: 'set LATCH_TIME_SCALE to a number from 1 to 1000 (e.g. 15 in the real-kernel lane), or unset it',
+  },
+
   // --- engine (daemon/engine) ----------------------------------------------------------------------
   LATCH_ERR_ENGINE_BAD_PEER: {
     exit: 65,

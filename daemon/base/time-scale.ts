@@ -5,6 +5,8 @@
  * waits only — never configured periods (rekey interval, TTLs), which are what a test asks for.
  */
 
+import { LatchError } from '../errors.js'
+
 const MAX_SCALE = 1000
 
 function parse(raw: string | undefined): number {
@@ -12,8 +14,9 @@ function parse(raw: string | undefined): number {
   const n = Number(raw)
   if (!Number.isFinite(n) || n < 1 || n > MAX_SCALE) {
     // Thrown at first use: a typo must not silently run with unscaled timeouts.
-    throw new Error(
-      `LATCH_TIME_SCALE=${JSON.stringify(raw)} is not a number from 1 to ${MAX_SCALE}; unset it or set e.g. LATCH_TIME_SCALE=15`,
+    throw new LatchError(
+      'LATCH_ERR_TIME_SCALE_INVALID',
+      `LATCH_TIME_SCALE=${JSON.stringify(raw)} is not a number from 1 to ${MAX_SCALE}`,
     )
   }
   return n

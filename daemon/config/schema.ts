@@ -16,6 +16,8 @@ export const DEFAULTS = Object.freeze({
   wireguardInterface: 'latch0',
   wireguardListenPort: 51820,
   wireguardBackend: 'auto' as const,
+  ipsecInterface: 'latchx0',
+  ipsecIfId: 0x4c41,
   controlSocket: '/run/latch/latchd.sock',
   /** Re-handshake (and PSK rotation) period; well inside WireGuard's 180 s REJECT_AFTER_TIME. */
   rekeyIntervalMs: 120_000,
@@ -114,6 +116,18 @@ const wireguardSchema = z
   })
   .strict()
 
+const ipsecSchema = z
+  .object({
+    /** The XFRM interface routes to peers point at (its ifindex is the datapath's "via tunnel"). */
+    interface: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.-]{1,15}$/, 'an interface name is 1-15 letters, digits, "_", "." or "-"')
+      .default(DEFAULTS.ipsecInterface),
+    /** The if_id the interface, latch's SAs and its policies carry (1 … 2^32-1; others are not touched). */
+    ifId: z.number().int().min(1).max(0xffff_ffff).default(DEFAULTS.ipsecIfId),
+  })
+  .strict()
+
 const workloadSchema = z
   .object({
     /** The workload's SPIFFE ID. */
@@ -172,6 +186,13 @@ export const configSchema = z
     /** The workload CIDRs this node hosts (must lie inside its intermediate's name constraints). */
     workloadCidrs: z.array(networkCidr),
     wireguard: wireguardSchema,
+    /**
+     * What carries workload packets between nodes: `wireguard` (default), or `ipsec` (ESP tunnel
+     * mode via XFRM, keys from the node handshake; uses wireguard.address, listenPort only as the
+     * advertised endpoint, and the WireGuard key pair as the pair identity).
+     */
+    transport: z.enum(['wireguard', 'ipsec']).default('wireguard'),
+    ipsec: ipsecSchema.default({}),
     /** The static peers file (YAML list of {name, address, port}); reloaded when it changes. */
     peersFile: path,
     /** The local control socket (0600) `latchctl status` talks to. */

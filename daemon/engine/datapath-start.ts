@@ -20,7 +20,8 @@ export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | und
   return NodeDatapath.start({
     pinDir: c.datapath.pinDir,
     identitiesFile: c.datapath.identitiesFile,
-    wireguardInterface: c.wireguard.interface,
+    // the tunnel interface: decrypted packets carry its ifindex (WireGuard's, or the XFRM interface's)
+    wireguardInterface: c.transport === 'ipsec' ? c.ipsec.interface : c.wireguard.interface,
     workloads: c.workloads,
     logger: log,
     remoteAdoptGraceMs: c.peerGracePeriod,

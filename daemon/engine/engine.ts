@@ -1,9 +1,12 @@
+import { scaled } from '../base/time-scale.js'
 import { LatchError } from '../errors.js'
+import { IpsecTransport } from '../transport/ipsec.js'
 import type { NetlinkPort } from '../transport/netlink-port.js'
 import { RtNetlinkPort } from '../transport/rtnetlink-port.js'
 import { ExecaRunner } from '../transport/runner.js'
 import type { WgPeerConfig } from '../transport/wg-plan.js'
 import { WireguardTransport } from '../transport/wireguard.js'
+import { NetlinkXfrmPort } from '../transport/xfrm/port.js'
 import { Coalescer } from './coalescer.js'
 import { peerConfigOf } from './peer-config.js'
 import type { Engine, EngineOptions, EngineStatus, PeerSession, ReconcileResult } from './types.js'
@@ -34,7 +37,8 @@ class EngineImpl implements Engine {
   private readonly adopted = new Map<string, number>()
   /** Public key → name, for peers that were removed but may still be on the interface. */
   private readonly formerNames = new Map<string, string>()
-  private readonly transport: WireguardTransport
+  private readonly transport: WireguardTransport | IpsecTransport
+  private readonly closeXfrm: (() => void) | undefined
   private readonly netlink: NetlinkPort
   private readonly ownsNetlink: boolean
   private readonly wg: Coalescer<ReconcileResult>
@@ -45,12 +49,36 @@ class EngineImpl implements Engine {
   constructor(private readonly opts: EngineOptions) {
     this.ownsNetlink = opts.netlink === undefined
     this.netlink = opts.netlink ?? new RtNetlinkPort()
-    this.transport = new WireguardTransport(
-      opts.wireguard,
-      opts.runner ?? new ExecaRunner(),
-      this.netlink,
-      opts.logger.child({ component: 'wireguard' }),
-    )
+    if (opts.ipsec !== undefined) {
+      const x = opts.ipsec
+      const xfrm = x.xfrm ?? new NetlinkXfrmPort()
+      this.closeXfrm = x.xfrm === undefined ? () => xfrm.close() : undefined
+      this.transport = new IpsecTransport(
+        {
+          interface: x.interface,
+          ifId: x.ifId,
+          address: opts.wireguard.address,
+          underlay: x.underlay,
+          privateKeyFile: opts.wireguard.privateKeyFile,
+          timing: {
+            switchAfterMs: x.switchAfterMs ?? scaled(2000),
+            retireAfterMs: x.retireAfterMs ?? scaled(6000),
+          },
+        },
+        this.netlink,
+        xfrm,
+        opts.logger.child({ component: 'ipsec' }),
+        () => this.poke(),
+      )
+    } else {
+      this.closeXfrm = undefined
+      this.transport = new WireguardTransport(
+        opts.wireguard,
+        opts.runner ?? new ExecaRunner(),
+        this.netlink,
+        opts.logger.child({ component: 'wireguard' }),
+      )
+    }
     this.adoptGraceMs = opts.adoptGraceMs ?? DEFAULT_ADOPT_GRACE_MS
     this.wg = new Coalescer(
       'wireguard',
@@ -157,6 +185,8 @@ class EngineImpl implements Engine {
     this.phase = 'stopped'
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer)
     await this.wg.stop()
+    if (this.transport instanceof IpsecTransport) this.transport.stop()
+    this.closeXfrm?.()
     if (this.ownsNetlink) this.netlink.close()
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { NetlinkPort } from '../transport/netlink-port.js'
 import type { CommandRunner } from '../transport/runner.js'
+import type { XfrmPort } from '../transport/xfrm/port.js'
 
 /**
  * One authenticated peer node, as the handshake hands it to the engine. Everything here is the
@@ -37,8 +38,23 @@ export interface WireguardOptions {
   backend: 'auto' | 'kernel' | 'userspace'
 }
 
+/** `transport: ipsec`: ESP through an XFRM interface instead of WireGuard. */
+export interface IpsecEngineOptions {
+  interface: string
+  ifId: number
+  /** This node's underlay address (listen.address): outer source of its SAs. */
+  underlay: string
+  /** Make-before-break steps after a re-handshake (defaults: 2 s and 6 s, times LATCH_TIME_SCALE). */
+  switchAfterMs?: number
+  retireAfterMs?: number
+  /** XFRM netlink (default: a NETLINK_XFRM socket). Tests pass a recording port. */
+  xfrm?: XfrmPort
+}
+
 export interface EngineOptions {
   wireguard: WireguardOptions
+  /** Present: the IPsec transport carries the mesh (wireguard.address and privateKeyFile still apply). */
+  ipsec?: IpsecEngineOptions
   logger: Logger
   /** How processes are run (default: execa). Tests pass a recording runner. */
   runner?: CommandRunner

@@ -20,6 +20,8 @@ export interface LabPairTuning {
   svidTtl?: string
   /** latchd `pairAuth.ttl`: upper bound of an auth entry's life (e.g. "30s"). Default: latchd's. */
   pairAuthTtl?: string
+  /** latchd `transport` (default wireguard). */
+  transport?: 'wireguard' | 'ipsec'
 }
 
 /**
@@ -47,6 +49,7 @@ export function renderDaemonConfig(
       privateKeyFile: node.wgKeyFile,
       backend: 'auto',
     },
+    ...(tuning.transport === 'ipsec' && { transport: 'ipsec' }),
     peersFile: node.peersFile,
     controlSocket: node.controlSocket,
     workloads: node.workloads.map((w) => ({

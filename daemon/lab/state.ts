@@ -16,6 +16,8 @@ const stateSchema = z
       workloads: z.number().int().min(1).max(MAX_WORKLOADS),
     }),
     rekeyInterval: z.string(),
+    /** Absent in labs recorded before the IPsec transport: wireguard. */
+    transport: z.enum(['wireguard', 'ipsec']).optional(),
     daemons: z.boolean(),
     createdAt: z.string(),
     /** node name → PID of its latchd as last started or found. */

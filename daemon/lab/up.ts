@@ -46,6 +46,8 @@ export interface UpOptions {
   svidTtl?: string
   /** latchd pairAuth.ttl (5s … 1d): the longest an auth entry lives. Default: latchd's (10m). */
   pairAuthTtl?: string
+  /** What carries the mesh: `wireguard` or `ipsec` (ESP via XFRM). Default: the running lab's, else wireguard. */
+  transport?: 'wireguard' | 'ipsec'
   // svidTtl and pairAuthTtl are not remembered (like enforce): an `up` without them writes latchd's
   // defaults back and restarts the daemons whose config that changes
 }
@@ -84,7 +86,8 @@ async function up(opts: UpOptions): Promise<UpReport> {
   const state = await readState()
   const size = labSize(opts.nodes ?? state?.size.nodes, opts.workloads ?? state?.size.workloads)
   const rekeyInterval = normaliseRekey(opts.rekeyInterval ?? state?.rekeyInterval ?? LAB_REKEY_INTERVAL)
-  const tuning = pairTuning(opts)
+  const transport = opts.transport ?? state?.transport ?? 'wireguard'
+  const tuning = { ...pairTuning(opts), transport }
   const existing = await listNetns(LAB_NETNS_PATTERN)
   const plan = labPlan(size)
   const wanted = new Set(planNetns(plan))
@@ -108,6 +111,7 @@ async function up(opts: UpOptions): Promise<UpReport> {
     version: 1 as const,
     size,
     rekeyInterval,
+    transport,
     daemons: opts.daemons ?? state?.daemons ?? true,
     createdAt: state?.createdAt ?? new Date().toISOString(),
     pids: state?.pids ?? {},

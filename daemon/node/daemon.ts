@@ -80,6 +80,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     o.engine ??
     createEngine({
       wireguard: c.wireguard,
+      ...(c.transport === 'ipsec' && {
+        ipsec: { interface: c.ipsec.interface, ifId: c.ipsec.ifId, underlay: c.listen.address },
+      }),
       logger: logger.child({ component: 'engine' }),
       adoptGraceMs: c.peerGracePeriod,
     })

@@ -54,6 +54,11 @@ export function prefixBytes(cidr: string): { bytes: Buffer; len: number; family:
   return { bytes: Buffer.from(addr.toByteArray()), len, family: addr.kind() === 'ipv6' ? 6 : 4 }
 }
 
+/** Raw bytes (4 or 16) of a bare address. */
+export function addressBytes(addr: string): Buffer {
+  return Buffer.from(ipaddr.parse(addr).toByteArray())
+}
+
 /** Text of raw address bytes from netlink (4 or 16 bytes). */
 export function bytesToAddress(bytes: Uint8Array): string {
   return ipaddr.fromByteArray(Array.from(bytes)).toString()

@@ -20,6 +20,8 @@ export interface NetlinkPort {
   getLink(name: string): Promise<LinkInfo | undefined>
   /** Create a link of type `wireguard` (kernel backend). Fails when the kernel has no module. */
   createWireguardLink(name: string): Promise<void>
+  /** Create a link of type `xfrm` (an XFRM interface, IPsec backend) with this if_id. */
+  createXfrmLink(name: string, ifId: number): Promise<void>
   /** Delete a link (only used to undo a half-made link of our own). */
   deleteLink(index: number): Promise<void>
   /** Set IFF_UP. */

@@ -61,6 +61,32 @@ export class RtNetlinkPort implements NetlinkPort {
     }
   }
 
+  async createXfrmLink(name: string, ifId: number): Promise<void> {
+    // IFLA_INFO_DATA: IFLA_XFRM_IF_ID (2), u32
+    const data = Buffer.alloc(8)
+    data.writeUInt16LE(8, 0)
+    data.writeUInt16LE(2, 2)
+    data.writeUInt32LE(ifId >>> 0, 4)
+    const stream = new AttrStream()
+    stream.emit(ifla.formatInfo({ kind: 'xfrm', data }))
+    try {
+      await this.socket.newLink(
+        {},
+        { ifname: name, linkinfo: Buffer.concat(stream.bufs) },
+        { flags: FlagsNew.CREATE | FlagsNew.EXCL },
+      )
+    } catch (err) {
+      if (/EOPNOTSUPP|ENOTSUP/.test(String((err as Error).message))) {
+        throw new LatchError(
+          'LATCH_ERR_IPSEC_KERNEL_UNSUPPORTED',
+          'the kernel cannot create links of type xfrm (no XFRM interface support)',
+          { cause: err, details: { interface: name } },
+        )
+      }
+      throw wrap(`create xfrm link ${name}`, err)
+    }
+  }
+
   async deleteLink(index: number): Promise<void> {
     await this.call(`delete link ${index}`, () => this.socket.delLink({ index }))
   }

@@ -30,7 +30,9 @@ export interface TransportReconcile {
   actions: string[]
 }
 
-export interface StartedTransport extends EnsuredDevice {
+export interface StartedTransport extends Omit<EnsuredDevice, 'backend'> {
+  /** WireGuard kernel module, wireguard-go, or ESP through XFRM (`transport: ipsec`). */
+  backend: EnsuredDevice['backend'] | 'ipsec'
   publicKey: string
   /** The device as found right after start (peers of an adopted interface included). */
   state: WgDeviceState

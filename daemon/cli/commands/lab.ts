@@ -4,6 +4,7 @@
 import { constants } from 'node:os'
 import { type Command, InvalidArgumentError } from 'commander'
 import { execa } from 'execa'
+import { LatchError } from '../../errors.js'
 import {
   DEFAULT_NODES,
   DEFAULT_WORKLOADS,
@@ -58,6 +59,10 @@ export function registerLab(program: Command): void {
       '--pair-auth-ttl <duration>',
       'longest life of an auth entry, re-authenticated at 2/3 of it, e.g. 30s (5s … 1d; default: 10m)',
     )
+    .option(
+      '--transport <kind>',
+      "wireguard or ipsec (ESP through XFRM; needs a kernel with it, e.g. scripts/kernel-lane) (default: the running lab's, else wireguard)",
+    )
     .option('--no-daemons', 'build namespaces and identities but start no latchd')
     .option('--json', 'print the report as JSON')
     .action(
@@ -68,6 +73,7 @@ export function registerLab(program: Command): void {
         enforce?: boolean
         svidTtl?: string
         pairAuthTtl?: string
+        transport?: string
         daemons: boolean
         json?: boolean
       }) => {
@@ -77,6 +83,15 @@ export function registerLab(program: Command): void {
         if (o.rekeyInterval !== undefined) opts.rekeyInterval = o.rekeyInterval
         if (o.svidTtl !== undefined) opts.svidTtl = o.svidTtl
         if (o.pairAuthTtl !== undefined) opts.pairAuthTtl = o.pairAuthTtl
+        if (o.transport !== undefined) {
+          if (o.transport !== 'wireguard' && o.transport !== 'ipsec') {
+            throw new LatchError(
+              'LATCH_ERR_USAGE_BAD_ARGUMENT',
+              `--transport must be wireguard or ipsec, got ${JSON.stringify(o.transport)}`,
+            )
+          }
+          opts.transport = o.transport
+        }
         const r = await labUp(opts)
         const summary = {
           changed: r.changed,

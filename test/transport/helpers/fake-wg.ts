@@ -166,6 +166,11 @@ export class FakeNetlink implements NetlinkPort {
     this.addLink(name, 'wireguard')
   }
 
+  async createXfrmLink(name: string, ifId: number): Promise<void> {
+    this.transcript.push(`link add ${name} type xfrm if_id ${ifId}`)
+    this.addLink(name, 'xfrm')
+  }
+
   async deleteLink(index: number): Promise<void> {
     this.transcript.push(`link del ${index}`)
     for (const [n, l] of this.links) if (l.index === index) this.links.delete(n)
