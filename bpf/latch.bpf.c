@@ -42,6 +42,31 @@ struct {
 } endpoints SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LATCH_POLICY_MAX);
+	__type(key, struct latch_policy_key);
+	__type(value, struct latch_policy_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LATCH_CT_MAX);
+	__type(key, struct latch_ct_key);
+	__type(value, struct latch_ct_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LATCH_FRAG_MAX);
+	__type(key, struct latch_frag_key);
+	__type(value, struct latch_frag_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LATCH_R_MAX);
 	__type(key, __u32);

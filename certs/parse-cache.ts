@@ -8,8 +8,10 @@
  * falls out is parsed again. Nothing that depends on time, trust domain or expectations is cached.
  */
 import { X509Certificate as NodeX509 } from 'node:crypto'
+import { type CertFields, certFields } from './cert-fields.js'
 import type { CertInput, ChainInput, ParsedCert } from './chain-input.js'
 import { parseNameConstraints } from './name-constraints.js'
+import { parseStrictConstraints, type StrictConstraints } from './name-constraints-strict.js'
 import { CERT_BLOCK, x509 } from './x509.js'
 
 /** A map that forgets its least recently used entry beyond `max`. */
@@ -104,4 +106,27 @@ export function signatureVerifies(child: ParsedCert, parent: ParsedCert): boolea
   }
   set.add(parent)
   return true
+}
+
+const fields = new WeakMap<ParsedCert, CertFields>()
+
+/** certFields() of a parsed certificate, once per certificate (it throws the same way). */
+export function fieldsOf(c: ParsedCert): CertFields {
+  const hit = fields.get(c)
+  if (hit !== undefined) return hit
+  const f = certFields(c.der)
+  fields.set(c, f)
+  return f
+}
+
+const strict = new WeakMap<ParsedCert, { nc: StrictConstraints | undefined }>()
+
+/** The strictly parsed name constraints of a CA (undefined: none), once per certificate. */
+export function strictConstraintsOf(c: ParsedCert): StrictConstraints | undefined {
+  const hit = strict.get(c)
+  if (hit !== undefined) return hit.nc
+  const ext = fieldsOf(c).extensions.find((e) => e.oid === '2.5.29.30')
+  const nc = ext === undefined ? undefined : parseStrictConstraints(ext.value)
+  strict.set(c, { nc })
+  return nc
 }

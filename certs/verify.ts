@@ -1,51 +1,45 @@
 /**
  * verify(): is this certificate chain a valid SPIFFE X.509 identity of the trust domain, and if not, why?
  *
- * Standard RFC 5280 path validation — issuer by name + key identifier and signature (node:crypto, i.e.
- * OpenSSL), validity of every certificate, CA flags, path length, critical extensions, name constraints
- * with OpenSSL's matching rules — followed by the X509-SVID rules of the SPIFFE spec: exactly one URI
- * SAN that is a valid SPIFFE ID in the expected trust domain, a leaf that is not a CA, digitalSignature
- * key usage, and the TLS purpose. Every failure is a typed reason. A TLS handshake with the same roots
- * rejects everything OpenSSL's validation rejects; verify() never accepts what OpenSSL rejects, and it is
- * stricter on the SPIFFE rules. Synchronous and pure (no I/O): safe inside a TLS callback.
+ * Strict RFC 5280 path validation — path building with backtracking over every issuer whose name and
+ * key identifier fit and whose signature verifies (node:crypto, i.e. OpenSSL), the certificate profile
+ * of every certificate on the path (certs/verify-profile.ts: serials, time encoding, key identifiers,
+ * critical basic constraints, subjects, where name constraints may appear and their syntax), validity,
+ * CA flags and keyCertSign, path length and name constraints with self-issued intermediates exempt
+ * (§6.1.3(b), §6.1.4(l)), name constraints with OpenSSL's matching rules on the raw names and a bound
+ * on their cost — followed by the X509-SVID rules of the SPIFFE spec: exactly one URI SAN that is a
+ * valid SPIFFE ID in the expected trust domain, a leaf that is not a CA, digitalSignature key usage,
+ * and the TLS purpose (a leaf without extendedKeyUsage serves any purpose, as RFC 5280 says), and
+ * finally the revocation list if one is given. Every failure is a typed reason
+ * (certs/verify-reasons.ts). verify() never accepts what OpenSSL rejects (with -x509_strict too), and
+ * it is stricter where RFC 5280 or the SPIFFE spec says MUST. Synchronous and pure (no I/O): safe
+ * inside a TLS callback.
  *
  * Why not validate through node:tls itself: OpenSSL's path validation is only reachable from Node
  * through a handshake, which needs the peer's private key; verify() has to judge a chain without it
  * (inspect, inventories, renewals). Tests assert that this and a real TLS 1.3 handshake agree.
  */
 import type { X509Certificate as NodeX509 } from 'node:crypto'
-import { nodeNameOf, parseSpiffeId, parseTrustDomain, type SpiffeId } from '../daemon/identity/spiffe-id.js'
+import { nodeNameOf, parseSpiffeId, parseTrustDomain, type SpiffeId } from '../daemon/base/spiffe-id.js'
 import type { CertInput, ChainInput, ParsedCert } from './chain-input.js'
-import { type CertNames, nameConstraintViolation } from './name-constraints.js'
+import { constrainedNames } from './general-names.js'
+import type { CertNames } from './name-constraints.js'
+import { ConstraintError, MAX_CONSTRAINT_CHECKS, strictViolation } from './name-constraints-strict.js'
 import { ipText, parseIp } from './net.js'
-import { nameConstraintsOf, parseChainCached, signatureVerifies } from './parse-cache.js'
+import { fieldsOf, parseChainCached, signatureVerifies, strictConstraintsOf } from './parse-cache.js'
+import { checkProfile } from './verify-profile.js'
+import type { VerifyReason } from './verify-reasons.js'
+import { Reject } from './verify-reasons.js'
 import { x509 } from './x509.js'
 
-export type VerifyReason =
-  | 'malformed_certificate'
-  | 'bad_trust_bundle'
-  | 'unknown_issuer'
-  | 'bad_signature'
-  | 'path_too_long'
-  | 'expired'
-  | 'not_yet_valid'
-  | 'not_a_ca'
-  | 'path_length_exceeded'
-  | 'unsupported_critical_extension'
-  | 'leaf_is_ca'
-  | 'wrong_key_usage'
-  | 'no_spiffe_id'
-  | 'multiple_spiffe_ids'
-  | 'malformed_spiffe_id'
-  | 'wrong_trust_domain'
-  | 'reserved_spiffe_id'
-  | 'unexpected_spiffe_id'
-  | 'name_constraint_violation'
+export type { VerifyReason }
 
 export interface TrustBundle {
   /** The trusted roots: PEM text (one or more blocks) or certificates. */
   roots: ChainInput
   trustDomain: string
+  /** Certificates and identities no longer trusted (checked once a path is otherwise valid). */
+  revocations?: RevocationCheck
 }
 
 export interface VerifyExpectations {
@@ -81,17 +75,11 @@ export interface VerifyFailure {
 
 export type VerifyResult = VerifySuccess | VerifyFailure
 
-class Reject extends Error {
-  constructor(
-    readonly reason: VerifyReason,
-    message: string,
-    readonly depth?: number,
-  ) {
-    super(message)
-  }
-}
-
 const MAX_PATH = 8
+/** Certificates read from one presented chain: more is hostile, not a chain. */
+const MAX_INPUT = 16
+/** Issuer trials while building paths (each may cost a signature check). */
+const MAX_CANDIDATES = 64
 const KNOWN_CRITICAL = new Set([
   '2.5.29.19', // basicConstraints
   '2.5.29.15', // keyUsage
@@ -132,26 +120,74 @@ function parseOr(reason: VerifyReason, what: string, input: ChainInput): ParsedC
   }
 }
 
+/** What a revocation list says of one certificate on a validated path (latch's list: daemon/identity/revocation). */
+export interface RevocationCheck {
+  /** Why it is revoked, or undefined. `spiffeId` is set for the leaf. */
+  revoked(cert: { serial: string; spiffeId: string | undefined; depth: number }): string | undefined
+}
+
 function check(chain: ChainInput, bundle: TrustBundle, expect: VerifyExpectations): VerifySuccess {
   const certs = parseOr('malformed_certificate', 'the chain', chain as CertInput)
+  if (certs.length > MAX_INPUT) {
+    throw new Reject(
+      'path_too_long',
+      `the chain holds ${certs.length} certificates; at most ${MAX_INPUT} are read`,
+    )
+  }
   const roots = parseOr('bad_trust_bundle', 'the trust bundle', bundle.roots)
   try {
     parseTrustDomain(bundle.trustDomain)
   } catch (err) {
     throw new Reject('bad_trust_bundle', (err as Error).message)
   }
-  const path = buildPath(certs, roots)
+  // RFC 4158 path building: every candidate path is validated in turn; the first valid one wins, and
+  // when none is, the failure of the first complete path is the one reported
+  let first: Reject | undefined
+  for (const path of candidatePaths(certs, roots)) {
+    try {
+      return validatePath(path, roots, bundle, expect)
+    } catch (err) {
+      if (!(err instanceof Reject)) throw err
+      first ??= err
+    }
+  }
+  throw first as Reject
+}
+
+function validatePath(
+  path: ParsedCert[],
+  roots: ParsedCert[],
+  bundle: TrustBundle,
+  expect: VerifyExpectations,
+): VerifySuccess {
   const at = expect.at ?? new Date()
+  const top = path.length - 1
+  for (const [depth, c] of path.entries()) {
+    const role = depth === 0 ? 'leaf' : depth === top && roots.includes(c) ? 'anchor' : 'ca'
+    checkProfile(fieldsOf(c), role, c.x509.subject, depth, depth === top && isSelfIssued(c))
+  }
   for (const [depth, c] of path.entries()) checkValidity(c, depth, at)
-  for (const [depth, c] of path.entries()) checkExtensions(c, depth)
+  for (const [depth, c] of path.entries()) checkExtensions(c, depth, path)
   const leaf = path[0] as ParsedCert
   checkLeafUsage(leaf, expect.purpose)
   const id = checkSpiffeId(leaf, bundle.trustDomain, path, expect)
-  for (let depth = 1; depth < path.length; depth++) checkConstraintsOf(path, depth)
+  const budget = { left: MAX_CONSTRAINT_CHECKS }
+  for (let depth = 1; depth < path.length; depth++) checkConstraintsOf(path, depth, budget)
   const names = namesOf(leaf)
+  const ids = id.toString()
+  if (bundle.revocations !== undefined) {
+    for (const [depth, c] of path.entries()) {
+      const why = bundle.revocations.revoked({
+        serial: c.node.serialNumber.toLowerCase(),
+        spiffeId: depth === 0 ? ids : undefined,
+        depth,
+      })
+      if (why !== undefined) throw new Reject('revoked', `"${c.x509.subject}" is revoked: ${why}`, depth)
+    }
+  }
   return {
     ok: true,
-    spiffeId: id.toString(),
+    spiffeId: ids,
     id,
     ips: names.ips.map((ip) => ipText(parseIp(ip))),
     notAfter: new Date(Math.min(...path.map((c) => c.x509.notAfter.getTime()))),
@@ -159,37 +195,70 @@ function check(chain: ChainInput, bundle: TrustBundle, expect: VerifyExpectation
   }
 }
 
-/** Leaf → … → trust anchor, choosing issuers by name/key id (OpenSSL's X509_check_issued) and signature. */
-function buildPath(certs: ParsedCert[], roots: ParsedCert[]): ParsedCert[] {
-  const path: ParsedCert[] = [certs[0] as ParsedCert]
+function isSelfIssued(c: ParsedCert): boolean {
+  const f = fieldsOf(c)
+  return f.subject.raw.equals(f.issuer.raw) || c.node.subject === c.node.issuer
+}
+
+/**
+ * Whether `parent` can have issued `child`: names match, key identifiers do not contradict, and the
+ * signature verifies. Unlike OpenSSL's X509_check_issued it does not look at keyUsage, so a CA without
+ * keyCertSign is found and refused for that (wrong_key_usage) instead of hiding behind unknown_issuer.
+ */
+function mayHaveIssued(child: ParsedCert, parent: ParsedCert, bad: { signature?: string }): boolean {
+  const cf = fieldsOf(child)
+  const pf = fieldsOf(parent)
+  if (!cf.issuer.raw.equals(pf.subject.raw) && child.node.issuer !== parent.node.subject) return false
+  const aki = child.x509.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId
+  const ski = parent.x509.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId
+  if (aki !== undefined && ski !== undefined && aki.toLowerCase() !== ski.toLowerCase()) return false
+  if (signatureVerifies(child, parent)) return true
+  bad.signature ??= `the signature of "${child.x509.subject}" does not verify with the key of "${parent.x509.subject}"`
+  return false
+}
+
+/**
+ * Leaf → … → trust anchor, depth first over every issuer that fits (trust anchors before the given
+ * intermediates), so a dead end (an expired cross-certificate, an intermediate of a retired root) does
+ * not hide another path. Bounded: at most MAX_PATH certificates deep and MAX_CANDIDATES issuer trials.
+ */
+function* candidatePaths(certs: ParsedCert[], roots: ParsedCert[]): Generator<ParsedCert[]> {
+  const leaf = certs[0] as ParsedCert
   const pool = certs.slice(1)
-  let badSignature: string | undefined
-  const signedBy = (child: ParsedCert, parent: ParsedCert): boolean => {
-    if (!child.node.checkIssued(parent.node)) return false
-    if (signatureVerifies(child, parent)) return true
-    badSignature = `the signature of "${child.x509.subject}" does not verify with the key of "${parent.x509.subject}"`
-    return false
-  }
-  for (;;) {
+  const bad: { signature?: string } = {}
+  let trials = 0
+  let complete = 0
+  let tooLong = false
+  function* extend(path: ParsedCert[]): Generator<ParsedCert[]> {
     const cur = path.at(-1) as ParsedCert
-    if (path.length > 1 && roots.some((r) => r.der.equals(cur.der))) return path
-    const anchor = roots.find((r) => signedBy(cur, r))
-    if (anchor !== undefined) {
-      if (!anchor.der.equals(cur.der)) path.push(anchor)
-      return path
+    if (path.length > 1 && roots.some((r) => r.der.equals(cur.der))) {
+      complete++
+      yield path
+      return
     }
-    const next = pool.find((c) => !path.includes(c) && signedBy(cur, c))
-    if (next === undefined) {
-      if (badSignature !== undefined) throw new Reject('bad_signature', badSignature, path.length - 1)
-      throw new Reject(
-        'unknown_issuer',
-        `no trusted root or given intermediate issued "${cur.x509.subject}" (issuer "${cur.x509.issuer}")`,
-        path.length - 1,
-      )
+    for (const parent of [...roots, ...pool]) {
+      if (path.includes(parent) || ++trials > MAX_CANDIDATES) continue
+      if (!mayHaveIssued(cur, parent, bad)) continue
+      if (roots.includes(parent)) {
+        complete++
+        yield parent.der.equals(cur.der) ? path : [...path, parent]
+      } else if (path.length >= MAX_PATH) {
+        tooLong = true
+      } else {
+        yield* extend([...path, parent])
+      }
     }
-    if (path.length >= MAX_PATH) throw new Reject('path_too_long', `the path is longer than ${MAX_PATH}`)
-    path.push(next)
   }
+  yield* extend([leaf])
+  if (complete > 0) return
+  if (tooLong) throw new Reject('path_too_long', `the path is longer than ${MAX_PATH}`)
+  if (bad.signature !== undefined) throw new Reject('bad_signature', bad.signature)
+  const stuck = leaf
+  throw new Reject(
+    'unknown_issuer',
+    `no trusted root or given intermediate issued "${stuck.x509.subject}" (issuer "${stuck.x509.issuer}")`,
+    0,
+  )
 }
 
 function checkValidity(c: ParsedCert, depth: number, at: Date): void {
@@ -205,7 +274,7 @@ function checkValidity(c: ParsedCert, depth: number, at: Date): void {
   }
 }
 
-function checkExtensions(c: ParsedCert, depth: number): void {
+function checkExtensions(c: ParsedCert, depth: number, path: ParsedCert[]): void {
   for (const ext of c.x509.extensions) {
     if (ext.critical && !KNOWN_CRITICAL.has(ext.type)) {
       throw new Reject(
@@ -219,18 +288,20 @@ function checkExtensions(c: ParsedCert, depth: number): void {
   const bc = c.x509.getExtension(x509.BasicConstraintsExtension)
   if (bc === null || !bc.ca)
     throw new Reject('not_a_ca', `"${c.x509.subject}" issues certificates but is not a CA`, depth)
-  if (bc.pathLength !== undefined && depth - 1 > bc.pathLength) {
-    throw new Reject(
-      'path_length_exceeded',
-      `"${c.x509.subject}" allows ${bc.pathLength} CAs below it`,
-      depth,
-    )
-  }
   const ku = c.x509.getExtension(x509.KeyUsagesExtension)
-  if (ku !== null && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
+  if (ku === null || (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
     throw new Reject(
       'wrong_key_usage',
       `"${c.x509.subject}" may not sign certificates (no keyCertSign)`,
+      depth,
+    )
+  }
+  // RFC 5280 §6.1.4(l): self-issued intermediates do not count against a path length constraint
+  const below = path.slice(1, depth).filter((x) => !isSelfIssued(x)).length
+  if (bc.pathLength !== undefined && below > bc.pathLength) {
+    throw new Reject(
+      'path_length_exceeded',
+      `"${c.x509.subject}" allows ${bc.pathLength} CAs below it`,
       depth,
     )
   }
@@ -252,7 +323,8 @@ function checkLeafUsage(leaf: ParsedCert, purpose: VerifyExpectations['purpose']
   }
   const eku = leaf.x509.getExtension(x509.ExtendedKeyUsageExtension)
   const usages = (eku?.usages ?? []).map(String)
-  if (purpose !== undefined && !usages.includes(EKU[purpose])) {
+  // RFC 5280 §4.2.1.12: no extendedKeyUsage = any purpose (the X509-SVID spec only says SHOULD have one)
+  if (purpose !== undefined && eku !== null && !usages.includes(EKU[purpose])) {
     throw new Reject(
       'wrong_key_usage',
       `"${subject}" is not allowed for TLS ${purpose} authentication (extendedKeyUsage)`,
@@ -328,29 +400,30 @@ function checkSpiffeId(
   return id
 }
 
-/** RFC 5280 §6.1.3(b)(c): the names of every certificate below a constrained CA must satisfy it. */
-function checkConstraintsOf(path: ParsedCert[], depth: number): void {
+/**
+ * RFC 5280 §6.1.3(b)(c): the names of every certificate below a constrained CA must satisfy it, except
+ * self-issued intermediates (they are the same CA under a new key).
+ */
+function checkConstraintsOf(path: ParsedCert[], depth: number, budget: { left: number }): void {
   const ca = path[depth] as ParsedCert
-  let nc: ReturnType<typeof nameConstraintsOf>
   try {
-    nc = nameConstraintsOf(ca)
-  } catch (err) {
-    throw new Reject(
-      'malformed_certificate',
-      `the name constraints of "${ca.x509.subject}" cannot be parsed: ${(err as Error).message}`,
-      depth,
-    )
-  }
-  if (nc === undefined) return
-  for (let below = 0; below < depth; below++) {
-    const c = path[below] as ParsedCert
-    const why = nameConstraintViolation(namesOf(c), nc)
-    if (why !== undefined) {
-      throw new Reject(
-        'name_constraint_violation',
-        `"${c.x509.subject}" violates the name constraints of "${ca.x509.subject}": ${why}`,
-        below,
-      )
+    const nc = strictConstraintsOf(ca)
+    if (nc === undefined) return
+    for (let below = 0; below < depth; below++) {
+      const c = path[below] as ParsedCert
+      if (below > 0 && isSelfIssued(c)) continue
+      const why = strictViolation(constrainedNames(fieldsOf(c), below === 0), nc, budget)
+      if (why !== undefined) {
+        throw new Reject(
+          'name_constraint_violation',
+          `"${c.x509.subject}" violates the name constraints of "${ca.x509.subject}": ${why}`,
+          below,
+        )
+      }
     }
+  } catch (err) {
+    if (err instanceof ConstraintError)
+      throw new Reject(err.reason, `"${ca.x509.subject}": ${err.message}`, depth)
+    throw err
   }
 }

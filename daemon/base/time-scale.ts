@@ -5,7 +5,7 @@
  * waits only — never configured periods (rekey interval, TTLs), which are what a test asks for.
  */
 
-import { LatchError } from '../errors.js'
+import { LatchError } from './errors.js'
 
 const MAX_SCALE = 1000
 

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { parseDocument } from 'yaml'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { invalidError } from './issues.js'
 import { type Config, configSchema } from './schema.js'
 
@@ -76,7 +76,15 @@ function resolvePaths(c: Config, base: string): Config {
       intermediateKeyFile: abs(c.pki.intermediateKeyFile),
     },
     wireguard: { ...c.wireguard, privateKeyFile: abs(c.wireguard.privateKeyFile) },
-    peersFile: abs(c.peersFile),
+    peersFile: optAbs(c.peersFile),
+    ...(c.etcd && {
+      etcd: {
+        ...c.etcd,
+        caFile: abs(c.etcd.caFile),
+        certFile: abs(c.etcd.certFile),
+        keyFile: abs(c.etcd.keyFile),
+      },
+    }),
     controlSocket: abs(c.controlSocket),
     workloads: c.workloads.map((w) => ({ ...w, certFile: optAbs(w.certFile), keyFile: optAbs(w.keyFile) })),
   }

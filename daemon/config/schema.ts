@@ -6,8 +6,9 @@
  * Pure: no I/O. Loading (file → frozen Config) is in load.ts.
  */
 import { z } from 'zod'
-import { parseSpiffeId, parseTrustDomain } from '../identity/spiffe-id.js'
-import { formatDurationMs, parseDurationMs } from './duration.js'
+import { formatDurationMs, parseDurationMs } from '../base/duration.js'
+import { parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
+import { DEFAULT_CONTROL_SOCKET } from '../wire/socket.js'
 import { interfaceCidr, ipAddress, ipInCidrs, networkCidr, nodeName, port } from './net.js'
 
 /** Every default of the config, in one place. Durations in milliseconds. */
@@ -18,7 +19,7 @@ export const DEFAULTS = Object.freeze({
   wireguardBackend: 'auto' as const,
   ipsecInterface: 'latchx0',
   ipsecIfId: 0x4c41,
-  controlSocket: '/run/latch/latchd.sock',
+  controlSocket: DEFAULT_CONTROL_SOCKET,
   /** Re-handshake (and PSK rotation) period; well inside WireGuard's 180 s REJECT_AFTER_TIME. */
   rekeyIntervalMs: 120_000,
   /** How long a peer whose control connection dropped keeps its tunnel before it is removed. */
@@ -32,6 +33,9 @@ export const DEFAULTS = Object.freeze({
   pairAuthTtlMs: 600_000,
   /** Lifetime of the SVIDs latchd issues for its workloads; renewed at half-life. */
   svidTtlMs: 3_600_000,
+  /** etcd discovery: the key prefix every node registers under, and its lease TTL. */
+  etcdPrefix: '/latch/nodes/',
+  etcdLeaseTtlMs: 10_000,
 })
 
 /** Bounds: a rekey every second would spend the CPU on TLS; more than a day would keep a PSK too long. */
@@ -169,6 +173,32 @@ const datapathSchema = z
   })
   .strict()
 
+const etcdEndpoint = z
+  .string()
+  .regex(/^https:\/\/[^/\s]+:\d{1,5}$/, 'an etcd endpoint is https://HOST:PORT (etcd discovery requires TLS)')
+
+const etcdSchema = z
+  .object({
+    /** The etcd cluster's client URLs, e.g. [https://10.99.0.2:2379, https://10.99.0.3:2379]. */
+    endpoints: z.array(etcdEndpoint).min(1, 'give at least one etcd endpoint'),
+    /** The CA that signed the etcd members' server certificates (PEM). */
+    caFile: path,
+    /** This node's etcd client certificate and key (0600): etcd authenticates latchd by it. */
+    certFile: path,
+    keyFile: path,
+    /** Every node registers under PREFIX<node name> and watches PREFIX; ends with "/". */
+    prefix: z
+      .string()
+      .regex(
+        /^\/[\x21-\x7e]*\/$/,
+        'a key prefix starts and ends with "/" and has no spaces, e.g. /latch/nodes/',
+      )
+      .default(DEFAULTS.etcdPrefix),
+    /** TTL of this node's registration lease, kept alive at a third of it, e.g. 10s (2s … 1h). */
+    leaseTtl: duration(2000, 3_600_000).default(`${DEFAULTS.etcdLeaseTtlMs}ms`),
+  })
+  .strict()
+
 const metricsSchema = z
   .object({
     address: ipAddress,
@@ -193,8 +223,12 @@ export const configSchema = z
      */
     transport: z.enum(['wireguard', 'ipsec']).default('wireguard'),
     ipsec: ipsecSchema.default({}),
-    /** The static peers file (YAML list of {name, address, port}); reloaded when it changes. */
-    peersFile: path,
+    /**
+     * Discovery, one of two: the static peers file (YAML list of {name, address, port}; reloaded when
+     * it changes), or `etcd` (every node registers itself and watches the others).
+     */
+    peersFile: path.optional(),
+    etcd: etcdSchema.optional(),
     /** The local control socket (0600) `latchctl status` talks to. */
     controlSocket: path.default(DEFAULTS.controlSocket),
     /** Local workloads; their inventory (SPIFFE ID → IPs) is sent to peers. */
@@ -257,6 +291,16 @@ export const configSchema = z
       }
       seen.add(w.id)
     })
+    if ((c.peersFile === undefined) === (c.etcd === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.peersFile === undefined ? 'peersFile' : 'etcd'],
+        message:
+          c.peersFile === undefined
+            ? 'give one discovery: peersFile (a static list) or etcd (registration + watch)'
+            : 'peersFile and etcd are two discovery backends: give one of them',
+      })
+    }
     if (c.metrics && c.metrics.address === c.listen.address && c.metrics.port === c.listen.port) {
       ctx.addIssue({
         code: 'custom',

@@ -1,7 +1,9 @@
 /** The human form of `latchctl status`: a header, a peer table, refusals spelled out, workloads. Pure. */
-import { formatDatapath } from '../engine/datapath-report.js'
+
+import type { StatusPeer, StatusReport } from '../wire/status.js'
+import { formatDatapath } from './format-datapath.js'
+import { formatDiscovery } from './format-discovery.js'
 import { formatPairAuth } from './format-pairauth.js'
-import type { StatusPeer, StatusReport } from './protocol.js'
 import { table } from './text-table.js'
 
 function bytes(n: number): string {
@@ -37,9 +39,14 @@ export function formatStatus(s: StatusReport): string {
     `  up ${age(s.uptimeSeconds)}  pid ${s.pid}  rekey every ${s.rekeyIntervalSeconds}s  grace ${s.gracePeriodSeconds}s`,
   )
   if (s.wireguard.error) out.push(`  wireguard status unavailable: ${s.wireguard.error}`)
+  if (s.discovery) out.push(...formatDiscovery(s.discovery))
   out.push('')
   if (s.peers.length === 0) {
-    out.push('no peers (the peers file lists none)')
+    out.push(
+      s.discovery?.backend === 'etcd'
+        ? 'no peers (no other node is registered in etcd)'
+        : 'no peers (the peers file lists none)',
+    )
   } else {
     const rows = [
       ['PEER', 'STATE', 'ROLE', 'ENDPOINT', 'LAST HANDSHAKE', 'PSK AGE', 'ROTATIONS', 'RX', 'TX', 'WG PSK'],

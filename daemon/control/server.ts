@@ -7,9 +7,9 @@
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
-import type { MonitorEvent } from '../engine/datapath-events.js'
-import { asLatchError, LatchError } from '../errors.js'
-import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES, requestSchema } from './protocol.js'
+import { asLatchError, LatchError } from '../base/errors.js'
+import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES, requestSchema } from '../wire/control.js'
+import type { MonitorEvent } from '../wire/monitor.js'
 
 export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse>
 

@@ -7,7 +7,13 @@ import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
 import type { EngineStatus } from '../engine/index.js'
 import type { PeerSnapshot } from '../node/peer.js'
-import type { PairAuthStatus, StatusPeer, StatusRefusal, StatusReport } from './protocol.js'
+import type {
+  DiscoveryStatus,
+  PairAuthStatus,
+  StatusPeer,
+  StatusRefusal,
+  StatusReport,
+} from '../wire/status.js'
 
 export interface StatusInputs {
   config: Config
@@ -20,6 +26,7 @@ export interface StatusInputs {
   wireguard: EngineStatus | Error
   /** Identity-pair authentication, when latchd runs it (a policy file is configured). */
   pairAuth?: PairAuthStatus
+  discovery?: DiscoveryStatus
 }
 
 function refusal(r: PeerSnapshot['refusal'] | PeerSnapshot['lastError']): StatusRefusal | undefined {
@@ -46,6 +53,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
       name: p.name,
       address: p.address,
       port: p.port,
+      ...(p.fingerprint !== undefined && { fingerprint: p.fingerprint }),
       role: p.role,
       state: p.state,
       tunnel: p.tunnel,
@@ -106,5 +114,6 @@ export function buildStatus(i: StatusInputs): StatusReport {
       ...(w.interface && { interface: w.interface }),
     })),
     ...(i.pairAuth && { pairAuth: i.pairAuth }),
+    ...(i.discovery && { discovery: i.discovery }),
   }
 }

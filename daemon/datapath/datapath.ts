@@ -7,12 +7,13 @@
  *   dp.endpoints.set({ ifindex, identity: 1, addrs: ['10.100.1.11'] })
  *   dp.ipcache.upsert([{ prefix: '10.100.2.11', identity: 7, scope: 'remote', ifindex: wgIfindex }])
  *   dp.auth.set([{ srcId: 7, dstId: 1, expiresAt }])
+ *   dp.policy.set([{ srcId: 7, dstId: 1, any: false, ranges: [{ proto: 6, low: 5432, high: 5432 }] }])
  *   dp.attach('lw1')
  *   const sub = dp.subscribe((events) => ...)
  */
 import { existsSync, rmdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import {
   type Attachment,
   type AttachResult,
@@ -37,9 +38,11 @@ import {
   programPinPath,
 } from './loader.js'
 import { AuthMap } from './maps/auth.js'
-import { ConfigMap } from './maps/config.js'
+import { ConfigMap, type CtTimeouts } from './maps/config.js'
+import { CtMap } from './maps/ct.js'
 import { EndpointsMap } from './maps/endpoints.js'
 import { IpcacheMap } from './maps/ipcache.js'
+import { PolicyMap } from './maps/policy.js'
 import { StatsMap } from './maps/stats.js'
 import { BPF_DIR, call, type NativeAddon, type NativeBpfMap, native, type TestRunOptions } from './native.js'
 
@@ -56,6 +59,8 @@ export interface DatapathOptions {
   tc?: Partial<TcSlot>
   /** rate limit of events per (src, dst, interface, reason); written at load (default 1000 ms) */
   eventIntervalMs?: number
+  /** connection tracking idle timeouts written at load; a field left out (or 0) = the built-in default */
+  ctTimeouts?: Partial<CtTimeouts>
   clock?: DatapathClock
 }
 
@@ -63,6 +68,8 @@ export class Datapath {
   readonly ipcache: IpcacheMap
   readonly endpoints: EndpointsMap
   readonly auth: AuthMap
+  readonly policy: PolicyMap
+  readonly ct: CtMap
   readonly stats: StatsMap
   readonly config: ConfigMap
   private closed = false
@@ -80,6 +87,8 @@ export class Datapath {
     this.ipcache = new IpcacheMap(m('ipcache'))
     this.endpoints = new EndpointsMap(m('endpoints'))
     this.auth = new AuthMap(m('auth'), clock)
+    this.policy = new PolicyMap(m('policy'))
+    this.ct = new CtMap(m('ct'))
     this.stats = new StatsMap(m('stats'))
     this.config = new ConfigMap(m('config'))
   }
@@ -95,12 +104,25 @@ export class Datapath {
     const programs = loadPinned(addon, objectPath, pinDir)
     const dp = Datapath.assemble(addon, pinDir, programs, opts)
     const interval = opts.eventIntervalMs ?? DEFAULT_EVENT_INTERVAL_MS
-    dp.config.set({ eventIntervalNs: msToNs(interval) })
+    const ct = opts.ctTimeouts ?? {}
+    dp.config.set({
+      eventIntervalNs: msToNs(interval),
+      ctTcpSynNs: ct.ctTcpSynNs ?? 0n,
+      ctTcpEstablishedNs: ct.ctTcpEstablishedNs ?? 0n,
+      ctTcpClosingNs: ct.ctTcpClosingNs ?? 0n,
+      ctTcpClosedNs: ct.ctTcpClosedNs ?? 0n,
+      ctUdpNs: ct.ctUdpNs ?? 0n,
+      ctIcmpNs: ct.ctIcmpNs ?? 0n,
+      ctOtherNs: ct.ctOtherNs ?? 0n,
+      fragNs: ct.fragNs ?? 0n,
+    })
     return dp
   }
 
   /** Opens a datapath some latchd already loaded, loading nothing (for readers like status tools). */
-  static openPinned(opts: Omit<DatapathOptions, 'objectPath' | 'eventIntervalMs'> = {}): Datapath {
+  static openPinned(
+    opts: Omit<DatapathOptions, 'objectPath' | 'eventIntervalMs' | 'ctTimeouts'> = {},
+  ): Datapath {
     const addon = native()
     const pinDir = opts.pinDir ?? DEFAULT_PIN_DIR
     return Datapath.assemble(addon, pinDir, openPinnedPrograms(addon, pinDir), opts)

@@ -10,14 +10,25 @@
  */
 import { mkdirSync, statfsSync, unlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { call, type NativeAddon } from './native.js'
 
 const BPF_FS_MAGIC = 0xcafe4a11
 
 export const PROGRAM_NAMES = ['from_workload', 'to_workload'] as const
 export type ProgramName = (typeof PROGRAM_NAMES)[number]
-export const MAP_NAMES = ['ipcache', 'auth', 'endpoints', 'stats', 'config', 'event_rl', 'events'] as const
+export const MAP_NAMES = [
+  'ipcache',
+  'auth',
+  'policy',
+  'endpoints',
+  'ct',
+  'frags',
+  'stats',
+  'config',
+  'event_rl',
+  'events',
+] as const
 export type MapName = (typeof MAP_NAMES)[number]
 
 export type LoadAction = 'loaded' | 'adopted' | 'replaced'

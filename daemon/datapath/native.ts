@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ERRORS, type ErrorCode, LatchError } from '../errors.js'
+import { ERRORS, type ErrorCode, LatchError } from '../base/errors.js'
 
 export type TcDirection = 'ingress' | 'egress'
 

@@ -17,6 +17,11 @@ export interface PeerEntry {
   readonly name: string
   readonly address: string
   readonly port: number
+  /**
+   * The node certificate's fingerprint (`sha256:<hex>`) when discovery names one (etcd registrations);
+   * the handshake refuses a peer whose proven certificate differs. The peers file names none.
+   */
+  readonly fingerprint?: string
 }
 
 const entrySchema = z
@@ -68,7 +73,7 @@ export function diffPeers(
   for (const p of after) {
     const o = old.get(p.name)
     if (!o) added.push(p)
-    else if (o.address !== p.address || o.port !== p.port) changed.push(p)
+    else if (o.address !== p.address || o.port !== p.port || o.fingerprint !== p.fingerprint) changed.push(p)
     old.delete(p.name)
   }
   return { added, removed: [...old.values()], changed }

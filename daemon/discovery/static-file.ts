@@ -8,8 +8,10 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { asLatchError, LatchError } from '../errors.js'
+import { asLatchError, LatchError } from '../base/errors.js'
+import type { DiscoveryStatus } from '../wire/status.js'
 import { diffPeers, type PeerEntry, parsePeersText } from './peers-file.js'
+import type { Discovery } from './types.js'
 
 export const DEFAULT_DEBOUNCE_MS = 200
 
@@ -38,7 +40,8 @@ export interface StaticPeersOptions {
   debounceMs?: number
 }
 
-export class StaticPeers {
+export class StaticPeers implements Discovery {
+  readonly backend = 'file'
   #peers: readonly PeerEntry[] = []
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
@@ -51,6 +54,10 @@ export class StaticPeers {
 
   get peers(): readonly PeerEntry[] {
     return this.#peers
+  }
+
+  status(): DiscoveryStatus {
+    return { backend: 'file', file: this.#opts.file, peers: this.#peers.length }
   }
 
   /** Load the file (throws when missing/invalid) and start watching it. */

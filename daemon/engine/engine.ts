@@ -1,5 +1,5 @@
+import { LatchError } from '../base/errors.js'
 import { scaled } from '../base/time-scale.js'
-import { LatchError } from '../errors.js'
 import { IpsecTransport } from '../transport/ipsec.js'
 import type { NetlinkPort } from '../transport/netlink-port.js'
 import { RtNetlinkPort } from '../transport/rtnetlink-port.js'

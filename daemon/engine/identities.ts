@@ -10,9 +10,12 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { z } from 'zod'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
+import { LatchIdentity } from '../datapath/index.js'
 
 const U32_MAX = 0xffff_ffff
+/** ids from here up are reserved by the datapath (LATCH_ID_NODE, …); never allocated */
+const ID_LIMIT = LatchIdentity.LATCH_ID_RESERVED - 1
 
 const fileSchema = z
   .object({
@@ -109,10 +112,10 @@ export class IdentityAllocator {
   idOf(spiffeId: string): number {
     const known = this.#ids.get(spiffeId)
     if (known !== undefined) return known
-    if (this.#next > U32_MAX) {
+    if (this.#next > ID_LIMIT) {
       throw new LatchError(
         'LATCH_ERR_DATAPATH_IDENTITIES_FILE',
-        'identity ids are exhausted (2^32 - 1 allocated)',
+        `identity ids are exhausted (${ID_LIMIT} allocated; ids from ${LatchIdentity.LATCH_ID_RESERVED} are reserved)`,
       )
     }
     const id = this.#next

@@ -13,6 +13,8 @@ export interface DialTarget {
   name: string
   address: string
   port: number
+  /** The certificate fingerprint the peer's registration names (etcd discovery); checked. */
+  fingerprint?: string
 }
 
 export interface DialOptions {
@@ -50,6 +52,9 @@ export async function dialPeer(o: DialOptions): Promise<HandshakeOutcome> {
     local: o.local,
     role: 'client',
     expectedNode: o.peer.name,
+    ...(o.peer.fingerprint !== undefined && {
+      registeredFingerprint: () => o.peer.fingerprint,
+    }),
     timing,
     startedAt,
   })

@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls'
 import { NodeChannel } from './channel.js'
 import { checkHello, checkPeerCertificate, claimedNodeName, type PeerIdentity } from './check-peer.js'
 import { FramedConnection } from './connection.js'
+import { certFingerprint } from './fingerprint.js'
 import { peerChain } from './peer-chain.js'
 import { ALPN, type Hello, type Message, messageSchema, PROTOCOL_VERSION } from './protocol.js'
 import { derivePsk } from './psk.js'
@@ -23,6 +24,11 @@ export interface ExchangeOptions {
   expectedNode?: string
   /** server: whether an authenticated node may connect (it is in our peers file). */
   isKnownPeer?: (node: string) => boolean
+  /**
+   * The certificate fingerprint the node's discovery registration names, if it names one: an
+   * authenticated peer whose certificate differs is refused (`registration_mismatch`).
+   */
+  registeredFingerprint?: (node: string) => string | undefined
   timing: HandshakeTiming
   startedAt: number
   now?: () => Date
@@ -39,6 +45,7 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
     let peerName: string | undefined = o.expectedNode
     let peerUnverified = false
     let hello: Hello | undefined
+    let fingerprint = ''
     let accepted = false // we accepted the peer's hello
     let peerAccepted = false
 
@@ -87,6 +94,7 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
             workloadCidrs: [...hello.workloadCidrs],
             workloads: hello.workloads,
             certNotAfter: peer.notAfter,
+            certFingerprint: fingerprint,
           },
           presharedKey,
           establishedAt: now(),
@@ -149,6 +157,15 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
       if (o.isKnownPeer && !o.isKnownPeer(cert.node)) {
         return fail('unknown_peer', `node ${cert.node} is not in this node's peers file`, 'local')
       }
+    }
+    fingerprint = certFingerprint(chainPem[0] ?? '')
+    const registered = o.registeredFingerprint?.(cert.node)
+    if (registered !== undefined && registered !== fingerprint) {
+      return fail(
+        'registration_mismatch',
+        `node ${cert.node} proved certificate ${fingerprint}, but its registration names ${registered}`,
+        'local',
+      )
     }
     peer = cert
     // 2. introduce ourselves

@@ -11,6 +11,8 @@ export const HANDSHAKE_REASONS = {
   untrusted_certificate: "the peer's certificate does not chain to our root CA",
   wrong_peer: 'the peer is authenticated but is not the node we expected',
   unknown_peer: 'the peer is authenticated but not in our peers file',
+  registration_mismatch:
+    'the peer is authenticated but its certificate is not the one its discovery registration names (a forged or stale record)',
   bad_message: 'the peer sent something that is not the protocol',
   version_mismatch: 'the peer speaks another protocol version',
   name_mismatch: "the node name in the peer's hello is not the one in its certificate",

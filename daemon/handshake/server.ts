@@ -12,6 +12,8 @@ export interface HandshakeServerOptions {
   local: LocalNode
   /** Whether an authenticated node may connect (it is in our peers file). */
   isKnownPeer: (node: string) => boolean
+  /** The certificate fingerprint a node's registration names (etcd discovery), if any. */
+  registeredFingerprint?: (node: string) => string | undefined
   onOutcome: (outcome: HandshakeOutcome) => void
   /** A connection that failed before TLS completed (no peer attributable). */
   onTlsError?: (err: Error, remote: string) => void
@@ -40,6 +42,7 @@ export class HandshakeServer {
         local: this.#opts.local,
         role: 'server',
         isKnownPeer: (n) => this.#opts.isKnownPeer(n),
+        registeredFingerprint: (n) => this.#opts.registeredFingerprint?.(n),
         timing,
         startedAt: Date.now(),
       }).then((outcome) => this.#opts.onOutcome(outcome))

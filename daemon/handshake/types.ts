@@ -33,6 +33,8 @@ export interface PeerInfo {
   workloads: WorkloadEntry[]
   /** Certificate lifetime end: the session must be re-established before it. */
   certNotAfter: Date
+  /** Fingerprint of the node certificate it proved (`sha256:<hex>`). */
+  certFingerprint: string
 }
 
 export interface NodeSession {

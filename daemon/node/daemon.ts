@@ -5,25 +5,27 @@
  */
 import type { Server } from 'node:http'
 import type { Logger } from 'pino'
+import { type Clock, systemClock } from '../base/clock.js'
+import { LatchError } from '../base/errors.js'
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
 import { handleDatapathRequest, isDatapathRequest } from '../control/datapath-handler.js'
-import type { ControlResponse } from '../control/protocol.js'
 import { ControlServer } from '../control/server.js'
 import { buildStatus } from '../control/status.js'
-import { StaticPeers } from '../discovery/static-file.js'
+import { createDiscovery } from '../discovery/create.js'
+import type { Discovery } from '../discovery/types.js'
 import { InventorySync } from '../engine/datapath-inventory.js'
 import { startNodeDatapath } from '../engine/datapath-start.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
 import { createEngine, type Engine } from '../engine/index.js'
-import { LatchError } from '../errors.js'
 import { dialPeer } from '../handshake/client.js'
+import { certFingerprint } from '../handshake/fingerprint.js'
 import { HandshakeServer } from '../handshake/server.js'
 import { DEFAULT_TIMING, type HandshakeTiming } from '../handshake/timing.js'
 import type { LocalNode } from '../handshake/types.js'
 import { DaemonMetrics } from '../observe/metrics.js'
+import type { ControlResponse } from '../wire/control.js'
 import type { BackoffPolicy } from './backoff.js'
-import { type Clock, systemClock } from './clock.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
@@ -143,33 +145,18 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   if (datapath && c.policyFile === undefined)
     inventory = new InventorySync(datapath, () => m.snapshot(), logger)
 
-  const peers = new StaticPeers({
-    file: c.peersFile,
-    self: c.node,
-    onChange: (list) => {
-      logger.info(
-        { event: 'peers_reloaded', peers: list.map((p) => p.name) },
-        `peers file reloaded (${list.length} peers)`,
-      )
-      m.setPeers(list)
-    },
-    onError: (err) =>
-      logger.error({ event: 'peers_rejected', code: err.code }, `kept the previous peers: ${err.message}`),
-  })
-  const initialPeers = await peers.start()
-
   let server: HandshakeServer
   try {
     server = new HandshakeServer({
       local,
       isKnownPeer: (n) => m.has(n),
+      registeredFingerprint: (n) => m.registeredFingerprint(n),
       onOutcome: (outcome) => m.inbound(outcome),
       onTlsError: (err, remote) =>
         logger.warn({ event: 'tls_error', remote }, `TLS handshake from ${remote} failed: ${err.message}`),
       timing,
     })
   } catch (err) {
-    peers.stop()
     throw new LatchError(
       'LATCH_ERR_DAEMON_IDENTITY',
       `cannot use the node certificate and key: ${(err as Error).message}`,
@@ -180,10 +167,26 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     )
   }
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
-  const bound = await listenOr('handshakes', listenAt, () =>
-    server.listen(c.listen.address, c.listen.port),
-  ).catch((err) => {
-    peers.stop()
+  const bound = await listenOr('handshakes', listenAt, () => server.listen(c.listen.address, c.listen.port))
+
+  // discovery: the peers file, or etcd (this node registers its bound handshake port)
+  const peers: Discovery = createDiscovery({
+    config: c,
+    logger,
+    self: { address: c.listen.address, port: bound.port, fingerprint: certFingerprint(identity.certPem) },
+    onChange: (list) => {
+      logger.info(
+        { event: 'peers_reloaded', backend: peers.backend, peers: list.length },
+        `${peers.backend === 'file' ? 'peers file reloaded' : 'etcd registrations changed'} (${list.length} peers)`,
+      )
+      m.setPeers(list)
+    },
+    onError: (err) =>
+      logger.error({ event: 'peers_rejected', code: err.code }, `kept the previous peers: ${err.message}`),
+  })
+  const initialPeers = await peers.start().catch(async (err) => {
+    await peers.stop()
+    await server.close(true)
     throw err
   })
 
@@ -201,6 +204,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           peers: m.snapshot(),
           wireguard: wgStatus,
           ...(pairs && { pairAuth: await pairs.status() }),
+          discovery: peers.status(),
         }),
         ...(datapath && { datapath: datapath.report() }),
       },
@@ -226,7 +230,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       )
     }
   } catch (err) {
-    peers.stop()
+    await peers.stop()
     await server.close(true)
     await control.close().catch(() => undefined)
     throw err
@@ -249,7 +253,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       datapath: identityDatapath,
     })
     await pairs.start().catch(async (err) => {
-      peers.stop()
+      await peers.stop()
       await server.close(true)
       await control.close().catch(() => undefined)
       if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
@@ -280,7 +284,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     status,
     stop() {
       stopping ??= (async () => {
-        peers.stop()
+        await peers.stop()
         await pairs?.stop()
         m.stop(false)
         await server.close(true)

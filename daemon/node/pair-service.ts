@@ -15,10 +15,9 @@
  * Datapath writes go through one ordered queue so an authorize never overtakes a later revoke.
  */
 import type { Logger } from 'pino'
+import { asLatchError, type LatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import type { PairAuthStatus } from '../control/protocol.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
-import { asLatchError, type LatchError } from '../errors.js'
 import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
 import { PairAuthLoop, type RevokeWhy } from '../pairauth/loop.js'
@@ -29,6 +28,7 @@ import type { NodeConstraints, PairFailure, PairOutcome, PairSuccess } from '../
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { PolicyDiff } from '../policy/types.js'
 import { type PolicyWatch, watchPolicy } from '../policy/watch.js'
+import type { PairAuthStatus } from '../wire/status.js'
 import { policyErrorOf, RecentFailures } from './pair-status.js'
 import type { PeerSnapshot } from './peer.js'
 import { WorkloadSvids } from './workload-svids.js'

@@ -21,13 +21,14 @@
  * one round trip; a WireGuard handshake that falls into that window fails once and is retried by
  * WireGuard after REKEY_TIMEOUT (5 s) while the current keypair (valid up to 180 s) carries traffic.
  */
+
+import type { Clock, TimerHandle } from '../base/clock.js'
 import type { PeerEntry } from '../discovery/peers-file.js'
 import type { PeerSession } from '../engine/index.js'
 import type { DialTarget } from '../handshake/client.js'
 import type { Refusal } from '../handshake/reasons.js'
 import type { HandshakeOutcome, NodeSession } from '../handshake/types.js'
 import type { Backoff } from './backoff.js'
-import type { Clock, TimerHandle } from './clock.js'
 import type { PeerRole } from './roles.js'
 
 export type PeerState = 'connecting' | 'established' | 'backoff' | 'refused' | 'awaiting' | 'stopped'
@@ -65,6 +66,8 @@ export interface PeerSnapshot {
   name: string
   address: string
   port: number
+  /** The certificate fingerprint discovery registered for it (etcd), checked by the handshake. */
+  fingerprint?: string
   role: PeerRole
   state: PeerState
   tunnel: TunnelState
@@ -120,6 +123,11 @@ export class PeerController {
     return this.#entry.name
   }
 
+  /** The certificate fingerprint this peer's registration names, if discovery gave one. */
+  get fingerprint(): string | undefined {
+    return this.#entry.fingerprint
+  }
+
   get state(): PeerState {
     return this.#state
   }
@@ -168,6 +176,7 @@ export class PeerController {
       name: this.#entry.name,
       address: this.#entry.address,
       port: this.#entry.port,
+      ...(this.#entry.fingerprint !== undefined && { fingerprint: this.#entry.fingerprint }),
       role: this.role,
       state: this.#state,
       tunnel: this.#tunnel,
@@ -195,8 +204,9 @@ export class PeerController {
     this.#dialing = true
     if (!this.#session) this.#state = 'connecting'
     const gen = this.#generation
-    const { name, address, port } = this.#entry
-    this.#d.dial({ name, address, port }).then((outcome) => {
+    const { name, address, port, fingerprint } = this.#entry
+    const target = { name, address, port, ...(fingerprint !== undefined && { fingerprint }) }
+    this.#d.dial(target).then((outcome) => {
       this.#dialing = false
       if (gen !== this.#generation || this.#state === 'stopped') {
         if (outcome.ok) outcome.session.channel.close('superseded')

@@ -18,7 +18,7 @@ export interface WireguardBytes {
   txBytes: number
 }
 
-/** What the datapath reports at scrape time (a subset of engine/datapath-report.ts). */
+/** What the datapath reports at scrape time (a subset of wire/status.ts DatapathReport). */
 export interface DatapathCounters {
   authEntries: number
   identities: number

@@ -4,7 +4,7 @@
  * node the connection comes from, and hands every outcome to `onOutcome`. It writes nothing.
  */
 import { createServer, type Server, type TLSSocket } from 'node:tls'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import type { WorkloadCredentials } from './credentials.js'
 import { runPairExchange } from './exchange.js'
 import { PairConnection } from './framed.js'

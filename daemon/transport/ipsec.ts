@@ -14,7 +14,7 @@
  * the reqid derive from the two public keys).
  */
 import type { Logger } from 'pino'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { canonicalInterfaceAddress } from './addr.js'
 import type { LinkInfo, NetlinkPort } from './netlink-port.js'
 import { describeRoutePlan, planRoutes } from './route-plan.js'

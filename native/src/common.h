@@ -1,5 +1,5 @@
 // Shared helpers of the latch libbpf addon. Every error thrown to JavaScript is an Error with
-// `code` (a LATCH_ERR_BPF_* code of daemon/errors.ts), `errno` (positive, 0 if none), `syscall`
+// `code` (a LATCH_ERR_BPF_* code of daemon/base/errors.ts), `errno` (positive, 0 if none), `syscall`
 // (what failed) and, when libbpf said something, `log` (its messages, e.g. the verifier log).
 #pragma once
 

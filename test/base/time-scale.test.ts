@@ -1,6 +1,6 @@
 import test from 'ava'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { parseTimeScale } from '../../daemon/base/time-scale.js'
-import { isLatchError } from '../../daemon/errors.js'
 
 test('LATCH_TIME_SCALE: unset or empty is 1, a number from 1 to 1000 is taken as is', (t) => {
   t.is(parseTimeScale(undefined), 1)

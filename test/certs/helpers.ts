@@ -3,12 +3,12 @@
  * failed command changed nothing), and a forger that signs arbitrary certificates directly with a CA key,
  * bypassing every issue-time check, to produce the bad certificates verification must reject.
  */
-import { createHash } from 'node:crypto'
+import { createHash, createPublicKey, webcrypto } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initCa } from '../../certs/ca.js'
-import { generateKey, signingKeyFromPem } from '../../certs/keys.js'
+import { generateKey, keyObjectFromPem, signingKeyFromPem } from '../../certs/keys.js'
 import { nodePaths } from '../../certs/layout.js'
 import { nameConstraintsExtension } from '../../certs/name-constraints.js'
 import { issueNode } from '../../certs/node.js'
@@ -104,6 +104,13 @@ export interface ForgeOptions {
   constraints?: { cidrs: string[]; uris: string[] }
   subject?: string
   extraExtensions?: x509.Extension[]
+  /** The subject's key (default: a new one); reusing a key makes a re-issued or cross certificate. */
+  keyPem?: string
+  /** Leave out the subjectKeyIdentifier / authorityKeyIdentifier. */
+  noSki?: boolean
+  noAki?: boolean
+  /** basicConstraints criticality (default critical). */
+  basicConstraintsCritical?: boolean
 }
 
 export interface Forged {
@@ -113,11 +120,29 @@ export interface Forged {
   chainPem: string
 }
 
+async function keyPairOf(keyPem: string) {
+  const privateKey = await signingKeyFromPem(keyPem)
+  const spki = createPublicKey(keyObjectFromPem(keyPem)).export({ type: 'spki', format: 'der' })
+  const publicKey = await webcrypto.subtle.importKey(
+    'spki',
+    spki,
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    true,
+    ['verify'],
+  )
+  return { keys: { privateKey, publicKey }, pem: keyPem }
+}
+
+function akiOf(issuer: x509.X509Certificate): x509.Extension[] {
+  const ski = issuer.getExtension(x509.SubjectKeyIdentifierExtension)
+  return ski === null ? [] : [new x509.AuthorityKeyIdentifierExtension(ski.keyId)]
+}
+
 /** Sign whatever `o` says with the issuer's key. No check of any kind: this is how attackers' certs look. */
 export async function forge(o: ForgeOptions): Promise<Forged> {
   const [issuer] = parseCertificates(o.issuerCertPem)
   const signingKey = await signingKeyFromPem(o.issuerKeyPem)
-  const { keys, pem } = await generateKey()
+  const { keys, pem } = o.keyPem === undefined ? await generateKey() : await keyPairOf(o.keyPem)
   const now = Date.now()
   const names = [
     ...(o.uris ?? []).map((value) => ({ type: 'url' as const, value })),
@@ -126,12 +151,15 @@ export async function forge(o: ForgeOptions): Promise<Forged> {
   const eku =
     o.eku === undefined ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : o.eku
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(o.ca ?? false, o.pathLength, true),
+    new x509.BasicConstraintsExtension(o.ca ?? false, o.pathLength, o.basicConstraintsCritical ?? true),
     new x509.KeyUsagesExtension(o.keyUsage ?? x509.KeyUsageFlags.digitalSignature, true),
     ...(eku === null ? [] : [new x509.ExtendedKeyUsageExtension(eku)]),
     ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
     ...(o.constraints ? [nameConstraintsExtension(o.constraints.cidrs, o.constraints.uris)] : []),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as unknown as X509Key),
+    ...(o.noSki
+      ? []
+      : [await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as unknown as X509Key)]),
+    ...(o.noAki ? [] : akiOf(issuer as x509.X509Certificate)),
     ...(o.extraExtensions ?? []),
   ]
   const cert = await signCertificate({

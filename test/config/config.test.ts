@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { stringify } from 'yaml'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { loadConfig, parseConfig } from '../../daemon/config/index.js'
-import { isLatchError } from '../../daemon/errors.js'
 
 function base(): Record<string, unknown> {
   return {
@@ -85,7 +85,55 @@ test('durations accept units and bare seconds', (t) => {
   t.is(parseConfig(withChange('rekeyInterval', '1500ms'), '/x').rekeyInterval, 1500)
 })
 
+function withEtcd(etcd: Record<string, unknown>): Record<string, unknown> {
+  const c = withChange('peersFile', undefined)
+  c['etcd'] = etcd
+  return c
+}
+const etcdBlock = {
+  endpoints: ['https://10.99.0.2:2379', 'https://10.99.0.3:2379'],
+  caFile: 'etcd/ca.crt',
+  certFile: 'etcd/node1.crt',
+  keyFile: 'etcd/node1.key',
+}
+
+test('etcd discovery replaces the peers file, with the prefix and lease TTL defaulted and paths resolved', (t) => {
+  const c = parseConfig(withEtcd(etcdBlock), '/etc/latch/latchd.yaml')
+  t.is(c.peersFile, undefined)
+  t.deepEqual(c.etcd, {
+    endpoints: ['https://10.99.0.2:2379', 'https://10.99.0.3:2379'],
+    caFile: '/etc/latch/etcd/ca.crt',
+    certFile: '/etc/latch/etcd/node1.crt',
+    keyFile: '/etc/latch/etcd/node1.key',
+    prefix: '/latch/nodes/',
+    leaseTtl: 10_000,
+  })
+  t.is(parseConfig(withEtcd({ ...etcdBlock, leaseTtl: '30s', prefix: '/x/' }), '/x').etcd?.leaseTtl, 30_000)
+})
+
 const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
+  [
+    'no discovery at all',
+    withChange('peersFile', undefined),
+    'peersFile',
+    /give one discovery: peersFile .* or etcd/,
+  ],
+  ['both discoveries', { ...withEtcd(etcdBlock), peersFile: '/p.yaml' }, 'etcd', /two discovery backends/],
+  [
+    'a plain-HTTP etcd endpoint',
+    withEtcd({ ...etcdBlock, endpoints: ['http://10.99.0.2:2379'] }),
+    'etcd.endpoints[0]',
+    /requires TLS/,
+  ],
+  ['no etcd endpoints', withEtcd({ ...etcdBlock, endpoints: [] }), 'etcd.endpoints', /at least one/],
+  ['an etcd block without TLS files', withEtcd({ endpoints: ['https://a:2379'] }), 'etcd.caFile', /required/],
+  [
+    'an etcd prefix without a trailing slash',
+    withEtcd({ ...etcdBlock, prefix: '/latch' }),
+    'etcd.prefix',
+    /ends with/,
+  ],
+  ['an etcd lease TTL below 2s', withEtcd({ ...etcdBlock, leaseTtl: '1s' }), 'etcd.leaseTtl', /between 2s/],
   ['an unknown top-level key', withChange('nodes', 'x'), 'nodes', /unknown key/],
   ['an unknown nested key', withChange('wireguard.mtu', 1420), 'wireguard.mtu', /unknown key/],
   ['a misspelt pki key', withChange('pki.caFil', '/x'), 'pki.caFil', /unknown key/],

@@ -44,6 +44,11 @@ test('every enum constant has the same value in C and TypeScript', (t) => {
     abi.LatchReason,
     abi.LatchEventType,
     abi.LatchDirection,
+    abi.LatchIdentity,
+    abi.LatchCtDefaults,
+    abi.LatchPolicyFlags,
+    abi.LatchCtState,
+    abi.LatchCtFlags,
   ]) {
     Object.assign(generated, e)
   }

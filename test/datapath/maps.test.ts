@@ -162,3 +162,87 @@ test.serial('the event interval setting reads back', (t) => {
   dp.config.set({ eventIntervalNs: 250_000_000n })
   t.is(dp.config.get().eventIntervalNs, 250_000_000n)
 })
+
+test.serial('setting one datapath field keeps the others (conntrack timeouts included)', (t) => {
+  dp.config.set({ ctUdpNs: 5_000_000_000n })
+  dp.config.set({ eventIntervalNs: 1n })
+  const c = dp.config.get()
+  t.is(c.ctUdpNs, 5_000_000_000n)
+  t.is(c.eventIntervalNs, 1n)
+  t.is(code(t.throws(() => dp.config.set({ ctTcpSynNs: -1n }))), 'LATCH_ERR_BPF_BAD_ARGUMENT')
+})
+
+test.serial('policy entries written in one batch list back, any and port ranges', (t) => {
+  const n = dp.policy.set([
+    { srcId: 1, dstId: 2, any: false, ranges: [{ proto: 6, low: 5432, high: 5432 }] },
+    { srcId: 3, dstId: 2, any: true, ranges: [] },
+    {
+      srcId: 0x7fffff01,
+      dstId: 2,
+      any: false,
+      ranges: [
+        { proto: 6, low: 8000, high: 8080 },
+        { proto: 1, low: 0, high: 65535 },
+      ],
+    },
+  ])
+  t.is(n, 3)
+  t.deepEqual(dp.policy.list(), [
+    { srcId: 1, dstId: 2, any: false, ranges: [{ proto: 6, low: 5432, high: 5432 }] },
+    { srcId: 3, dstId: 2, any: true, ranges: [] },
+    {
+      srcId: 0x7fffff01,
+      dstId: 2,
+      any: false,
+      ranges: [
+        { proto: 6, low: 8000, high: 8080 },
+        { proto: 1, low: 0, high: 65535 },
+      ],
+    },
+  ])
+  t.is(
+    dp.policy.delete([
+      { srcId: 1, dstId: 2 },
+      { srcId: 9, dstId: 9 },
+    ]),
+    1,
+  )
+  t.is(dp.policy.list().length, 2)
+})
+
+const badPolicy: [string, () => unknown][] = [
+  ['no ranges and not any', () => dp.policy.set([{ srcId: 1, dstId: 2, any: false, ranges: [] }])],
+  [
+    'any with ranges',
+    () => dp.policy.set([{ srcId: 1, dstId: 2, any: true, ranges: [{ proto: 6, low: 1, high: 2 }] }]),
+  ],
+  [
+    'a range that ends before it starts',
+    () => dp.policy.set([{ srcId: 1, dstId: 2, any: false, ranges: [{ proto: 6, low: 9, high: 2 }] }]),
+  ],
+  [
+    'more ranges than the map holds',
+    () =>
+      dp.policy.set([
+        {
+          srcId: 1,
+          dstId: 2,
+          any: false,
+          ranges: Array.from({ length: 17 }, (_, i) => ({ proto: 6, low: i + 1, high: i + 1 })),
+        },
+      ]),
+  ],
+  ['identity 0', () => dp.policy.set([{ srcId: 0, dstId: 2, any: true, ranges: [] }])],
+]
+for (const [what, fn] of badPolicy) {
+  test.serial(`a policy batch with ${what} is refused whole`, (t) => {
+    const before = dp.policy.list().length
+    t.is(code(t.throws(fn)), 'LATCH_ERR_BPF_BAD_ARGUMENT')
+    t.is(dp.policy.list().length, before, 'nothing was written')
+  })
+}
+
+test.serial('the conntrack table starts empty and flushes', (t) => {
+  t.deepEqual(dp.ct.list(), [])
+  t.is(dp.ct.flush(), 0)
+})

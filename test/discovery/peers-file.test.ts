@@ -2,8 +2,8 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
+import { isLatchError, type LatchError } from '../../daemon/base/errors.js'
 import { diffPeers, type PeerEntry, parsePeersText, StaticPeers } from '../../daemon/discovery/index.js'
-import { isLatchError, type LatchError } from '../../daemon/errors.js'
 
 const good = `
 - name: node1

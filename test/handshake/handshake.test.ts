@@ -1,5 +1,5 @@
 import test from 'ava'
-import type { HandshakeOutcome } from '../../daemon/handshake/index.js'
+import { certFingerprint, type HandshakeOutcome } from '../../daemon/handshake/index.js'
 import { TD, TestPki } from './fixture.js'
 import { handshakePair, reasonOf } from './pair.js'
 
@@ -23,6 +23,49 @@ test.after.always(async () => {
   await pki?.remove()
   await foreign?.remove()
 })
+
+test('a registration naming the certificate the peer proves is accepted by both sides', async (t) => {
+  const a = await pki.local(n1)
+  const b = await pki.local(n2)
+  const r = await handshakePair(a, b, {
+    serverFingerprint: certFingerprint(b.certPem),
+    clientFingerprint: certFingerprint(a.certPem),
+  })
+  try {
+    t.is(session(r.client).peer.certFingerprint, certFingerprint(b.certPem))
+    t.is(session(r.server).peer.certFingerprint, certFingerprint(a.certPem))
+  } finally {
+    await r.close()
+  }
+})
+
+for (const side of ['client', 'server'] as const) {
+  test(`a registration with the right name but another certificate is refused by the ${side}`, async (t) => {
+    const a = await pki.local(n1)
+    const b = await pki.local(n2)
+    const forged = certFingerprint((await pki.local(n3)).certPem)
+    const r = await handshakePair(
+      a,
+      b,
+      side === 'client' ? { serverFingerprint: forged } : { clientFingerprint: forged },
+    )
+    try {
+      const refuser = side === 'client' ? r.client : r.server
+      const other = side === 'client' ? r.server : r.client
+      t.is(reasonOf(refuser), 'local:registration_mismatch')
+      t.is(reasonOf(other), 'peer:registration_mismatch')
+      if (!refuser.ok) {
+        t.false(refuser.peerUnverified, 'the peer proved who it is; its registration is what is wrong')
+        t.regex(
+          refuser.refusal.message,
+          new RegExp(`proved certificate sha256:[0-9a-f]{64}, but its registration names ${forged}`),
+        )
+      }
+    } finally {
+      await r.close()
+    }
+  })
+}
 
 function session(o: HandshakeOutcome) {
   if (!o.ok) throw new Error(`expected a session, got ${reasonOf(o)}: ${o.refusal.message}`)

@@ -13,6 +13,10 @@ export interface PairOptions {
   /** Whether the server knows the client (default: yes). */
   known?: boolean
   timing?: HandshakeTiming
+  /** The fingerprint the client's registration of the server names (etcd discovery). */
+  serverFingerprint?: string
+  /** The fingerprint the server's registration of the client names. */
+  clientFingerprint?: string
 }
 
 export interface PairResult {
@@ -33,13 +37,19 @@ export async function handshakePair(
   const srv = new HandshakeServer({
     local: server,
     isKnownPeer: () => o.known ?? true,
+    registeredFingerprint: () => o.clientFingerprint,
     onOutcome: resolveServer,
     ...(o.timing && { timing: o.timing }),
   })
   const { port } = await srv.listen('127.0.0.1', 0)
   const clientOutcome = await dialPeer({
     local: client,
-    peer: { name: o.expect ?? server.node, address: '127.0.0.1', port },
+    peer: {
+      name: o.expect ?? server.node,
+      address: '127.0.0.1',
+      port,
+      ...(o.serverFingerprint !== undefined && { fingerprint: o.serverFingerprint }),
+    },
     ...(o.timing && { timing: o.timing }),
   })
   const s = await serverOutcome

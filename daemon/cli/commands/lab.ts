@@ -4,7 +4,7 @@
 import { constants } from 'node:os'
 import { type Command, InvalidArgumentError } from 'commander'
 import { execa } from 'execa'
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import {
   DEFAULT_NODES,
   DEFAULT_WORKLOADS,

@@ -10,6 +10,11 @@ export const LatchLimits = {
   LATCH_ENDPOINTS_MAX: 4096,
   LATCH_EVENT_RL_MAX: 16384,
   LATCH_EVENTS_BYTES: 262144,
+  LATCH_POLICY_MAX: 262144,
+  LATCH_POLICY_MAX_RANGES: 16,
+  LATCH_CT_MAX: 262144,
+  LATCH_FRAG_MAX: 8192,
+  LATCH_IPV6_MAX_EXT_HDRS: 8,
 } as const
 export type LatchLimits = (typeof LatchLimits)[keyof typeof LatchLimits]
 
@@ -38,7 +43,16 @@ export const LatchReason = {
   LATCH_R_EVENT_LOST: 13,
   LATCH_R_EVENT_SUPPRESSED: 14,
   LATCH_R_PASS_HOST_ICMP_ERROR: 15,
-  LATCH_R_MAX: 16,
+  LATCH_R_PASS_ESTABLISHED: 16,
+  LATCH_R_PASS_REPLY: 17,
+  LATCH_R_PASS_RELATED: 18,
+  LATCH_R_PASS_FRAGMENT: 19,
+  LATCH_R_DROP_NO_RULE: 20,
+  LATCH_R_DROP_PORT_NOT_ALLOWED: 21,
+  LATCH_R_DROP_REVERSE: 22,
+  LATCH_R_DROP_CT_UNRELATED: 23,
+  LATCH_R_DROP_FRAGMENT: 24,
+  LATCH_R_MAX: 25,
 } as const
 export type LatchReason = (typeof LatchReason)[keyof typeof LatchReason]
 
@@ -55,6 +69,49 @@ export const LatchDirection = {
   LATCH_DIR_TO_WORKLOAD: 2,
 } as const
 export type LatchDirection = (typeof LatchDirection)[keyof typeof LatchDirection]
+
+/** enum latch_identity */
+export const LatchIdentity = {
+  LATCH_ID_NONE: 0,
+  LATCH_ID_RESERVED: 2147483392,
+  LATCH_ID_NODE: 2147483393,
+} as const
+export type LatchIdentity = (typeof LatchIdentity)[keyof typeof LatchIdentity]
+
+/** enum latch_ct_defaults */
+export const LatchCtDefaults = {
+  LATCH_CT_DEFAULT_TCP_SYN_S: 60,
+  LATCH_CT_DEFAULT_TCP_ESTABLISHED_S: 21600,
+  LATCH_CT_DEFAULT_TCP_CLOSING_S: 60,
+  LATCH_CT_DEFAULT_TCP_CLOSED_S: 10,
+  LATCH_CT_DEFAULT_UDP_S: 60,
+  LATCH_CT_DEFAULT_ICMP_S: 30,
+  LATCH_CT_DEFAULT_OTHER_S: 60,
+  LATCH_CT_DEFAULT_FRAG_S: 30,
+} as const
+export type LatchCtDefaults = (typeof LatchCtDefaults)[keyof typeof LatchCtDefaults]
+
+/** enum latch_policy_flags */
+export const LatchPolicyFlags = {
+  LATCH_POLICY_F_ANY: 1,
+} as const
+export type LatchPolicyFlags = (typeof LatchPolicyFlags)[keyof typeof LatchPolicyFlags]
+
+/** enum latch_ct_state */
+export const LatchCtState = {
+  LATCH_CT_NEW: 1,
+  LATCH_CT_ESTABLISHED: 2,
+  LATCH_CT_CLOSING: 3,
+  LATCH_CT_CLOSED: 4,
+} as const
+export type LatchCtState = (typeof LatchCtState)[keyof typeof LatchCtState]
+
+/** enum latch_ct_flags */
+export const LatchCtFlags = {
+  LATCH_CT_F_FIN_ORIG: 1,
+  LATCH_CT_F_FIN_REPLY: 2,
+} as const
+export type LatchCtFlags = (typeof LatchCtFlags)[keyof typeof LatchCtFlags]
 
 /** struct latch_ip (16 bytes) */
 export const LatchIpLayout = {
@@ -245,6 +302,277 @@ export function decodeLatchAuthValue(buf: Buffer, off = 0): LatchAuthValue {
   }
 }
 
+/** struct latch_policy_key (8 bytes) */
+export const LatchPolicyKeyLayout = {
+  name: 'latch_policy_key',
+  size: 8,
+  fields: {
+    src_id: { offset: 0, size: 4 },
+    dst_id: { offset: 4, size: 4 },
+  },
+} as const
+
+export interface LatchPolicyKey {
+  srcId: number
+  dstId: number
+}
+
+export function encodeLatchPolicyKey(v: LatchPolicyKey, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
+  buf.fill(0, off, off + 8)
+  buf.writeUInt32LE(v.srcId, off + 0)
+  buf.writeUInt32LE(v.dstId, off + 4)
+  return buf
+}
+
+export function decodeLatchPolicyKey(buf: Buffer, off = 0): LatchPolicyKey {
+  checkRoom(buf, off, 8, 'latch_policy_key')
+  return {
+    srcId: buf.readUInt32LE(off + 0),
+    dstId: buf.readUInt32LE(off + 4),
+  }
+}
+
+/** struct latch_port_range (8 bytes) */
+export const LatchPortRangeLayout = {
+  name: 'latch_port_range',
+  size: 8,
+  fields: {
+    low: { offset: 0, size: 2 },
+    high: { offset: 2, size: 2 },
+    proto: { offset: 4, size: 1 },
+    _pad: { offset: 5, size: 3 },
+  },
+} as const
+
+export interface LatchPortRange {
+  low: number
+  high: number
+  proto: number
+}
+
+export function encodeLatchPortRange(v: LatchPortRange, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
+  buf.fill(0, off, off + 8)
+  buf.writeUInt16LE(v.low, off + 0)
+  buf.writeUInt16LE(v.high, off + 2)
+  buf.writeUInt8(v.proto, off + 4)
+  return buf
+}
+
+export function decodeLatchPortRange(buf: Buffer, off = 0): LatchPortRange {
+  checkRoom(buf, off, 8, 'latch_port_range')
+  return {
+    low: buf.readUInt16LE(off + 0),
+    high: buf.readUInt16LE(off + 2),
+    proto: buf.readUInt8(off + 4),
+  }
+}
+
+/** struct latch_policy_value (136 bytes) */
+export const LatchPolicyValueLayout = {
+  name: 'latch_policy_value',
+  size: 136,
+  fields: {
+    flags: { offset: 0, size: 4 },
+    n_ranges: { offset: 4, size: 4 },
+    ranges: { offset: 8, size: 128 },
+  },
+} as const
+
+export interface LatchPolicyValue {
+  flags: number
+  nRanges: number
+  ranges: LatchPortRange[]
+}
+
+export function encodeLatchPolicyValue(
+  v: LatchPolicyValue,
+  buf: Buffer = Buffer.alloc(136),
+  off = 0,
+): Buffer {
+  buf.fill(0, off, off + 136)
+  buf.writeUInt32LE(v.flags, off + 0)
+  buf.writeUInt32LE(v.nRanges, off + 4)
+  checkCount(v.ranges.length, 16, 'latch_policy_value.ranges')
+  for (const [i, item] of v.ranges.entries()) encodeLatchPortRange(item, buf, off + 8 + i * 8)
+  return buf
+}
+
+export function decodeLatchPolicyValue(buf: Buffer, off = 0): LatchPolicyValue {
+  checkRoom(buf, off, 136, 'latch_policy_value')
+  return {
+    flags: buf.readUInt32LE(off + 0),
+    nRanges: buf.readUInt32LE(off + 4),
+    ranges: Array.from({ length: 16 }, (_, i) => decodeLatchPortRange(buf, off + 8 + i * 8)),
+  }
+}
+
+/** struct latch_ct_key (40 bytes) */
+export const LatchCtKeyLayout = {
+  name: 'latch_ct_key',
+  size: 40,
+  fields: {
+    src: { offset: 0, size: 16 },
+    dst: { offset: 16, size: 16 },
+    sport: { offset: 32, size: 2 },
+    dport: { offset: 34, size: 2 },
+    proto: { offset: 36, size: 1 },
+    direction: { offset: 37, size: 1 },
+    _pad: { offset: 38, size: 2 },
+  },
+} as const
+
+export interface LatchCtKey {
+  src: LatchIp
+  dst: LatchIp
+  sport: number
+  dport: number
+  proto: number
+  direction: number
+}
+
+export function encodeLatchCtKey(v: LatchCtKey, buf: Buffer = Buffer.alloc(40), off = 0): Buffer {
+  buf.fill(0, off, off + 40)
+  encodeLatchIp(v.src, buf, off + 0)
+  encodeLatchIp(v.dst, buf, off + 16)
+  buf.writeUInt16LE(v.sport, off + 32)
+  buf.writeUInt16LE(v.dport, off + 34)
+  buf.writeUInt8(v.proto, off + 36)
+  buf.writeUInt8(v.direction, off + 37)
+  return buf
+}
+
+export function decodeLatchCtKey(buf: Buffer, off = 0): LatchCtKey {
+  checkRoom(buf, off, 40, 'latch_ct_key')
+  return {
+    src: decodeLatchIp(buf, off + 0),
+    dst: decodeLatchIp(buf, off + 16),
+    sport: buf.readUInt16LE(off + 32),
+    dport: buf.readUInt16LE(off + 34),
+    proto: buf.readUInt8(off + 36),
+    direction: buf.readUInt8(off + 37),
+  }
+}
+
+/** struct latch_ct_value (32 bytes) */
+export const LatchCtValueLayout = {
+  name: 'latch_ct_value',
+  size: 32,
+  fields: {
+    created_ns: { offset: 0, size: 8 },
+    last_ns: { offset: 8, size: 8 },
+    src_id: { offset: 16, size: 4 },
+    dst_id: { offset: 20, size: 4 },
+    ifindex: { offset: 24, size: 4 },
+    state: { offset: 28, size: 1 },
+    flags: { offset: 29, size: 1 },
+    _pad: { offset: 30, size: 2 },
+  },
+} as const
+
+export interface LatchCtValue {
+  createdNs: bigint
+  lastNs: bigint
+  srcId: number
+  dstId: number
+  ifindex: number
+  state: number
+  flags: number
+}
+
+export function encodeLatchCtValue(v: LatchCtValue, buf: Buffer = Buffer.alloc(32), off = 0): Buffer {
+  buf.fill(0, off, off + 32)
+  buf.writeBigUInt64LE(v.createdNs, off + 0)
+  buf.writeBigUInt64LE(v.lastNs, off + 8)
+  buf.writeUInt32LE(v.srcId, off + 16)
+  buf.writeUInt32LE(v.dstId, off + 20)
+  buf.writeUInt32LE(v.ifindex, off + 24)
+  buf.writeUInt8(v.state, off + 28)
+  buf.writeUInt8(v.flags, off + 29)
+  return buf
+}
+
+export function decodeLatchCtValue(buf: Buffer, off = 0): LatchCtValue {
+  checkRoom(buf, off, 32, 'latch_ct_value')
+  return {
+    createdNs: buf.readBigUInt64LE(off + 0),
+    lastNs: buf.readBigUInt64LE(off + 8),
+    srcId: buf.readUInt32LE(off + 16),
+    dstId: buf.readUInt32LE(off + 20),
+    ifindex: buf.readUInt32LE(off + 24),
+    state: buf.readUInt8(off + 28),
+    flags: buf.readUInt8(off + 29),
+  }
+}
+
+/** struct latch_frag_key (40 bytes) */
+export const LatchFragKeyLayout = {
+  name: 'latch_frag_key',
+  size: 40,
+  fields: {
+    src: { offset: 0, size: 16 },
+    dst: { offset: 16, size: 16 },
+    id: { offset: 32, size: 4 },
+    proto: { offset: 36, size: 1 },
+    direction: { offset: 37, size: 1 },
+    _pad: { offset: 38, size: 2 },
+  },
+} as const
+
+export interface LatchFragKey {
+  src: LatchIp
+  dst: LatchIp
+  id: number
+  proto: number
+  direction: number
+}
+
+export function encodeLatchFragKey(v: LatchFragKey, buf: Buffer = Buffer.alloc(40), off = 0): Buffer {
+  buf.fill(0, off, off + 40)
+  encodeLatchIp(v.src, buf, off + 0)
+  encodeLatchIp(v.dst, buf, off + 16)
+  buf.writeUInt32LE(v.id, off + 32)
+  buf.writeUInt8(v.proto, off + 36)
+  buf.writeUInt8(v.direction, off + 37)
+  return buf
+}
+
+export function decodeLatchFragKey(buf: Buffer, off = 0): LatchFragKey {
+  checkRoom(buf, off, 40, 'latch_frag_key')
+  return {
+    src: decodeLatchIp(buf, off + 0),
+    dst: decodeLatchIp(buf, off + 16),
+    id: buf.readUInt32LE(off + 32),
+    proto: buf.readUInt8(off + 36),
+    direction: buf.readUInt8(off + 37),
+  }
+}
+
+/** struct latch_frag_value (8 bytes) */
+export const LatchFragValueLayout = {
+  name: 'latch_frag_value',
+  size: 8,
+  fields: {
+    first_ns: { offset: 0, size: 8 },
+  },
+} as const
+
+export interface LatchFragValue {
+  firstNs: bigint
+}
+
+export function encodeLatchFragValue(v: LatchFragValue, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
+  buf.fill(0, off, off + 8)
+  buf.writeBigUInt64LE(v.firstNs, off + 0)
+  return buf
+}
+
+export function decodeLatchFragValue(buf: Buffer, off = 0): LatchFragValue {
+  checkRoom(buf, off, 8, 'latch_frag_value')
+  return {
+    firstNs: buf.readBigUInt64LE(off + 0),
+  }
+}
+
 /** struct latch_stat (16 bytes) */
 export const LatchStatLayout = {
   name: 'latch_stat',
@@ -275,29 +603,61 @@ export function decodeLatchStat(buf: Buffer, off = 0): LatchStat {
   }
 }
 
-/** struct latch_config (8 bytes) */
+/** struct latch_config (72 bytes) */
 export const LatchConfigLayout = {
   name: 'latch_config',
-  size: 8,
+  size: 72,
   fields: {
     event_interval_ns: { offset: 0, size: 8 },
+    ct_tcp_syn_ns: { offset: 8, size: 8 },
+    ct_tcp_established_ns: { offset: 16, size: 8 },
+    ct_tcp_closing_ns: { offset: 24, size: 8 },
+    ct_tcp_closed_ns: { offset: 32, size: 8 },
+    ct_udp_ns: { offset: 40, size: 8 },
+    ct_icmp_ns: { offset: 48, size: 8 },
+    ct_other_ns: { offset: 56, size: 8 },
+    frag_ns: { offset: 64, size: 8 },
   },
 } as const
 
 export interface LatchConfig {
   eventIntervalNs: bigint
+  ctTcpSynNs: bigint
+  ctTcpEstablishedNs: bigint
+  ctTcpClosingNs: bigint
+  ctTcpClosedNs: bigint
+  ctUdpNs: bigint
+  ctIcmpNs: bigint
+  ctOtherNs: bigint
+  fragNs: bigint
 }
 
-export function encodeLatchConfig(v: LatchConfig, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
-  buf.fill(0, off, off + 8)
+export function encodeLatchConfig(v: LatchConfig, buf: Buffer = Buffer.alloc(72), off = 0): Buffer {
+  buf.fill(0, off, off + 72)
   buf.writeBigUInt64LE(v.eventIntervalNs, off + 0)
+  buf.writeBigUInt64LE(v.ctTcpSynNs, off + 8)
+  buf.writeBigUInt64LE(v.ctTcpEstablishedNs, off + 16)
+  buf.writeBigUInt64LE(v.ctTcpClosingNs, off + 24)
+  buf.writeBigUInt64LE(v.ctTcpClosedNs, off + 32)
+  buf.writeBigUInt64LE(v.ctUdpNs, off + 40)
+  buf.writeBigUInt64LE(v.ctIcmpNs, off + 48)
+  buf.writeBigUInt64LE(v.ctOtherNs, off + 56)
+  buf.writeBigUInt64LE(v.fragNs, off + 64)
   return buf
 }
 
 export function decodeLatchConfig(buf: Buffer, off = 0): LatchConfig {
-  checkRoom(buf, off, 8, 'latch_config')
+  checkRoom(buf, off, 72, 'latch_config')
   return {
     eventIntervalNs: buf.readBigUInt64LE(off + 0),
+    ctTcpSynNs: buf.readBigUInt64LE(off + 8),
+    ctTcpEstablishedNs: buf.readBigUInt64LE(off + 16),
+    ctTcpClosingNs: buf.readBigUInt64LE(off + 24),
+    ctTcpClosedNs: buf.readBigUInt64LE(off + 32),
+    ctUdpNs: buf.readBigUInt64LE(off + 40),
+    ctIcmpNs: buf.readBigUInt64LE(off + 48),
+    ctOtherNs: buf.readBigUInt64LE(off + 56),
+    fragNs: buf.readBigUInt64LE(off + 64),
   }
 }
 
@@ -469,6 +829,13 @@ export const LAYOUTS = {
   latch_endpoint_value: LatchEndpointValueLayout,
   latch_auth_key: LatchAuthKeyLayout,
   latch_auth_value: LatchAuthValueLayout,
+  latch_policy_key: LatchPolicyKeyLayout,
+  latch_port_range: LatchPortRangeLayout,
+  latch_policy_value: LatchPolicyValueLayout,
+  latch_ct_key: LatchCtKeyLayout,
+  latch_ct_value: LatchCtValueLayout,
+  latch_frag_key: LatchFragKeyLayout,
+  latch_frag_value: LatchFragValueLayout,
   latch_stat: LatchStatLayout,
   latch_config: LatchConfigLayout,
   latch_event_rl_key: LatchEventRlKeyLayout,

@@ -4,7 +4,7 @@
  * policy change, no process: this is how latchd programs ESP. Tests pass a recording port.
  */
 import { createNetlink, FlagsGet, FlagsNew, type NetlinkSocket } from 'netlink'
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import {
   decodePolicy,
   decodeSa,

@@ -11,13 +11,13 @@
  */
 import { createInterface } from 'node:readline'
 import { destination, pino } from 'pino'
+import { asLatchError } from '../../../daemon/base/errors.js'
 import {
   createEngine,
   type Engine,
   type PeerSession,
   type WireguardOptions,
 } from '../../../daemon/engine/index.js'
-import { asLatchError } from '../../../daemon/errors.js'
 import { ExecaRunner, type RunOptions, type RunResult } from '../../../daemon/transport/runner.js'
 
 class CountingRunner extends ExecaRunner {

@@ -94,6 +94,20 @@ export const ERRORS = {
   LATCH_ERR_CONFIG_MISSING: { exit: 66, fix: 'create the config file or pass --config PATH' },
   LATCH_ERR_CONFIG_INVALID: { exit: 78, fix: 'fix the named key; the running configuration was kept' },
 
+  // --- discovery (daemon/discovery) ----------------------------------------------------------------
+  LATCH_ERR_DISCOVERY_ETCD_TLS: {
+    exit: 66,
+    fix: "etcd.caFile, etcd.certFile and etcd.keyFile must be readable PEM files (the key 0600): the etcd CA, and this node's etcd client certificate and key (`latchctl lab up --discovery etcd` writes them under /run/latch-lab/etcd/pki)",
+  },
+  LATCH_ERR_DISCOVERY_ETCD_UNAVAILABLE: {
+    exit: 69,
+    fix: "check that an etcd.endpoints member answers and accepts this node's client certificate (etcd runs with --client-cert-auth and the CA that issued it); latchd keeps its current peers and retries",
+  },
+  LATCH_ERR_DISCOVERY_RECORD_INVALID: {
+    exit: 65,
+    fix: 'a value under the etcd prefix is not a latch registration (JSON {v, name, address, port, fingerprint}, key = prefix + name): delete it (`etcdctl del KEY`) or fix its writer; latchd ignores it and keeps the record it had',
+  },
+
   // --- latchd: identity, listeners, control socket (daemon/latchd.ts, daemon/control) ----------------
   LATCH_ERR_DAEMON_IDENTITY: {
     exit: 78,

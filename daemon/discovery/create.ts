@@ -1,0 +1,33 @@
+/** The discovery backend a config names: the static peers file, or etcd. */
+import type { Logger } from 'pino'
+import { LatchError } from '../base/errors.js'
+import type { Config } from '../config/schema.js'
+import { EtcdDiscovery } from './etcd.js'
+import { StaticPeers } from './static-file.js'
+import type { Discovery, DiscoveryCallbacks } from './types.js'
+
+export interface CreateDiscoveryOptions extends DiscoveryCallbacks {
+  config: Config
+  logger: Logger
+  /** This node's handshake endpoint and certificate fingerprint, for its etcd registration. */
+  self: { address: string; port: number; fingerprint: string }
+}
+
+export function createDiscovery(o: CreateDiscoveryOptions): Discovery {
+  const c = o.config
+  const cb = { onChange: o.onChange, onError: o.onError }
+  if (c.etcd) {
+    return new EtcdDiscovery({
+      ...cb,
+      etcd: c.etcd,
+      self: { name: c.node, ...o.self },
+      gracePeriodMs: c.peerGracePeriod,
+      logger: o.logger,
+    })
+  }
+  if (c.peersFile !== undefined) return new StaticPeers({ ...cb, file: c.peersFile, self: c.node })
+  throw new LatchError(
+    'LATCH_ERR_INTERNAL_BUG',
+    'the config names no discovery backend (the schema requires one)',
+  )
+}

@@ -1,0 +1,455 @@
+/**
+ * etcd discovery: this node registers itself under `<prefix><node>` with a lease it keeps alive, and
+ * watches the prefix; the other nodes' registrations become the peer list (EtcdView decides what).
+ *
+ * The client authenticates to etcd with TLS client certificates. Fail static throughout:
+ *  - etcd unreachable or partitioned: the view is frozen (no event, no change), so every peer, tunnel
+ *    and pair stays; the watch reconnects by itself and replays from the revision it had.
+ *  - the watch is cancelled (its revision was compacted while we were away) or cannot be made: a full
+ *    listing resyncs the view, then a new watch starts at the listing's revision + 1.
+ *  - the lease is lost (expired during an outage): a new lease, and the record is written again, with
+ *    backoff until etcd answers. Someone overwriting or deleting our record: written again, logged.
+ * The record is never revoked on stop: a restarting latchd puts the same record again and the other
+ * nodes see no change; a node that stays away loses its record when the lease TTL ends, and peers
+ * keep it for their grace period after that.
+ */
+import { readFile } from 'node:fs/promises'
+import { ExponentialBackoff } from 'cockatiel'
+import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import type { Logger } from 'pino'
+import { readPrivateKey } from '../../certs/keys.js'
+import { type Clock, systemClock, type TimerHandle } from '../base/clock.js'
+import { asLatchError, LatchError } from '../base/errors.js'
+import type { Config } from '../config/schema.js'
+import { Backoff } from '../node/backoff.js'
+import type { DiscoveryStatus } from '../wire/status.js'
+import { encodeRecord, type NodeRecord, recordKey } from './etcd-record.js'
+import { EtcdView, type RejectedRecord } from './etcd-view.js'
+import { diffPeers, type PeerEntry } from './peers-file.js'
+import type { Discovery, DiscoveryCallbacks } from './types.js'
+
+export type EtcdConfig = NonNullable<Config['etcd']>
+
+export interface EtcdDiscoveryOptions extends DiscoveryCallbacks {
+  etcd: EtcdConfig
+  /** This node's registration. */
+  self: NodeRecord
+  /** How long a vanished registration stays a peer (config peerGracePeriod). */
+  gracePeriodMs: number
+  logger: Logger
+  clock?: Clock
+  /** How long start() waits for the first listing before going on with no peers; default 5 s. */
+  startTimeoutMs?: number
+}
+
+const RETRY = { baseMs: 250, capMs: 5000 }
+
+async function readTls(e: EtcdConfig): Promise<{ ca: Buffer; cert: Buffer; key: Buffer }> {
+  const read = async (what: string, file: string) => {
+    try {
+      return await readFile(file)
+    } catch (err) {
+      throw new LatchError(
+        'LATCH_ERR_DISCOVERY_ETCD_TLS',
+        `etcd.${what} ${file} cannot be read: ${(err as Error).message}`,
+        {
+          cause: err,
+          details: { file },
+        },
+      )
+    }
+  }
+  const ca = await read('caFile', e.caFile)
+  const cert = await read('certFile', e.certFile)
+  let key: string
+  try {
+    key = await readPrivateKey(e.keyFile)
+  } catch (err) {
+    const le = asLatchError(err)
+    throw new LatchError('LATCH_ERR_DISCOVERY_ETCD_TLS', `etcd.keyFile: ${le.message}`, {
+      cause: err,
+      details: { file: e.keyFile },
+    })
+  }
+  return { ca, cert, key: Buffer.from(key) }
+}
+
+export class EtcdDiscovery implements Discovery {
+  readonly backend = 'etcd'
+  readonly #o: EtcdDiscoveryOptions
+  readonly #clock: Clock
+  readonly #view: EtcdView
+  readonly #key: string
+  readonly #value: string
+  readonly #log: Logger
+  #client: Etcd3 | undefined
+  #peers: readonly PeerEntry[] = []
+  #stopped = false
+  // registration
+  #lease: Lease | undefined
+  #registered = false
+  #everRegistered = false
+  #registering: Promise<void> | undefined
+  readonly #regBackoff = new Backoff(RETRY)
+  // view
+  #watcher: Watcher | undefined
+  #connected = false
+  #revision: string | undefined
+  #resyncs = 0
+  #lastSyncAt: number | undefined
+  #syncing: Promise<void> | undefined
+  #syncAgain = false
+  readonly #syncBackoff = new Backoff(RETRY)
+  #syncTimer: TimerHandle | undefined
+  #expiryTimer: TimerHandle | undefined
+  #publishQueued = false
+  #lastError: { message: string; at: number } | undefined
+  #outage = false
+
+  constructor(o: EtcdDiscoveryOptions) {
+    this.#o = o
+    this.#clock = o.clock ?? systemClock
+    this.#view = new EtcdView({ prefix: o.etcd.prefix, self: o.self.name, gracePeriodMs: o.gracePeriodMs })
+    this.#key = recordKey(o.etcd.prefix, o.self.name)
+    this.#value = encodeRecord(o.self)
+    this.#log = o.logger.child({ component: 'discovery' })
+  }
+
+  get peers(): readonly PeerEntry[] {
+    return this.#peers
+  }
+
+  async start(): Promise<readonly PeerEntry[]> {
+    const tls = await readTls(this.#o.etcd)
+    this.#client = new Etcd3({
+      hosts: [...this.#o.etcd.endpoints],
+      credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
+      dialTimeout: 3000,
+      grpcOptions: {
+        // notice a partitioned member (no RST) within seconds, then fail over to another endpoint
+        'grpc.keepalive_time_ms': 3000,
+        'grpc.keepalive_timeout_ms': 2000,
+        'grpc.keepalive_permit_without_calls': 1,
+      },
+      faultHandling: {
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
+      },
+    })
+    void this.#register()
+    const first = this.#resync()
+    const timeoutMs = this.#o.startTimeoutMs ?? 5000
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([first, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))])
+    clearTimeout(timer)
+    if (this.#revision === undefined) {
+      this.#log.error(
+        { event: 'etcd_unavailable', endpoints: this.#o.etcd.endpoints },
+        `no answer from etcd within ${timeoutMs} ms; starting with no peers, retrying in the background`,
+      )
+    }
+    this.#peers = this.#view.peers()
+    return this.#peers
+  }
+
+  status(): DiscoveryStatus {
+    const iso = (ms: number) => new Date(ms).toISOString()
+    return {
+      backend: 'etcd',
+      endpoints: [...this.#o.etcd.endpoints],
+      prefix: this.#o.etcd.prefix,
+      connected: this.#connected,
+      registered: this.#registered,
+      leaseTtlSeconds: this.#o.etcd.leaseTtl / 1000,
+      ...(this.#revision !== undefined && { revision: this.#revision }),
+      ...(this.#lastSyncAt !== undefined && { lastSyncAt: iso(this.#lastSyncAt) }),
+      resyncs: this.#resyncs,
+      records: this.#view.liveCount,
+      departing: this.#view.departing().map((d) => ({ name: d.name, until: iso(d.until) })),
+      rejected: this.#view.rejected().map((r) => ({ key: r.key, problem: r.problem, at: iso(r.at) })),
+      ...(this.#lastError && {
+        lastError: { message: this.#lastError.message, at: iso(this.#lastError.at) },
+      }),
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    for (const t of [this.#syncTimer, this.#expiryTimer]) t?.cancel()
+    const w = this.#watcher
+    this.#watcher = undefined
+    w?.removeAllListeners()
+    w?.on('error', () => undefined)
+    if (w) await Promise.race([w.cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 500))])
+    // not revoked: a restart re-puts the same record and the other nodes see no change
+    this.#lease?.removeAllListeners()
+    this.#lease?.release()
+    this.#lease = undefined
+    this.#client?.close()
+  }
+
+  // --- registration ------------------------------------------------------------------------------
+
+  #register(): Promise<void> {
+    this.#registering ??= this.#registerLoop().finally(() => {
+      this.#registering = undefined
+    })
+    return this.#registering
+  }
+
+  async #registerLoop(): Promise<void> {
+    const client = this.#client
+    if (!client) return
+    while (!this.#stopped) {
+      const old = this.#lease
+      this.#lease = undefined
+      old?.removeAllListeners()
+      old?.release()
+      const ttl = Math.max(1, Math.round(this.#o.etcd.leaseTtl / 1000))
+      const lease = client.lease(ttl, { autoKeepAlive: true })
+      lease.on('lost', (err) => this.#leaseLost(lease, err))
+      try {
+        await lease.put(this.#key).value(this.#value).exec()
+        if (this.#stopped) {
+          lease.release()
+          return
+        }
+        this.#lease = lease
+        this.#registered = true
+        this.#regBackoff.reset()
+        this.#recovered()
+        this.#log.info(
+          {
+            event: this.#everRegistered ? 'etcd_registration_resumed' : 'etcd_registered',
+            key: this.#key,
+            lease: await lease.grant(),
+          },
+          `${this.#everRegistered ? 'registered again' : 'registered'} in etcd as ${this.#key} (lease TTL ${ttl} s)`,
+        )
+        this.#everRegistered = true
+        return
+      } catch (err) {
+        lease.removeAllListeners()
+        lease.release()
+        this.#registered = false
+        const ms = this.#regBackoff.next()
+        this.#fail(`cannot register ${this.#key}: ${(err as Error).message}; retrying in ${ms} ms`, err)
+        await new Promise<void>((r) => this.#clock.after(ms, r))
+      }
+    }
+  }
+
+  #leaseLost(lease: Lease, err: Error): void {
+    if (this.#stopped || this.#lease !== lease) return
+    this.#registered = false
+    this.#log.warn(
+      { event: 'etcd_lease_lost', key: this.#key },
+      `lost the etcd lease of ${this.#key}: ${err.message}; registering again`,
+    )
+    void this.#register()
+  }
+
+  /** Our own key changed under the watch: someone else wrote or deleted it. Put ours back. */
+  #ownKeyChanged(value: string | undefined): void {
+    if (value === this.#value || this.#stopped) return
+    if (value === undefined) {
+      this.#log.warn(
+        { event: 'etcd_registration_deleted', key: this.#key },
+        `${this.#key} was deleted; registering again`,
+      )
+    } else {
+      this.#log.warn(
+        { event: 'etcd_registration_overwritten', key: this.#key },
+        `${this.#key} was overwritten by another writer; writing this node's record back`,
+      )
+    }
+    this.#registered = false
+    void this.#register()
+  }
+
+  // --- the view ----------------------------------------------------------------------------------
+
+  /** A full listing, then a watch from the revision after it. One at a time; retried with backoff. */
+  #resync(): Promise<void> {
+    if (this.#syncing) {
+      this.#syncAgain = true
+      return this.#syncing
+    }
+    this.#syncing = (async () => {
+      do {
+        this.#syncAgain = false
+        await this.#resyncOnce()
+      } while (this.#syncAgain && !this.#stopped)
+    })().finally(() => {
+      this.#syncing = undefined
+    })
+    return this.#syncing
+  }
+
+  async #resyncOnce(): Promise<void> {
+    const client = this.#client
+    if (!client || this.#stopped) return
+    this.#syncTimer?.cancel()
+    this.#syncTimer = undefined
+    const old = this.#watcher
+    this.#watcher = undefined
+    if (old) {
+      // not awaited: a watch etcd already cancelled (compaction) gets no answer to a second cancel
+      old.removeAllListeners()
+      old.on('error', () => undefined)
+      void old.cancel().catch(() => undefined)
+    }
+    try {
+      const res = await client.getAll().prefix(this.#o.etcd.prefix).exec()
+      if (this.#stopped) return
+      const kvs = res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }))
+      const own = kvs.find((kv) => kv.key === this.#key)
+      for (const r of this.#view.resync(kvs, this.#clock.now())) this.#rejected(r)
+      this.#revision = res.header.revision
+      this.#resyncs++
+      this.#lastSyncAt = this.#clock.now()
+      this.#schedulePublish()
+      if (this.#registered) this.#ownKeyChanged(own?.value)
+      const next = (BigInt(res.header.revision) + 1n).toString()
+      const w = await client.watch().prefix(this.#o.etcd.prefix).startRevision(next).create()
+      if (this.#stopped) {
+        await w.cancel().catch(() => undefined)
+        return
+      }
+      this.#watch(w)
+      this.#syncBackoff.reset()
+      this.#recovered()
+      this.#log.info(
+        {
+          event: 'etcd_synced',
+          revision: this.#revision,
+          records: this.#view.liveCount,
+          resyncs: this.#resyncs,
+        },
+        `etcd view at revision ${this.#revision}: ${this.#view.liveCount} other nodes registered`,
+      )
+    } catch (err) {
+      this.#connected = false
+      const ms = this.#syncBackoff.next()
+      this.#fail(
+        `cannot list ${this.#o.etcd.prefix}: ${(err as Error).message}; keeping the current peers, retrying in ${ms} ms`,
+        err,
+      )
+      this.#syncTimer = this.#clock.after(ms, () => {
+        this.#syncTimer = undefined
+        void this.#resync()
+      })
+    }
+  }
+
+  #watch(w: Watcher): void {
+    this.#watcher = w
+    this.#connected = true
+    w.on('put', (kv: IKeyValue) => this.#event(kv, kv.value.toString()))
+    w.on('delete', (kv: IKeyValue) => this.#event(kv, undefined))
+    w.on('disconnected', (err: Error) => {
+      if (!this.#connected) return
+      this.#connected = false
+      this.#fail(`lost the etcd watch: ${err.message}; keeping the current peers, reconnecting`, err)
+    })
+    w.on('connected', () => {
+      if (this.#connected) return
+      this.#connected = true
+      this.#recovered()
+      this.#log.info(
+        { event: 'etcd_reconnected', revision: this.#revision },
+        `etcd watch resumed after revision ${this.#revision}`,
+      )
+      // leases may have lapsed meanwhile; make sure ours is there
+      if (!this.#registered) void this.#register()
+    })
+    w.on('error', (err: Error) => {
+      // cancelled by etcd (typically: our revision was compacted while we were away): list again
+      if (this.#watcher !== w) return
+      this.#connected = false
+      this.#log.warn(
+        { event: 'etcd_watch_cancelled', revision: this.#revision },
+        `${err.message}; listing ${this.#o.etcd.prefix} again`,
+      )
+      void this.#resync()
+    })
+  }
+
+  #event(kv: IKeyValue, value: string | undefined): void {
+    const key = kv.key.toString()
+    this.#revision = kv.mod_revision
+    if (key === this.#key) {
+      this.#ownKeyChanged(value)
+      return
+    }
+    const now = this.#clock.now()
+    if (value === undefined) this.#view.delete(key, now)
+    else {
+      const r = this.#view.put(key, value, now)
+      if (r) this.#rejected(r)
+    }
+    this.#schedulePublish()
+  }
+
+  #rejected(r: RejectedRecord): void {
+    const err = new LatchError(
+      'LATCH_ERR_DISCOVERY_RECORD_INVALID',
+      `refused the etcd record ${r.key}: ${r.problem}`,
+      {
+        details: { key: r.key, problem: r.problem },
+      },
+    )
+    this.#log.warn({ event: 'etcd_record_rejected', key: r.key, code: err.code }, err.message)
+    this.#o.onError(err)
+  }
+
+  /** Many events arrive in one watch response: apply them to the mesh once. */
+  #schedulePublish(): void {
+    if (this.#publishQueued) return
+    this.#publishQueued = true
+    setImmediate(() => {
+      this.#publishQueued = false
+      this.#publish()
+    })
+  }
+
+  #publish(): void {
+    if (this.#stopped) return
+    this.#view.expire(this.#clock.now())
+    this.#armExpiry()
+    const next = this.#view.peers()
+    const d = diffPeers(this.#peers, next)
+    if (d.added.length + d.removed.length + d.changed.length === 0) return
+    this.#peers = next
+    this.#o.onChange(next)
+  }
+
+  #armExpiry(): void {
+    this.#expiryTimer?.cancel()
+    this.#expiryTimer = undefined
+    const at = this.#view.nextExpiry()
+    if (at === undefined) return
+    this.#expiryTimer = this.#clock.after(Math.max(0, at - this.#clock.now()), () => {
+      this.#expiryTimer = undefined
+      this.#publish()
+    })
+  }
+
+  /** etcd did not answer: logged (once per outage at warn, retries at debug) and shown in status. */
+  #fail(message: string, cause: unknown): void {
+    this.#lastError = { message, at: this.#clock.now() }
+    const err = new LatchError('LATCH_ERR_DISCOVERY_ETCD_UNAVAILABLE', message, { cause })
+    const level = this.#outage ? 'debug' : 'warn'
+    this.#outage = true
+    this.#log[level](
+      { event: 'etcd_unavailable', code: err.code, err: { message: (cause as Error)?.message } },
+      message,
+    )
+  }
+
+  #recovered(): void {
+    if (!this.#outage) return
+    this.#outage = false
+    this.#log.info({ event: 'etcd_available' }, 'etcd answers again')
+  }
+}
