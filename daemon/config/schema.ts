@@ -6,6 +6,7 @@
  * Pure: no I/O. Loading (file → frozen Config) is in load.ts.
  */
 import { z } from 'zod'
+import { LIMIT_DEFAULTS } from '../base/conn-guard.js'
 import { formatDurationMs, parseDurationMs } from '../base/duration.js'
 import { parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
 import { DEFAULT_CONTROL_SOCKET } from '../wire/socket.js'
@@ -93,6 +94,8 @@ const pkiSchema = z
     intermediateCertFile: path,
     /** Its private key (0600), used to renew local workload SVIDs. */
     intermediateKeyFile: path,
+    /** The revocation list (README "Revocation list"), watched and hot-reloaded; optional. */
+    revocationFile: path.optional(),
   })
   .strict()
 
@@ -170,6 +173,39 @@ const datapathSchema = z
     pinDir: path.default(DEFAULTS.datapathPinDir),
     /** SPIFFE ID → identity id allocation, kept across restarts (JSON, 0600). */
     identitiesFile: path.default(DEFAULTS.datapathIdentitiesFile),
+  })
+  .strict()
+
+const count = (max: number) => z.number().int().min(1).max(max)
+const listenerLimits = (d: { maxConnections: number; maxPerSource: number }) =>
+  z
+    .object({
+      /** Open connections of this listener, authenticated or not. */
+      maxConnections: count(1_000_000).default(d.maxConnections),
+      /** Open connections from one source address. */
+      maxPerSource: count(1_000_000).default(d.maxPerSource),
+    })
+    .strict()
+    .default({})
+
+/** Bounded listeners (daemon/base/conn-guard.ts): defaults in LIMIT_DEFAULTS there. */
+const limitsSchema = z
+  .object({
+    /** An unauthenticated connection (no session, verdict, request yet) is closed after this, e.g. 10s. */
+    handshakeTimeout: duration(500, 300_000).default(`${LIMIT_DEFAULTS.handshakeTimeoutMs}ms`),
+    /** …or once it has read more raw bytes than this. */
+    maxPreAuthBytes: count(64 << 20).default(LIMIT_DEFAULTS.maxPreAuthBytes),
+    /** File descriptors unauthenticated connections may never take (peers, control, wg, files keep them). */
+    reservedFds: count(1_000_000).default(LIMIT_DEFAULTS.reservedFds),
+    /** Unauthenticated connections of all listeners together (also ≤ open-file limit − reservedFds). */
+    maxUnauthenticated: count(1_000_000).default(LIMIT_DEFAULTS.maxUnauthenticated),
+    node: listenerLimits(LIMIT_DEFAULTS.node),
+    pairAuth: listenerLimits(LIMIT_DEFAULTS.pairAuth),
+    metrics: listenerLimits(LIMIT_DEFAULTS.metrics),
+    control: z
+      .object({ maxConnections: count(1_000_000).default(LIMIT_DEFAULTS.control.maxConnections) })
+      .strict()
+      .default({}),
   })
   .strict()
 
@@ -257,6 +293,8 @@ export const configSchema = z
     datapath: datapathSchema.default({}),
     /** Optional Prometheus /metrics listener. */
     metrics: metricsSchema.optional(),
+    /** Bounds of every listener against a hostile network. */
+    limits: limitsSchema.default({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -115,6 +115,8 @@ export interface NativeAddon {
   ifNameToIndex(name: string): number
   ifIndexToName(ifindex: number): string | null
   numPossibleCpus(): number
+  /** SO_BINDTODEVICE on a socket fd (native/src/sockopt.cc). */
+  bindToDevice(fd: number, ifname: string): void
   abi: {
     structs: Record<string, { size: number; align: number; fields: Record<string, AbiField> }>
     consts: Record<string, number>

@@ -3,7 +3,7 @@ import { scaled } from '../base/time-scale.js'
 import { IpsecTransport } from '../transport/ipsec.js'
 import type { NetlinkPort } from '../transport/netlink-port.js'
 import { RtNetlinkPort } from '../transport/rtnetlink-port.js'
-import { ExecaRunner } from '../transport/runner.js'
+import { ProcessRunner } from '../transport/runner.js'
 import type { WgPeerConfig } from '../transport/wg-plan.js'
 import { WireguardTransport } from '../transport/wireguard.js'
 import { NetlinkXfrmPort } from '../transport/xfrm/port.js'
@@ -74,7 +74,7 @@ class EngineImpl implements Engine {
       this.closeXfrm = undefined
       this.transport = new WireguardTransport(
         opts.wireguard,
-        opts.runner ?? new ExecaRunner(),
+        opts.runner ?? new ProcessRunner(),
         this.netlink,
         opts.logger.child({ component: 'wireguard' }),
       )

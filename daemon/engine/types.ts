@@ -56,7 +56,7 @@ export interface EngineOptions {
   /** Present: the IPsec transport carries the mesh (wireguard.address and privateKeyFile still apply). */
   ipsec?: IpsecEngineOptions
   logger: Logger
-  /** How processes are run (default: execa). Tests pass a recording runner. */
+  /** How processes are run (default: ProcessRunner). Tests pass a recording runner. */
   runner?: CommandRunner
   /** How links/addresses/routes are changed (default: rtnetlink). Tests pass a recording port. */
   netlink?: NetlinkPort

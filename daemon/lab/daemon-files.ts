@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path'
 import { stringify } from 'yaml'
 import { daemonPkiFiles } from '../../certs/layout.js'
 import { HANDSHAKE_PORT, type LabNode, type LabPlan, WG_INTERFACE, WG_PORT } from './plan.js'
-import { LAB_POLICY_FILE } from './policy.js'
+import { LAB_POLICY_FILE, LAB_REVOCATION_FILE } from './policy.js'
 
 /** How often lab daemons re-handshake and rotate their PSK (short, so tests see rotations). */
 export const LAB_REKEY_INTERVAL = '120s'
@@ -39,7 +39,7 @@ export function renderDaemonConfig(
   const config = {
     node: node.name,
     trustDomain: plan.trustDomain,
-    pki: daemonPkiFiles(plan.pkiDir, node.name),
+    pki: { ...daemonPkiFiles(plan.pkiDir, node.name), revocationFile: LAB_REVOCATION_FILE },
     listen: { address: node.underlayIp, port: HANDSHAKE_PORT },
     workloadCidrs: [node.workloadCidr],
     wireguard: {

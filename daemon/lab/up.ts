@@ -20,7 +20,7 @@ import { withLabLock } from './lock.js'
 import { ensureNodeMountNs, ensureStateDirMount, hostMounts } from './mounts.js'
 import { applyTopology, listNetns, netnsPath, observeNetns } from './netns.js'
 import { LAB_NETNS_PATTERN, LAB_STATE_DIR, type LabPlan, labPlan, labSize, planNetns } from './plan.js'
-import { LAB_POLICY_FILE, renderLabPolicy } from './policy.js'
+import { LAB_POLICY_FILE, LAB_REVOCATION_FILE, renderLabPolicy, renderLabRevocations } from './policy.js'
 import { killAndWait, processesIn } from './procs.js'
 import { readState, writeState } from './state.js'
 import {
@@ -144,6 +144,10 @@ async function up(opts: UpOptions): Promise<UpReport> {
   if ((await readFile(LAB_POLICY_FILE, 'utf8').catch(() => undefined)) === undefined) {
     await writeIfChanged(LAB_POLICY_FILE, renderLabPolicy(plan))
     actions.push(LAB_POLICY_FILE)
+  }
+  if ((await readFile(LAB_REVOCATION_FILE, 'utf8').catch(() => undefined)) === undefined) {
+    await writeIfChanged(LAB_REVOCATION_FILE, renderLabRevocations(plan))
+    actions.push(LAB_REVOCATION_FILE)
   }
   const configChanged = new Set<string>()
   for (const node of plan.nodes) {

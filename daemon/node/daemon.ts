@@ -3,7 +3,6 @@
  * control socket (→ metrics). `stop()` undoes it in reverse but leaves WireGuard as it is, so the
  * next daemon re-adopts the interface and its peers without cutting traffic.
  */
-import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../base/clock.js'
 import { LatchError } from '../base/errors.js'
@@ -23,12 +22,15 @@ import { certFingerprint } from '../handshake/fingerprint.js'
 import { HandshakeServer } from '../handshake/server.js'
 import { DEFAULT_TIMING, type HandshakeTiming } from '../handshake/timing.js'
 import type { LocalNode } from '../handshake/types.js'
-import { DaemonMetrics } from '../observe/metrics.js'
+import { DaemonMetrics, type MetricsListener } from '../observe/metrics.js'
 import type { ControlResponse } from '../wire/control.js'
 import type { BackoffPolicy } from './backoff.js'
+import { daemonGuards } from './listener-limits.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
+import { loadRevocations, TrustLifecycle } from './trust-lifecycle.js'
+import { applyTrust } from './trust-wiring.js'
 
 export interface DaemonOptions {
   config: Config
@@ -74,6 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { config: c, logger } = o
   const startedAt = new Date()
   const identity = await loadLocalIdentity(c)
+  const revocations = await loadRevocations(c)
   for (const problem of identity.problems) {
     logger.error({ event: 'identity_problem' }, `peers will refuse this node: ${problem}`)
   }
@@ -105,11 +108,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     tunnelAddress: c.wireguard.address,
     workloadCidrs: [...c.workloadCidrs],
     workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
+    revocations,
   }
-  const timing = o.timing ?? DEFAULT_TIMING
+  const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
 
   let mesh: Mesh | undefined
   let pairs: PairService | undefined
+  let server: HandshakeServer | undefined
+  let metricsServer: MetricsListener | undefined
   const metrics = new DaemonMetrics({
     peerStates: () => mesh?.stateCounts() ?? {},
     wireguardBytes: async () => {
@@ -122,6 +128,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       }))
     },
     ...(datapath && { datapath: () => datapath.report() }),
+    listeners: () => [
+      ...(server ? [{ listener: 'node', ...server.counts() }] : []),
+      ...(pairs?.listenerCounts() ?? []),
+      ...(metricsServer ? [{ listener: 'metrics', ...metricsServer.counts() }] : []),
+    ],
+  })
+  const guards = daemonGuards(c, logger, metrics, {
+    nodeMs: timing.handshakeTimeoutMs,
+    pairAuthMs: c.limits.handshakeTimeout,
   })
   mesh = new Mesh({
     self: c.node,
@@ -145,9 +160,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   if (datapath && c.policyFile === undefined)
     inventory = new InventorySync(datapath, () => m.snapshot(), logger)
 
-  let server: HandshakeServer
+  let hs: HandshakeServer
   try {
-    server = new HandshakeServer({
+    hs = new HandshakeServer({
       local,
       isKnownPeer: (n) => m.has(n),
       registeredFingerprint: (n) => m.registeredFingerprint(n),
@@ -155,7 +170,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onTlsError: (err, remote) =>
         logger.warn({ event: 'tls_error', remote }, `TLS handshake from ${remote} failed: ${err.message}`),
       timing,
+      guard: guards.node,
     })
+    server = hs
   } catch (err) {
     throw new LatchError(
       'LATCH_ERR_DAEMON_IDENTITY',
@@ -166,8 +183,17 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       },
     )
   }
+  // PKI hot reload, revocation and expiry (daemon/node/trust-lifecycle.ts)
+  const trust = new TrustLifecycle({
+    config: c,
+    logger,
+    initial: { ...identity, revocations },
+    registry: metrics.registry,
+    apply: (next, _prev, changed) =>
+      applyTrust({ local, server, mesh: m, pairs: () => pairs, logger }, next, changed),
+  })
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
-  const bound = await listenOr('handshakes', listenAt, () => server.listen(c.listen.address, c.listen.port))
+  const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
 
   // discovery: the peers file, or etcd (this node registers its bound handshake port)
   const peers: Discovery = createDiscovery({
@@ -186,7 +212,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   })
   const initialPeers = await peers.start().catch(async (err) => {
     await peers.stop()
-    await server.close(true)
+    await hs.close(true)
     throw err
   })
 
@@ -206,6 +232,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ...(pairs && { pairAuth: await pairs.status() }),
           discovery: peers.status(),
         }),
+        trust: trust.status(),
         ...(datapath && { datapath: datapath.report() }),
       },
     }
@@ -219,19 +246,19 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ? handleDatapathRequest(datapath, req)
           : status(),
     datapath && ((send) => datapath.onEvent(send)),
+    guards.control,
   )
-  let metricsServer: Server | undefined
   try {
     await control.listen()
     if (c.metrics) {
       const { address, port } = c.metrics
       metricsServer = await listenOr('metrics', formatEndpoint(address, port), () =>
-        metrics.listen(address, port),
+        metrics.listen(address, port, guards.metrics),
       )
     }
   } catch (err) {
     await peers.stop()
-    await server.close(true)
+    await hs.close(true)
     await control.close().catch(() => undefined)
     throw err
   }
@@ -249,19 +276,22 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       logger,
       rootPem: identity.rootPem,
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
+      revocations,
       peers: () => m.snapshot(),
       datapath: identityDatapath,
+      guard: guards.pairAuth,
     })
     await pairs.start().catch(async (err) => {
       await peers.stop()
-      await server.close(true)
+      await hs.close(true)
       await control.close().catch(() => undefined)
-      if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+      await metricsServer?.close()
       await pairs?.stop()
       throw err
     })
   }
   m.setPeers(initialPeers)
+  await trust.start()
   logger.info(
     {
       event: 'started',
@@ -284,12 +314,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     status,
     stop() {
       stopping ??= (async () => {
+        trust.stop()
         await peers.stop()
         await pairs?.stop()
         m.stop(false)
-        await server.close(true)
+        await hs.close(true)
         await control.close()
-        if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+        await metricsServer?.close()
         await engine.flush().catch(() => undefined)
         await engine.stop()
         inventory?.stop()

@@ -170,6 +170,46 @@ export class PeerController {
       this.#removeTunnel('the peer was removed from the peers file')
   }
 
+  /**
+   * This node's credentials or trust bundle changed: authenticate again, make-before-break. A dialer
+   * dials now (the new session replaces the old one; its PSK is programmed before the old connection
+   * closes). An acceptor cannot dial, so it closes its control connection as planned: the dialer
+   * re-dials at once while the tunnel stays (grace), exactly as for a restarting daemon.
+   */
+  rehandshake(why: string): void {
+    if (this.#state === 'stopped') return
+    if (this.role === 'dialer') {
+      this.#d.backoff.reset()
+      this.#dial()
+    } else {
+      this.#session?.channel.close(why)
+    }
+  }
+
+  /** The serial number of the peer's current node certificate, when there is a session. */
+  get certSerial(): string | undefined {
+    return this.#session?.peer.certSerial
+  }
+
+  /**
+   * The peer is on the revocation list: its session and tunnel go now (its pairs follow through
+   * onSessionsChanged), and the next handshake is refused by verify() until the list changes.
+   */
+  revoke(why: string): void {
+    if (this.#state === 'stopped' || (this.#session === undefined && this.#tunnel === 'down')) return
+    this.#dropSession()
+    this.#refusal = {
+      reason: 'cert_revoked',
+      message: `node ${this.name} is revoked: ${why}`,
+      by: 'local',
+      at: new Date(this.#d.clock.now()),
+      unverified: false,
+    }
+    this.#state = 'refused'
+    this.#removeTunnel(`revoked: ${why}`)
+    if (this.role === 'dialer') this.#retryLater()
+  }
+
   snapshot(): PeerSnapshot {
     const s = this.#session ?? (this.#tunnel !== 'down' ? this.#lastPeer : undefined)
     return {

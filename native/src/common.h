@@ -50,5 +50,6 @@ void InitRingBuffer(Napi::Env env, Napi::Object exports);
 void InitTestRun(Napi::Env env, Napi::Object exports);
 void InitAbi(Napi::Env env, Napi::Object exports);
 void InitSys(Napi::Env env, Napi::Object exports);
+void InitSockopt(Napi::Env env, Napi::Object exports);
 
 }  // namespace latch
