@@ -19,6 +19,10 @@ const stateSchema = z
     /** Absent in labs recorded before the IPsec transport: wireguard. */
     transport: z.enum(['wireguard', 'ipsec']).optional(),
     daemons: z.boolean(),
+    /** Where lab daemons find each other: a peers file each, or the lab's etcd cluster. */
+    discovery: z.enum(['file', 'etcd']).default('file'),
+    /** etcd members stopped on purpose (`lab etcd stop`): `lab up` leaves them stopped. */
+    etcdStopped: z.array(z.string()).default([]),
     createdAt: z.string(),
     /** node name → PID of its latchd as last started or found. */
     pids: z.record(z.number().int()),

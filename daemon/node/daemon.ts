@@ -196,11 +196,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
 
   // discovery: the peers file, or etcd (this node registers its bound handshake port)
+  let started = false // onChange before start-up ends: the final setPeers applies the list then
   const peers: Discovery = createDiscovery({
     config: c,
     logger,
     self: { address: c.listen.address, port: bound.port, fingerprint: certFingerprint(identity.certPem) },
     onChange: (list) => {
+      if (!started) return // the list in force when start-up ends is applied then
       logger.info(
         { event: 'peers_reloaded', backend: peers.backend, peers: list.length },
         `${peers.backend === 'file' ? 'peers file reloaded' : 'etcd registrations changed'} (${list.length} peers)`,
@@ -210,7 +212,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     onError: (err) =>
       logger.error({ event: 'peers_rejected', code: err.code }, `kept the previous peers: ${err.message}`),
   })
-  const initialPeers = await peers.start().catch(async (err) => {
+  await peers.start().catch(async (err) => {
     await peers.stop()
     await hs.close(true)
     throw err
@@ -290,7 +292,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       throw err
     })
   }
-  m.setPeers(initialPeers)
+  started = true
+  m.setPeers(peers.peers)
   await trust.start()
   logger.info(
     {
@@ -298,7 +301,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       listen: formatEndpoint(c.listen.address, bound.port),
       wgPublicKey: wg.publicKey,
       adopted: wg.adopted,
-      peers: initialPeers.map((p) => p.name),
+      peers: peers.peers.length <= 50 ? peers.peers.map((p) => p.name) : peers.peers.length,
       controlSocket: c.controlSocket,
     },
     `latchd ${c.node} listening on ${formatEndpoint(c.listen.address, bound.port)}${wg.adopted ? ' (adopted the existing WireGuard interface)' : ''}`,

@@ -1,5 +1,5 @@
 /**
- * `latchctl lab up|down|exec|status`: a whole mesh on one machine (see daemon/lab/).
+ * `latchctl lab up|down|exec|status|etcd`: a whole mesh on one machine (see daemon/lab/).
  */
 import { constants } from 'node:os'
 import { type Command, InvalidArgumentError } from 'commander'
@@ -15,6 +15,7 @@ import {
   labUp,
   type UpOptions,
 } from '../../lab/index.js'
+import { registerLabEtcd } from './lab-etcd.js'
 
 function count(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number')
@@ -63,6 +64,11 @@ export function registerLab(program: Command): void {
       '--transport <kind>',
       "wireguard or ipsec (ESP through XFRM; needs a kernel with it, e.g. scripts/kernel-lane) (default: the running lab's, else wireguard)",
     )
+    .option(
+      '--discovery <backend>',
+      "file: a peers file per node; etcd: a 3-member etcd cluster in the underlay, every latchd registers and watches (default: the running lab's, else file)",
+      discoveryBackend,
+    )
     .option('--no-daemons', 'build namespaces and identities but start no latchd')
     .option('--json', 'print the report as JSON')
     .action(
@@ -74,6 +80,7 @@ export function registerLab(program: Command): void {
         svidTtl?: string
         pairAuthTtl?: string
         transport?: string
+        discovery?: 'file' | 'etcd'
         daemons: boolean
         json?: boolean
       }) => {
@@ -92,12 +99,14 @@ export function registerLab(program: Command): void {
           }
           opts.transport = o.transport
         }
+        if (o.discovery !== undefined) opts.discovery = o.discovery
         const r = await labUp(opts)
         const summary = {
           changed: r.changed,
           actions: r.actions,
           size: r.plan.size,
           rekeyInterval: r.rekeyInterval,
+          discovery: r.discovery,
           daemons: r.daemons,
         }
         print(!!o.json, summary, () => {
@@ -145,4 +154,11 @@ export function registerLab(program: Command): void {
       const s = await labStatus()
       print(!!o.json, s, () => formatLabStatus(s))
     })
+
+  registerLabEtcd(lab, print)
+}
+
+function discoveryBackend(value: string): 'file' | 'etcd' {
+  if (value !== 'file' && value !== 'etcd') throw new InvalidArgumentError('expected file or etcd')
+  return value
 }
