@@ -20,10 +20,12 @@ import {
   REASONS,
 } from '../datapath/index.js'
 import { asLatchError } from '../errors.js'
+import type { CompiledPolicy } from '../policy/compiled.js'
 import { DatapathEvents, type MonitorEvent } from './datapath-events.js'
 import { type DatapathReport, type InterfaceReport, workloadIpcache } from './datapath-report.js'
 import { IdentityAllocator, readIdentities } from './identities.js'
 import type { AuthPairEntry, AuthRequiredEvent, IdentityDatapath } from './identity-datapath.js'
+import { type PolicyEntry, policyEntries } from './policy-entries.js'
 
 export interface DatapathWorkload {
   id: string
@@ -60,6 +62,7 @@ export class NodeDatapath implements IdentityDatapath {
   readonly #startedAt: number
   readonly #localIps = new Set<string>()
   #sub: EventSubscription | undefined
+  #policy: CompiledPolicy | undefined
   #gc: NodeJS.Timeout | undefined
 
   private constructor(dp: Datapath, ids: IdentityAllocator, o: NodeDatapathOptions) {
@@ -293,7 +296,10 @@ export class NodeDatapath implements IdentityDatapath {
       )
       return
     }
+    const known = this.#ids.peek(spiffeId) !== undefined
     const identity = this.#ids.idOf(spiffeId)
+    // a new id may complete rules that named an identity nobody here knew yet
+    if (!known) this.#syncPolicy()
     this.#dp.ipcache.upsert(
       ips.map((ip) => ({ prefix: ip, identity, scope: 'remote' as const, ifindex: wg })),
     )
@@ -323,6 +329,41 @@ export class NodeDatapath implements IdentityDatapath {
       dst: this.#ids.nameOf(e.dstId) ?? `identity-id:${e.dstId}`,
       expiresAt: e.expiresAt,
     }))
+  }
+
+  async setPolicy(policy: CompiledPolicy): Promise<void> {
+    this.#policy = policy
+    this.#syncPolicy()
+  }
+
+  /** Makes the policy map hold exactly the entries of the current policy (stale ones deleted). */
+  #syncPolicy(): void {
+    if (this.#policy === undefined) return
+    const { entries, unresolved } = policyEntries(this.#policy, (id) => this.#ids.peek(id))
+    const key = (e: { srcId: number; dstId: number }) => `${e.srcId}:${e.dstId}`
+    const same = (a: PolicyEntry, b: PolicyEntry) => JSON.stringify(a) === JSON.stringify(b)
+    const current = new Map(this.#dp.policy.list().map((e) => [key(e), e]))
+    const desired = new Set(entries.map(key))
+    const changed = entries.filter((e) => {
+      const c = current.get(key(e))
+      return c === undefined || !same(c, e)
+    })
+    const stale = [...current.values()].filter((e) => !desired.has(key(e)))
+    this.#dp.policy.set(changed)
+    this.#dp.policy.delete(stale)
+    if (changed.length + stale.length > 0) {
+      this.#log.info(
+        {
+          event: 'datapath_policy',
+          digest: this.#policy.digest,
+          entries: entries.length,
+          written: changed.length,
+          removed: stale.length,
+          unresolved: unresolved.length,
+        },
+        `policy map: ${entries.length} rules (${changed.length} written, ${stale.length} removed, ${unresolved.length} waiting for their identities)`,
+      )
+    }
   }
 
   onAuthRequired(listener: (event: AuthRequiredEvent) => void): () => void {

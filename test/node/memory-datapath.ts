@@ -7,11 +7,14 @@ import type {
   AuthRequiredEvent,
   IdentityDatapath,
 } from '../../daemon/engine/identity-datapath.js'
+import type { CompiledPolicy } from '../../daemon/policy/compiled.js'
 
 export class MemoryDatapath implements IdentityDatapath {
   readonly auth = new Map<string, Date>()
   readonly remote = new Map<string, readonly string[]>()
   readonly calls: string[] = []
+  /** the last policy handed over (not in `calls`: the transcript is about pairs) */
+  policy: CompiledPolicy | undefined
   readonly #listeners = new Set<(e: AuthRequiredEvent) => void>()
 
   async setRemoteIdentity(id: string, ips: readonly string[]): Promise<void> {
@@ -40,6 +43,10 @@ export class MemoryDatapath implements IdentityDatapath {
       const [src = '', dst = ''] = k.split(' ')
       return { src, dst, expiresAt }
     })
+  }
+
+  async setPolicy(policy: CompiledPolicy): Promise<void> {
+    this.policy = policy
   }
 
   onAuthRequired(listener: (e: AuthRequiredEvent) => void): () => void {
