@@ -1,4 +1,4 @@
-import { LatchError } from '../daemon/errors.js'
+import { LatchError } from '../daemon/base/errors.js'
 import type { VerifyResult, VerifySuccess } from './verify.js'
 
 /** The success of `result`, or a LatchError LATCH_ERR_CERT_INVALID carrying the reason in its details. */

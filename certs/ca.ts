@@ -1,6 +1,6 @@
 /** `latchctl ca init`: the root CA of a trust domain. */
-import { LatchError } from '../daemon/errors.js'
-import { parseTrustDomain } from '../daemon/identity/spiffe-id.js'
+import { LatchError } from '../daemon/base/errors.js'
+import { parseTrustDomain } from '../daemon/base/spiffe-id.js'
 import { LIFETIME } from './defaults.js'
 import { commitFiles, exists, KEY_MODE, PUBLIC_MODE } from './files.js'
 import { generateKey } from './keys.js'

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { LatchError } from '../daemon/errors.js'
+import { LatchError } from '../daemon/base/errors.js'
 
 export interface PlannedFile {
   readonly path: string

@@ -1,16 +1,8 @@
 /** The PKI: CA, node intermediates, workload SVIDs, and verification with typed reasons. */
-export {
-  nodeNameOf,
-  nodeSpiffeId,
-  parseSpiffeId,
-  parseTrustDomain,
-  SpiffeId,
-} from '../daemon/identity/spiffe-id.js'
 export { assertVerified } from './assert.js'
 export { type InitCaOptions, initCa } from './ca.js'
 export type { CertInput, ChainInput } from './chain-input.js'
 export { DEFAULT_PKI_DIR, LIFETIME, LIFETIME_TEXT, resolvePkiDir } from './defaults.js'
-export { durationWithin, formatDuration, parseDuration } from './duration.js'
 export { formatInspectReport, type InspectReport, inspectCertificate } from './inspect.js'
 export { readPrivateKey } from './keys.js'
 export {

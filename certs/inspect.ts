@@ -4,7 +4,7 @@
  * offered to path building, so a bare svid.crt verifies as well as a chain.pem.
  */
 import { readdir } from 'node:fs/promises'
-import { formatDuration } from './duration.js'
+import { formatDuration } from '../daemon/base/duration.js'
 import { exists } from './files.js'
 import { caPaths, nodePaths, nodesDir } from './layout.js'
 import { parseNameConstraints } from './name-constraints.js'

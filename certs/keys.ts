@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, type KeyObject, webcrypto } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
-import { LatchError } from '../daemon/errors.js'
+import { LatchError } from '../daemon/base/errors.js'
 import { KEY_ALGORITHM } from './defaults.js'
 
 export interface GeneratedKey {

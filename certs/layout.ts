@@ -8,8 +8,8 @@
  * Pure: computes paths, touches nothing.
  */
 import { join } from 'node:path'
-import { LatchError } from '../daemon/errors.js'
-import type { SpiffeId } from '../daemon/identity/spiffe-id.js'
+import { LatchError } from '../daemon/base/errors.js'
+import type { SpiffeId } from '../daemon/base/spiffe-id.js'
 
 export interface CaPaths {
   readonly dir: string

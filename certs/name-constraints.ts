@@ -12,7 +12,7 @@ import {
   id_ce_nameConstraints,
   NameConstraints,
 } from '@peculiar/asn1-x509'
-import { LatchError } from '../daemon/errors.js'
+import { LatchError } from '../daemon/base/errors.js'
 import { type Cidr, ipInCidr, parseCidr, parseIp } from './net.js'
 import { x509 } from './x509.js'
 

@@ -3,7 +3,7 @@
  * Input is strict: dotted-quad IPv4 or RFC 4291 IPv6 text, no zone IDs, CIDRs with zero host bits.
  */
 import ipaddr from 'ipaddr.js'
-import { LatchError } from '../daemon/errors.js'
+import { LatchError } from '../daemon/base/errors.js'
 
 export type IpAddress = ipaddr.IPv4 | ipaddr.IPv6
 

@@ -2,10 +2,11 @@
  * `latchctl node issue`: a node's own certificate (for daemon-to-daemon TLS) and its intermediate CA,
  * name-constrained to the node's workload CIDRs and the trust domain, both signed by the root.
  */
-import { LatchError } from '../daemon/errors.js'
-import { nodeSpiffeId } from '../daemon/identity/spiffe-id.js'
+
+import { durationWithin } from '../daemon/base/duration.js'
+import { LatchError } from '../daemon/base/errors.js'
+import { nodeSpiffeId } from '../daemon/base/spiffe-id.js'
 import { LIFETIME } from './defaults.js'
-import { durationWithin } from './duration.js'
 import { commitFiles, exists, KEY_MODE, PUBLIC_MODE } from './files.js'
 import { generateKey, readPrivateKey, signingKeyFromPem } from './keys.js'
 import { checkNodeName, nodePaths } from './layout.js'

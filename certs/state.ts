@@ -3,8 +3,8 @@
  * on (no CA yet, unknown node, damaged file).
  */
 import { readdir, readFile } from 'node:fs/promises'
-import { LatchError } from '../daemon/errors.js'
-import { parseTrustDomain } from '../daemon/identity/spiffe-id.js'
+import { LatchError } from '../daemon/base/errors.js'
+import { parseTrustDomain } from '../daemon/base/spiffe-id.js'
 import { exists } from './files.js'
 import { type CaPaths, caPaths, checkNodeName, type NodePaths, nodePaths, nodesDir } from './layout.js'
 import { parseCidr, parseIp } from './net.js'

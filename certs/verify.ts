@@ -20,7 +20,7 @@
  * (inspect, inventories, renewals). Tests assert that this and a real TLS 1.3 handshake agree.
  */
 import type { X509Certificate as NodeX509 } from 'node:crypto'
-import { nodeNameOf, parseSpiffeId, parseTrustDomain, type SpiffeId } from '../daemon/identity/spiffe-id.js'
+import { nodeNameOf, parseSpiffeId, parseTrustDomain, type SpiffeId } from '../daemon/base/spiffe-id.js'
 import type { CertInput, ChainInput, ParsedCert } from './chain-input.js'
 import { constrainedNames } from './general-names.js'
 import type { CertNames } from './name-constraints.js'

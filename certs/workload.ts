@@ -6,10 +6,11 @@
  * intermediate it holds. issueWorkload is `latchctl identity issue`: it reads the PKI dir and writes
  * svid.crt, svid.key and chain.pem.
  */
-import { LatchError } from '../daemon/errors.js'
-import { nodeNameOf, parseSpiffeId, type SpiffeId } from '../daemon/identity/spiffe-id.js'
+
+import { durationWithin } from '../daemon/base/duration.js'
+import { LatchError } from '../daemon/base/errors.js'
+import { nodeNameOf, parseSpiffeId, type SpiffeId } from '../daemon/base/spiffe-id.js'
 import { LIFETIME } from './defaults.js'
-import { durationWithin } from './duration.js'
 import { commitFiles, KEY_MODE, PUBLIC_MODE } from './files.js'
 import { generateKey, readPrivateKey, signingKeyFromPem } from './keys.js'
 import { workloadPaths } from './layout.js'

@@ -9,8 +9,8 @@
  * for the next start to re-adopt. Errors end it with the registry's exit code and a fix.
  */
 import { parseArgs } from 'node:util'
+import { asLatchError, LatchError } from './base/errors.js'
 import { loadConfig } from './config/load.js'
-import { asLatchError, LatchError } from './errors.js'
 import { startDaemon } from './node/daemon.js'
 import { createLogger } from './observe/logger.js'
 

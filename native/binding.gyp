@@ -11,7 +11,8 @@
         "src/ringbuf.cc",
         "src/testrun.cc",
         "src/abi.cc",
-        "src/sys.cc"
+        "src/sys.cc",
+        "src/sockopt.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { execa } from 'execa'
 import { pino } from 'pino'
 import { createEngine, type PeerSession } from '../daemon/engine/index.js'
-import { ExecaRunner, type RunOptions, type RunResult } from '../daemon/transport/runner.js'
+import { ProcessRunner, type RunOptions, type RunResult } from '../daemon/transport/runner.js'
 import { generatePrivateKey } from '../daemon/transport/wg-key.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
@@ -64,7 +64,7 @@ function wireguardGoRss(iface: string): number {
   return 0
 }
 
-class CountingRunner extends ExecaRunner {
+class CountingRunner extends ProcessRunner {
   sets = 0
   override run(cmd: string, a: readonly string[], o?: RunOptions): Promise<RunResult> {
     if (cmd === 'wg' && a[0] === 'set') this.sets++

@@ -2,7 +2,7 @@
 /**
  * latchctl: the operator's command line. Each command group lives in its own file under
  * cli/commands/ and registers itself on the program; this file only wires them up and turns
- * errors into a message, a fix and an exit code from the one registry (daemon/errors.ts).
+ * errors into a message, a fix and an exit code from the one registry (daemon/base/errors.ts).
  */
 import { Command, CommanderError } from 'commander'
 import { registerCommands } from './commands/index.js'

@@ -1,4 +1,4 @@
-import { asLatchError } from '../errors.js'
+import { asLatchError } from '../base/errors.js'
 
 /**
  * Print an error the one way latchctl prints errors: `error LATCH_ERR_…: message` and a `fix:` line

@@ -1,4 +1,3 @@
 /** latchd configuration: schema (schema.ts), loading (load.ts). */
-export { formatDurationMs, parseDurationMs } from './duration.js'
 export { deepFreeze, loadConfig, parseConfig, parseYamlText, readYamlFile } from './load.js'
 export { type Config, configSchema, DEFAULTS, type WorkloadConfig } from './schema.js'

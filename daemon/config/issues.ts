@@ -3,7 +3,7 @@
  * and says what is wrong with it. Shared by the config and the peers file.
  */
 import type { ZodError, ZodIssue } from 'zod'
-import { type ErrorCode, LatchError } from '../errors.js'
+import { type ErrorCode, LatchError } from '../base/errors.js'
 
 export interface KeyIssue {
   /** The key path in dotted form, e.g. `wireguard.listenPort`; `(top level)` for the document itself. */

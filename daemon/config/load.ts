@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { parseDocument } from 'yaml'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { invalidError } from './issues.js'
 import { type Config, configSchema } from './schema.js'
 

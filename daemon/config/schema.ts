@@ -6,8 +6,10 @@
  * Pure: no I/O. Loading (file → frozen Config) is in load.ts.
  */
 import { z } from 'zod'
-import { parseSpiffeId, parseTrustDomain } from '../identity/spiffe-id.js'
-import { formatDurationMs, parseDurationMs } from './duration.js'
+import { LIMIT_DEFAULTS } from '../base/conn-guard.js'
+import { formatDurationMs, parseDurationMs } from '../base/duration.js'
+import { parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
+import { DEFAULT_CONTROL_SOCKET } from '../wire/socket.js'
 import { interfaceCidr, ipAddress, ipInCidrs, networkCidr, nodeName, port } from './net.js'
 
 /** Every default of the config, in one place. Durations in milliseconds. */
@@ -16,7 +18,7 @@ export const DEFAULTS = Object.freeze({
   wireguardInterface: 'latch0',
   wireguardListenPort: 51820,
   wireguardBackend: 'auto' as const,
-  controlSocket: '/run/latch/latchd.sock',
+  controlSocket: DEFAULT_CONTROL_SOCKET,
   /** Re-handshake (and PSK rotation) period; well inside WireGuard's 180 s REJECT_AFTER_TIME. */
   rekeyIntervalMs: 120_000,
   /** How long a peer whose control connection dropped keeps its tunnel before it is removed. */
@@ -158,6 +160,39 @@ const datapathSchema = z
   })
   .strict()
 
+const count = (max: number) => z.number().int().min(1).max(max)
+const listenerLimits = (d: { maxConnections: number; maxPerSource: number }) =>
+  z
+    .object({
+      /** Open connections of this listener, authenticated or not. */
+      maxConnections: count(1_000_000).default(d.maxConnections),
+      /** Open connections from one source address. */
+      maxPerSource: count(1_000_000).default(d.maxPerSource),
+    })
+    .strict()
+    .default({})
+
+/** Bounded listeners (daemon/base/conn-guard.ts): defaults in LIMIT_DEFAULTS there. */
+const limitsSchema = z
+  .object({
+    /** An unauthenticated connection (no session, verdict, request yet) is closed after this, e.g. 10s. */
+    handshakeTimeout: duration(500, 300_000).default(`${LIMIT_DEFAULTS.handshakeTimeoutMs}ms`),
+    /** …or once it has read more raw bytes than this. */
+    maxPreAuthBytes: count(64 << 20).default(LIMIT_DEFAULTS.maxPreAuthBytes),
+    /** File descriptors unauthenticated connections may never take (peers, control, wg, files keep them). */
+    reservedFds: count(1_000_000).default(LIMIT_DEFAULTS.reservedFds),
+    /** Unauthenticated connections of all listeners together (also ≤ open-file limit − reservedFds). */
+    maxUnauthenticated: count(1_000_000).default(LIMIT_DEFAULTS.maxUnauthenticated),
+    node: listenerLimits(LIMIT_DEFAULTS.node),
+    pairAuth: listenerLimits(LIMIT_DEFAULTS.pairAuth),
+    metrics: listenerLimits(LIMIT_DEFAULTS.metrics),
+    control: z
+      .object({ maxConnections: count(1_000_000).default(LIMIT_DEFAULTS.control.maxConnections) })
+      .strict()
+      .default({}),
+  })
+  .strict()
+
 const etcdEndpoint = z
   .string()
   .regex(/^https:\/\/[^/\s]+:\d{1,5}$/, 'an etcd endpoint is https://HOST:PORT (etcd discovery requires TLS)')
@@ -235,6 +270,8 @@ export const configSchema = z
     datapath: datapathSchema.default({}),
     /** Optional Prometheus /metrics listener. */
     metrics: metricsSchema.optional(),
+    /** Bounds of every listener against a hostile network. */
+    limits: limitsSchema.default({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -3,9 +3,10 @@
  * "no daemon there", "not allowed" and "it answered something else".
  */
 import { connect } from 'node:net'
-import { LatchError } from '../errors.js'
-import type { ControlRequest, ControlResponse, StatusReport } from './protocol.js'
-import { MAX_LINE_BYTES } from './protocol.js'
+import { LatchError } from '../base/errors.js'
+import type { ControlRequest, ControlResponse } from '../wire/control.js'
+import { MAX_LINE_BYTES } from '../wire/control.js'
+import type { StatusReport } from '../wire/status.js'
 
 export async function controlRequest(
   path: string,

@@ -1,10 +1,10 @@
 /** latchctl's side of the datapath commands: auth requests, and the `monitor` event stream. */
 import { connect } from 'node:net'
-import type { MonitorEvent } from '../engine/datapath-events.js'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
+import { type ControlRequest, MAX_LINE_BYTES } from '../wire/control.js'
+import type { MonitorEvent } from '../wire/monitor.js'
+import type { AuthEntryReport } from '../wire/status.js'
 import { controlRequest } from './client.js'
-import type { AuthEntryReport } from './datapath-protocol.js'
-import { type ControlRequest, MAX_LINE_BYTES } from './protocol.js'
 
 function remoteError(what: string, error: { code: string; message: string }): LatchError {
   // the daemon's own registry codes come back as they are (exit codes and fixes included)

@@ -1,9 +1,10 @@
 /** latchd's answers to the datapath's control commands (auth_add / auth_del / auth_list). */
+
+import { LatchError } from '../base/errors.js'
+import { parseSpiffeId } from '../base/spiffe-id.js'
 import type { NodeDatapath } from '../engine/datapath.js'
-import { LatchError } from '../errors.js'
-import { parseSpiffeId } from '../identity/spiffe-id.js'
-import type { AuthEntryReport } from './datapath-protocol.js'
-import type { ControlRequest, ControlResponse } from './protocol.js'
+import type { ControlRequest, ControlResponse } from '../wire/control.js'
+import type { AuthEntryReport } from '../wire/status.js'
 
 type DatapathRequest = Extract<ControlRequest, { cmd: 'auth_add' | 'auth_del' | 'auth_list' }>
 

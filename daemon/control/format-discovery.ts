@@ -1,8 +1,15 @@
+import type { DiscoveryStatus } from '../wire/status.js'
 /** The discovery lines of `latchctl status`: the peers file, or the etcd connection and its records. */
-import type { DiscoveryStatus } from '../discovery/types.js'
 
 export function formatDiscovery(d: DiscoveryStatus): string[] {
-  if (d.backend === 'file') return [`  discovery: peers file ${d.file} (${d.peers} peers)`]
+  if (d.backend === 'file') {
+    const out = [`  discovery: peers file ${d.file} (${d.peers} peers)`]
+    if (d.rejected)
+      out.push(
+        `    last edit REJECTED, the peers stayed as they were: ${d.rejected.message} [${d.rejected.at}]`,
+      )
+    return out
+  }
   const out = [
     `  discovery: etcd ${d.endpoints.join(',')} prefix ${d.prefix}  ${d.connected ? 'connected' : 'NOT CONNECTED (peers kept as they are)'}  ` +
       `${d.registered ? 'registered' : 'NOT REGISTERED'} (lease ${d.leaseTtlSeconds}s)  ${d.records} records` +

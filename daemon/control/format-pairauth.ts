@@ -1,5 +1,6 @@
 /** The human form of the pair-auth part of `latchctl status` and of `latchctl identity list`. Pure. */
-import type { PairAuthStatus, StatusReport } from './protocol.js'
+
+import type { PairAuthStatus, StatusReport } from '../wire/status.js'
 import { table } from './text-table.js'
 
 /** Local identities: SPIFFE ID, IPs, SVID expiry, next renewal, problem. */

@@ -1,9 +1,9 @@
 /** The human form of `latchctl status`: a header, a peer table, refusals spelled out, workloads. Pure. */
 
-import { formatDatapath } from '../engine/datapath-report.js'
+import type { StatusPeer, StatusReport } from '../wire/status.js'
+import { formatDatapath } from './format-datapath.js'
 import { formatDiscovery } from './format-discovery.js'
 import { formatPairAuth } from './format-pairauth.js'
-import type { StatusPeer, StatusReport } from './protocol.js'
 import { table } from './text-table.js'
 
 function bytes(n: number): string {

@@ -2,12 +2,5 @@
 export { controlRequest, fetchStatus } from './client.js'
 export { formatStatus } from './format.js'
 export { formatIdentities, formatPairAuth } from './format-pairauth.js'
-export {
-  type ControlRequest,
-  type ControlResponse,
-  DEFAULT_CONTROL_SOCKET,
-  type StatusPeer,
-  type StatusReport,
-} from './protocol.js'
 export { type ControlHandler, ControlServer } from './server.js'
 export { buildStatus, type StatusInputs } from './status.js'

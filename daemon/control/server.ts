@@ -5,11 +5,12 @@
  * not a socket is never deleted.
  */
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { dirname } from 'node:path'
-import type { MonitorEvent } from '../engine/datapath-events.js'
-import { asLatchError, LatchError } from '../errors.js'
-import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES, requestSchema } from './protocol.js'
+import { FdBudget, type GuardEvents, GuardedListener, LIMIT_DEFAULTS } from '../base/conn-guard.js'
+import { asLatchError, LatchError } from '../base/errors.js'
+import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES, requestSchema } from '../wire/control.js'
+import type { MonitorEvent } from '../wire/monitor.js'
 
 export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse>
 
@@ -54,18 +55,41 @@ async function clearStale(path: string): Promise<void> {
   await unlink(path)
 }
 
+export interface ControlGuard {
+  maxConnections: number
+  /** A client that has not sent a complete request line by then is closed. */
+  handshakeTimeoutMs: number
+  events?: GuardEvents
+}
+
 export class ControlServer {
   readonly path: string
   readonly #handle: ControlHandler
-  readonly #server: Server
+  readonly #listener: GuardedListener
   readonly #sockets = new Set<Socket>()
   readonly #monitor: MonitorHandler | undefined
 
-  constructor(path: string, handle: ControlHandler, monitor?: MonitorHandler) {
+  /**
+   * The control socket's connections are local (0600, root) and never count against the budget
+   * of unauthenticated network connections: the budget's reserve is what keeps them possible.
+   */
+  constructor(path: string, handle: ControlHandler, monitor?: MonitorHandler, guard?: ControlGuard) {
     this.path = path
     this.#handle = handle
     this.#monitor = monitor
-    this.#server = createServer((socket) => this.#serve(socket))
+    this.#listener = new GuardedListener({
+      name: 'control',
+      // a budget of its own: local clients never compete with the network's unauthenticated ones
+      budget: new FdBudget(guard?.maxConnections ?? LIMIT_DEFAULTS.control.maxConnections, 0, undefined),
+      limits: {
+        maxConnections: guard?.maxConnections ?? LIMIT_DEFAULTS.control.maxConnections,
+        maxPerSource: Number.MAX_SAFE_INTEGER,
+        handshakeTimeoutMs: guard?.handshakeTimeoutMs ?? LIMIT_DEFAULTS.handshakeTimeoutMs,
+        maxPreAuthBytes: MAX_LINE_BYTES + 1,
+      },
+      ...(guard?.events && { events: guard.events }),
+      serve: (socket) => this.#serve(socket),
+    })
   }
 
   async listen(): Promise<void> {
@@ -74,13 +98,7 @@ export class ControlServer {
     // create the socket with no group/other access from the start, then make it exactly 0600
     const oldMask = process.umask(0o177)
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.#server.once('error', reject)
-        this.#server.listen(this.path, () => {
-          this.#server.off('error', reject)
-          resolve()
-        })
-      })
+      await this.#listener.listen(this.path)
     } catch (err) {
       throw new LatchError(
         'LATCH_ERR_DAEMON_LISTEN_FAILED',
@@ -98,7 +116,7 @@ export class ControlServer {
 
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy()
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    await this.#listener.close(true)
     await unlink(this.path).catch(() => undefined)
   }
 
@@ -121,6 +139,7 @@ export class ControlServer {
         buffered = buffered.slice(nl + 1)
         nl = buffered.indexOf('\n')
         if (line === '') continue
+        this.#listener.authenticated(socket)
         chain = chain.then(async () => {
           const res = await this.#answer(line, socket)
           if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`)

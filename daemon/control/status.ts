@@ -5,10 +5,15 @@
 
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
-import type { DiscoveryStatus } from '../discovery/types.js'
 import type { EngineStatus } from '../engine/index.js'
 import type { PeerSnapshot } from '../node/peer.js'
-import type { PairAuthStatus, StatusPeer, StatusRefusal, StatusReport } from './protocol.js'
+import type {
+  DiscoveryStatus,
+  PairAuthStatus,
+  StatusPeer,
+  StatusRefusal,
+  StatusReport,
+} from '../wire/status.js'
 
 export interface StatusInputs {
   config: Config

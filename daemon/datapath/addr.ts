@@ -3,7 +3,7 @@
  * an IPv4 /n is an ipcache prefix of 96 + n bits). Pure.
  */
 import ipaddr from 'ipaddr.js'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 const V4_MAPPED_BITS = 96
 

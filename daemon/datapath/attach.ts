@@ -4,7 +4,7 @@
  * Idempotent: an interface that already runs our program is left alone ("adopted"); another
  * program at our slot is swapped atomically ("replaced"; also how an upgrade takes effect).
  */
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { call, type NativeAddon, type TcDirection } from './native.js'
 
 export interface TcSlot {

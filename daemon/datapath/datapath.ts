@@ -13,7 +13,7 @@
  */
 import { existsSync, rmdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import {
   type Attachment,
   type AttachResult,

@@ -3,7 +3,7 @@
  * auth-required event asks it to authenticate (src_id, dst_id); drop events say why a packet died.
  * The ring buffer has ONE reader per node (latchd); `latchctl monitor` gets events from latchd.
  */
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { decodeLatchEvent, LatchEventLayout } from './abi/generated.js'
 import { bytesToIp } from './addr.js'
 import { bootNsToWall, type ClockSample } from './clock.js'

@@ -10,7 +10,7 @@
  */
 import { mkdirSync, statfsSync, unlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { call, type NativeAddon } from './native.js'
 
 const BPF_FS_MAGIC = 0xcafe4a11

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ERRORS, type ErrorCode, LatchError } from '../errors.js'
+import { ERRORS, type ErrorCode, LatchError } from '../base/errors.js'
 
 export type TcDirection = 'ingress' | 'egress'
 
@@ -115,6 +115,8 @@ export interface NativeAddon {
   ifNameToIndex(name: string): number
   ifIndexToName(ifindex: number): string | null
   numPossibleCpus(): number
+  /** SO_BINDTODEVICE on a socket fd (native/src/sockopt.cc). */
+  bindToDevice(fd: number, ifname: string): void
   abi: {
     structs: Record<string, { size: number; align: number; fields: Record<string, AbiField> }>
     consts: Record<string, number>

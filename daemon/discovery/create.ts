@@ -1,7 +1,7 @@
 /** The discovery backend a config names: the static peers file, or etcd. */
 import type { Logger } from 'pino'
+import { LatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import { LatchError } from '../errors.js'
 import { EtcdDiscovery } from './etcd.js'
 import { StaticPeers } from './static-file.js'
 import type { Discovery, DiscoveryCallbacks } from './types.js'

@@ -18,14 +18,15 @@ import { ExponentialBackoff } from 'cockatiel'
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3'
 import type { Logger } from 'pino'
 import { readPrivateKey } from '../../certs/keys.js'
+import { type Clock, systemClock, type TimerHandle } from '../base/clock.js'
+import { asLatchError, LatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import { asLatchError, LatchError } from '../errors.js'
 import { Backoff } from '../node/backoff.js'
-import { type Clock, systemClock, type TimerHandle } from '../node/clock.js'
+import type { DiscoveryStatus } from '../wire/status.js'
 import { encodeRecord, type NodeRecord, recordKey } from './etcd-record.js'
 import { EtcdView, type RejectedRecord } from './etcd-view.js'
 import { diffPeers, type PeerEntry } from './peers-file.js'
-import type { Discovery, DiscoveryCallbacks, DiscoveryStatus } from './types.js'
+import type { Discovery, DiscoveryCallbacks } from './types.js'
 
 export type EtcdConfig = NonNullable<Config['etcd']>
 

@@ -5,4 +5,4 @@ export { encodeRecord, type NodeRecord, parseRecord, recordKey } from './etcd-re
 export { EtcdView } from './etcd-view.js'
 export { diffPeers, type PeerEntry, parsePeers, parsePeersText } from './peers-file.js'
 export { DEFAULT_DEBOUNCE_MS, loadPeersFile, StaticPeers, type StaticPeersOptions } from './static-file.js'
-export type { Discovery, DiscoveryCallbacks, DiscoveryStatus } from './types.js'
+export type { Discovery, DiscoveryCallbacks } from './types.js'

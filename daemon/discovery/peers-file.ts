@@ -5,9 +5,14 @@
  *     address: 10.99.0.12  # underlay address of its handshake listener
  *     port: 7443           # optional, default 7443
  *
- * An entry naming this node itself is skipped, so one file can serve every node. Pure.
+ * An entry naming this node itself is skipped, so one file can serve every node.
+ *
+ * An empty file (no document, only whitespace or comments: what a truncated write leaves) is
+ * invalid like any other bad edit, so the running list stays. Removing every peer takes an
+ * explicit empty list: `[]`. Pure.
  */
 import { z } from 'zod'
+import { LatchError } from '../base/errors.js'
 import { invalidError } from '../config/issues.js'
 import { parseYamlText } from '../config/load.js'
 import { ipAddress, nodeName, port } from '../config/net.js'
@@ -28,10 +33,11 @@ const entrySchema = z
   .object({ name: nodeName, address: ipAddress, port: port.default(DEFAULTS.listenPort) })
   .strict()
 
+export const EMPTY_PEERS_FILE_MESSAGE =
+  'the peers file is empty (a truncated write?); to remove every peer write an explicit empty list: []'
+
 const fileSchema = z
   .array(entrySchema, { invalid_type_error: 'expected a list of {name, address, port}' })
-  .nullable()
-  .transform((v) => v ?? [])
   .superRefine((list, ctx) => {
     const seen = new Map<string, number>()
     list.forEach((p, i) => {
@@ -49,6 +55,15 @@ const fileSchema = z
 
 /** Validate a parsed peers document; entries for `self` are dropped. Result frozen, sorted by name. */
 export function parsePeers(doc: unknown, file: string, self: string): readonly PeerEntry[] {
+  if (doc === null || doc === undefined) {
+    throw new LatchError(
+      'LATCH_ERR_CONFIG_INVALID',
+      `peers file ${file} is invalid: ${EMPTY_PEERS_FILE_MESSAGE}`,
+      {
+        details: { file },
+      },
+    )
+  }
   const result = fileSchema.safeParse(doc)
   if (!result.success) throw invalidError('LATCH_ERR_CONFIG_INVALID', 'peers file', file, result.error)
   const peers = result.data

@@ -8,9 +8,10 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { asLatchError, LatchError } from '../errors.js'
+import { asLatchError, LatchError } from '../base/errors.js'
+import type { DiscoveryStatus } from '../wire/status.js'
 import { diffPeers, type PeerEntry, parsePeersText } from './peers-file.js'
-import type { Discovery, DiscoveryStatus } from './types.js'
+import type { Discovery } from './types.js'
 
 export const DEFAULT_DEBOUNCE_MS = 200
 
@@ -42,6 +43,7 @@ export interface StaticPeersOptions {
 export class StaticPeers implements Discovery {
   readonly backend = 'file'
   #peers: readonly PeerEntry[] = []
+  #rejected: { code: string; message: string; at: Date } | undefined
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   #reloading: Promise<void> = Promise.resolve()
@@ -56,7 +58,18 @@ export class StaticPeers implements Discovery {
   }
 
   status(): DiscoveryStatus {
-    return { backend: 'file', file: this.#opts.file, peers: this.#peers.length }
+    return {
+      backend: 'file',
+      file: this.#opts.file,
+      peers: this.#peers.length,
+      ...(this.#rejected && {
+        rejected: {
+          code: this.#rejected.code,
+          message: this.#rejected.message,
+          at: this.#rejected.at.toISOString(),
+        },
+      }),
+    }
   }
 
   /** Load the file (throws when missing/invalid) and start watching it. */
@@ -66,7 +79,7 @@ export class StaticPeers implements Discovery {
     this.#watcher = watch(dirname(this.#opts.file), { persistent: false }, (_event, changed) => {
       if (changed === null || changed === name) this.#schedule()
     })
-    this.#watcher.on('error', (err) => this.#opts.onError(asLatchError(err)))
+    this.#watcher.on('error', (err) => this.#reject(asLatchError(err)))
     return this.#peers
   }
 
@@ -83,6 +96,11 @@ export class StaticPeers implements Discovery {
     this.#timer = undefined
   }
 
+  #reject(err: LatchError): void {
+    this.#rejected = { code: err.code, message: err.message, at: new Date() }
+    this.#opts.onError(err)
+  }
+
   #schedule(): void {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
@@ -96,9 +114,10 @@ export class StaticPeers implements Discovery {
     try {
       next = await loadPeersFile(this.#opts.file, this.#opts.self)
     } catch (err) {
-      this.#opts.onError(asLatchError(err))
+      this.#reject(asLatchError(err))
       return
     }
+    this.#rejected = undefined
     const d = diffPeers(this.#peers, next)
     if (d.added.length + d.removed.length + d.changed.length === 0) return
     this.#peers = next

@@ -3,7 +3,8 @@
  * first peer list, later lists through `onChange` (the mesh applies each through the same diff), and
  * a status section for `latchctl status`.
  */
-import type { LatchError } from '../errors.js'
+import type { LatchError } from '../base/errors.js'
+import type { DiscoveryStatus } from '../wire/status.js'
 import type { PeerEntry } from './peers-file.js'
 
 export interface DiscoveryCallbacks {
@@ -21,29 +22,3 @@ export interface Discovery {
   status(): DiscoveryStatus
   stop(): void | Promise<void>
 }
-
-/** `latchctl status` → discovery (JSON: times ISO 8601). */
-export type DiscoveryStatus =
-  | { backend: 'file'; file: string; peers: number }
-  | {
-      backend: 'etcd'
-      endpoints: string[]
-      prefix: string
-      /** The watch stream is up and the view is current. */
-      connected: boolean
-      /** This node's own record is written under a live lease. */
-      registered: boolean
-      leaseTtlSeconds: number
-      /** The etcd revision the view is at. */
-      revision?: string
-      lastSyncAt?: string
-      /** Full listings since start (the first, and one after each compaction or lost watch). */
-      resyncs: number
-      /** Valid registrations of other nodes. */
-      records: number
-      /** Registrations that went away, still peers until their grace period ends. */
-      departing: Array<{ name: string; until: string }>
-      /** Values under the prefix that are not a valid registration, with what is wrong. */
-      rejected: Array<{ key: string; problem: string; at: string }>
-      lastError?: { message: string; at: string }
-    }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { asLatchError, LatchError } from '../errors.js'
+import { asLatchError, LatchError } from '../base/errors.js'
 
 /**
  * Runs one reconcile function for many change notifications:

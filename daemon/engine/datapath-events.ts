@@ -4,27 +4,8 @@
  * (`latchctl monitor` through the control socket). One listener throwing never stops the others.
  */
 import type { DatapathEvent } from '../datapath/index.js'
+import type { MonitorEvent } from '../wire/monitor.js'
 import type { AuthRequiredEvent } from './identity-datapath.js'
-
-/** One event as `latchctl monitor --json` prints it (JSON-ready: no bigint). */
-export interface MonitorEvent {
-  type: string
-  reason: string
-  at: string
-  /** SPIFFE IDs when the ipcache knew the addresses */
-  srcIdentity?: string
-  dstIdentity?: string
-  src: string
-  dst: string
-  proto: string
-  sport: number
-  dport: number
-  len: number
-  direction: string
-  ifindex: number
-  ingressIfindex: number
-  suppressed: number
-}
 
 const PROTO_NUMBERS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 }
 
@@ -96,14 +77,4 @@ function safely(f: () => void): void {
   } catch {
     // a listener's failure is its own; the next listener still gets the event
   }
-}
-
-/** One line of `latchctl monitor` (text form). */
-export function formatMonitorEvent(e: MonitorEvent): string {
-  const ports = e.proto === 'tcp' || e.proto === 'udp' || e.proto === 'sctp'
-  const src = `${e.src}${ports ? `:${e.sport}` : ''}`
-  const dst = `${e.dst}${ports ? `:${e.dport}` : ''}`
-  const who = `${e.srcIdentity ?? '?'} -> ${e.dstIdentity ?? '?'}`
-  const extra = e.suppressed > 0 ? ` (+${e.suppressed} suppressed)` : ''
-  return `${e.at} ${e.type} ${e.reason} ${e.proto} ${src} -> ${dst} [${who}] ${e.direction} if ${e.ifindex}${extra}\n`
 }

@@ -7,7 +7,7 @@
  * the pair-auth service becomes the only writer.
  */
 import type { Logger } from 'pino'
-import { asLatchError } from '../errors.js'
+import { asLatchError } from '../base/errors.js'
 import type { PeerSnapshot } from '../node/peer.js'
 import type { NodeDatapath } from './datapath.js'
 

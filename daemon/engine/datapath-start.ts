@@ -5,9 +5,9 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Logger } from 'pino'
+import { asLatchError, isLatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
 import { Datapath } from '../datapath/index.js'
-import { asLatchError, isLatchError } from '../errors.js'
 import { NodeDatapath } from './datapath.js'
 
 export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | undefined {

@@ -11,6 +11,7 @@
  * re-asserts them; those nobody re-asserted within `remoteAdoptGraceMs` go with the GC timer.
  */
 import type { Logger } from 'pino'
+import { asLatchError } from '../base/errors.js'
 import {
   Datapath,
   type DatapathEvent,
@@ -19,10 +20,11 @@ import {
   parsePrefix,
   REASONS,
 } from '../datapath/index.js'
-import { asLatchError } from '../errors.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
-import { DatapathEvents, type MonitorEvent } from './datapath-events.js'
-import { type DatapathReport, type InterfaceReport, workloadIpcache } from './datapath-report.js'
+import type { MonitorEvent } from '../wire/monitor.js'
+import type { DatapathReport, InterfaceReport } from '../wire/status.js'
+import { DatapathEvents } from './datapath-events.js'
+import { workloadIpcache } from './datapath-report.js'
 import { IdentityAllocator, readIdentities } from './identities.js'
 import type { AuthPairEntry, AuthRequiredEvent, IdentityDatapath } from './identity-datapath.js'
 import { type PolicyEntry, policyEntries } from './policy-entries.js'

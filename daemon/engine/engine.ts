@@ -1,7 +1,7 @@
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import type { NetlinkPort } from '../transport/netlink-port.js'
 import { RtNetlinkPort } from '../transport/rtnetlink-port.js'
-import { ExecaRunner } from '../transport/runner.js'
+import { ProcessRunner } from '../transport/runner.js'
 import type { WgPeerConfig } from '../transport/wg-plan.js'
 import { WireguardTransport } from '../transport/wireguard.js'
 import { Coalescer } from './coalescer.js'
@@ -47,7 +47,7 @@ class EngineImpl implements Engine {
     this.netlink = opts.netlink ?? new RtNetlinkPort()
     this.transport = new WireguardTransport(
       opts.wireguard,
-      opts.runner ?? new ExecaRunner(),
+      opts.runner ?? new ProcessRunner(),
       this.netlink,
       opts.logger.child({ component: 'wireguard' }),
     )

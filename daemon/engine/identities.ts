@@ -10,8 +10,8 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { z } from 'zod'
+import { LatchError } from '../base/errors.js'
 import { LatchIdentity } from '../datapath/index.js'
-import { LatchError } from '../errors.js'
 
 const U32_MAX = 0xffff_ffff
 /** ids from here up are reserved by the datapath (LATCH_ID_NODE, …); never allocated */

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { canonicalEndpoint, canonicalPrefix } from '../transport/addr.js'
 import { isWireguardKey } from '../transport/wg-key.js'
 import type { WgPeerConfig } from '../transport/wg-plan.js'

@@ -12,7 +12,7 @@ import { LatchIdentity, LatchLimits, type PolicyEntry, type PortRange } from '..
 
 export type { PolicyEntry }
 
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import { type PortSpec, PROTOCOLS } from '../policy/ports.js'
 import { NODE_SOURCE, type PolicyRule } from '../policy/types.js'

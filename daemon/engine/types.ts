@@ -40,7 +40,7 @@ export interface WireguardOptions {
 export interface EngineOptions {
   wireguard: WireguardOptions
   logger: Logger
-  /** How processes are run (default: execa). Tests pass a recording runner. */
+  /** How processes are run (default: ProcessRunner). Tests pass a recording runner. */
   runner?: CommandRunner
   /** How links/addresses/routes are changed (default: rtnetlink). Tests pass a recording port. */
   netlink?: NetlinkPort

@@ -10,8 +10,8 @@
  */
 import { X509Certificate } from 'node:crypto'
 import { cidrsWithin, readNameConstraints, verify } from '../../certs/index.js'
+import { nodeNameOf, parseSpiffeId } from '../base/spiffe-id.js'
 import { ipInCidrs, isInterfaceCidr, isNetworkCidr, parseEndpoint } from '../config/net.js'
-import { nodeNameOf, parseSpiffeId } from '../identity/spiffe-id.js'
 import { type Hello, PROTOCOL_VERSION, type WorkloadEntry } from './protocol.js'
 import type { RefusalReason } from './reasons.js'
 

@@ -3,6 +3,8 @@
  * every outcome (session or refusal) to `onOutcome`. It decides nothing else.
  */
 import { createServer, type Server, type TLSSocket } from 'node:tls'
+import { GuardedListener } from '../base/conn-guard.js'
+import { type GuardOptions, guardOrDefault } from '../base/guard-options.js'
 import { runExchange } from './exchange.js'
 import { DEFAULT_TIMING, type HandshakeTiming } from './timing.js'
 import { tlsContextOptions } from './tls-options.js'
@@ -18,10 +20,13 @@ export interface HandshakeServerOptions {
   /** A connection that failed before TLS completed (no peer attributable). */
   onTlsError?: (err: Error, remote: string) => void
   timing?: HandshakeTiming
+  /** Admission limits (default: the defaults, with a budget of its own). */
+  guard?: GuardOptions
 }
 
 export class HandshakeServer {
   readonly #server: Server
+  readonly #listener: GuardedListener
   readonly #sockets = new Set<TLSSocket>()
   readonly #opts: HandshakeServerOptions
 
@@ -45,10 +50,21 @@ export class HandshakeServer {
         registeredFingerprint: (n) => this.#opts.registeredFingerprint?.(n),
         timing,
         startedAt: Date.now(),
-      }).then((outcome) => this.#opts.onOutcome(outcome))
+      }).then((outcome) => {
+        if (outcome.ok) this.#listener.authenticated(socket)
+        this.#opts.onOutcome(outcome)
+      })
     })
     this.#server.on('tlsClientError', (err, socket) => {
+      // with a listener, node:tls leaves the socket open (issue 11: idle sockets kept for ever)
+      socket.destroy()
       this.#opts.onTlsError?.(err, `${socket.remoteAddress}:${socket.remotePort}`)
+    })
+    const g = guardOrDefault(opts.guard, 'node', timing.handshakeTimeoutMs)
+    this.#listener = new GuardedListener({
+      name: 'node',
+      ...g,
+      serve: (s) => this.#server.emit('connection', s),
     })
   }
 
@@ -59,19 +75,17 @@ export class HandshakeServer {
   }
 
   listen(address: string, port: number): Promise<{ address: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen(port, address, () => {
-        this.#server.off('error', reject)
-        const a = this.#server.address()
-        resolve(typeof a === 'object' && a ? { address: a.address, port: a.port } : { address, port })
-      })
-    })
+    return this.#listener.listen(address, port)
+  }
+
+  /** Open connections, and how many of them have not authenticated yet. */
+  counts(): { open: number; unauthenticated: number } {
+    return this.#listener.counts()
   }
 
   /** Stop accepting; with `dropConnections`, also destroy every connection it accepted. */
   close(dropConnections = false): Promise<void> {
     if (dropConnections) for (const s of this.#sockets) s.destroy()
-    return new Promise((resolve) => this.#server.close(() => resolve()))
+    return this.#listener.close(dropConnections)
   }
 }

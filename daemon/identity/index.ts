@@ -16,11 +16,4 @@ export {
   SvidRenewer,
   type SvidRenewerOptions,
 } from './renewer.js'
-export {
-  nodeNameOf,
-  nodeSpiffeId,
-  parseSpiffeId,
-  parseTrustDomain,
-  SpiffeId,
-} from './spiffe-id.js'
 export { type CurrentSvid, readCurrentSvid, type SvidFiles, writeSvidFiles } from './svid-files.js'

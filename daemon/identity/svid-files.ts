@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { commitFiles, KEY_MODE, PUBLIC_MODE } from '../../certs/files.js'
 import { type IssuedSvid, parseIp, readPrivateKey } from '../../certs/index.js'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 export interface SvidFiles {
   /** The SVID (leaf certificate), PEM. */

@@ -10,7 +10,7 @@ import { open, readFile, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { netnsPath } from './netns.js'
 import type { LabNode } from './plan.js'
 import { alive, type LabProcess } from './procs.js'
@@ -20,7 +20,7 @@ export const DAEMON_READY_TIMEOUT_MS = 20_000
 /** The repository root: the nearest directory above this module holding latch's package.json. */
 export function repoRoot(from = dirname(fileURLToPath(import.meta.url))): string {
   for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'daemon', 'errors.ts'))) return dir
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'daemon', 'latchd.ts'))) return dir
     if (dirname(dir) === dir) {
       throw new LatchError('LATCH_ERR_INTERNAL_BUG', `cannot find the latch repository above ${from}`)
     }

@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { withLabLock } from './lock.js'
 import { hostMounts, mountsUnder, unmountUnder } from './mounts.js'
 import { deleteNetns, listNetns, netnsPath } from './netns.js'

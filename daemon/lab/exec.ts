@@ -4,7 +4,7 @@
  * nsenter execs CMD, so its exit code is CMD's.
  */
 import { existsSync } from 'node:fs'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { nsenterArgs } from './daemons.js'
 import { netnsPath } from './netns.js'
 import { type ExecTarget, LAB_STATE_FILE, labPlan, resolveTarget } from './plan.js'

@@ -4,7 +4,7 @@
  */
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { alive } from './procs.js'
 
 export const LAB_LOCK_FILE = '/run/latch-lab.lock'

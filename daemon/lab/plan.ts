@@ -9,7 +9,7 @@
  *              node side `lw<j>` (gateway 169.254.1.1), SPIFFE ID spiffe://lab.latch/ns/lab/sa/node<i>-w<j>
  */
 import { join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 export const LAB_TRUST_DOMAIN = 'lab.latch'
 export const LAB_STATE_DIR = '/run/latch-lab'

@@ -4,7 +4,7 @@
  * through here (batched: one process per namespace, never one per link).
  */
 import { execa } from 'execa'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 export interface RunOptions {
   /** Fed to the program's stdin (e.g. an `ip -batch -` script). */

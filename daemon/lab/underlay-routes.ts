@@ -5,7 +5,7 @@
  * programs through WireGuard, so they are refused while a latchd runs and must be removed before
  * daemons start. Rendering is pure; applying is one `ip -batch` per node.
  */
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { findDaemon } from './daemons.js'
 import { netnsPath } from './netns.js'
 import type { LabNode, LabPlan } from './plan.js'

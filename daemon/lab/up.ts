@@ -4,8 +4,8 @@
  * completed; a dead latchd is restarted; a daemon whose config changed is restarted.
  */
 import { mkdir, readFile } from 'node:fs/promises'
-import { formatDurationMs, parseDurationMs } from '../config/duration.js'
-import { LatchError } from '../errors.js'
+import { formatDurationMs, parseDurationMs } from '../base/duration.js'
+import { LatchError } from '../base/errors.js'
 import {
   ensureWireguardKey,
   LAB_REKEY_INTERVAL,

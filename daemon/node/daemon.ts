@@ -3,12 +3,12 @@
  * control socket (→ metrics). `stop()` undoes it in reverse but leaves WireGuard as it is, so the
  * next daemon re-adopts the interface and its peers without cutting traffic.
  */
-import type { Server } from 'node:http'
 import type { Logger } from 'pino'
+import { type Clock, systemClock } from '../base/clock.js'
+import { LatchError } from '../base/errors.js'
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
 import { handleDatapathRequest, isDatapathRequest } from '../control/datapath-handler.js'
-import type { ControlResponse } from '../control/protocol.js'
 import { ControlServer } from '../control/server.js'
 import { buildStatus } from '../control/status.js'
 import { createDiscovery } from '../discovery/create.js'
@@ -17,15 +17,15 @@ import { InventorySync } from '../engine/datapath-inventory.js'
 import { startNodeDatapath } from '../engine/datapath-start.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
 import { createEngine, type Engine } from '../engine/index.js'
-import { LatchError } from '../errors.js'
 import { dialPeer } from '../handshake/client.js'
 import { certFingerprint } from '../handshake/fingerprint.js'
 import { HandshakeServer } from '../handshake/server.js'
 import { DEFAULT_TIMING, type HandshakeTiming } from '../handshake/timing.js'
 import type { LocalNode } from '../handshake/types.js'
-import { DaemonMetrics } from '../observe/metrics.js'
+import { DaemonMetrics, type MetricsListener } from '../observe/metrics.js'
+import type { ControlResponse } from '../wire/control.js'
 import type { BackoffPolicy } from './backoff.js'
-import { type Clock, systemClock } from './clock.js'
+import { daemonGuards } from './listener-limits.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
@@ -103,10 +103,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     workloadCidrs: [...c.workloadCidrs],
     workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
   }
-  const timing = o.timing ?? DEFAULT_TIMING
+  const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
 
   let mesh: Mesh | undefined
   let pairs: PairService | undefined
+  let server: HandshakeServer | undefined
+  let metricsServer: MetricsListener | undefined
   const metrics = new DaemonMetrics({
     peerStates: () => mesh?.stateCounts() ?? {},
     wireguardBytes: async () => {
@@ -119,6 +121,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       }))
     },
     ...(datapath && { datapath: () => datapath.report() }),
+    listeners: () => [
+      ...(server ? [{ listener: 'node', ...server.counts() }] : []),
+      ...(pairs?.listenerCounts() ?? []),
+      ...(metricsServer ? [{ listener: 'metrics', ...metricsServer.counts() }] : []),
+    ],
+  })
+  const guards = daemonGuards(c, logger, metrics, {
+    nodeMs: timing.handshakeTimeoutMs,
+    pairAuthMs: c.limits.handshakeTimeout,
   })
   mesh = new Mesh({
     self: c.node,
@@ -142,9 +153,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   if (datapath && c.policyFile === undefined)
     inventory = new InventorySync(datapath, () => m.snapshot(), logger)
 
-  let server: HandshakeServer
+  let hs: HandshakeServer
   try {
-    server = new HandshakeServer({
+    hs = new HandshakeServer({
       local,
       isKnownPeer: (n) => m.has(n),
       registeredFingerprint: (n) => m.registeredFingerprint(n),
@@ -152,7 +163,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onTlsError: (err, remote) =>
         logger.warn({ event: 'tls_error', remote }, `TLS handshake from ${remote} failed: ${err.message}`),
       timing,
+      guard: guards.node,
     })
+    server = hs
   } catch (err) {
     throw new LatchError(
       'LATCH_ERR_DAEMON_IDENTITY',
@@ -164,7 +177,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     )
   }
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
-  const bound = await listenOr('handshakes', listenAt, () => server.listen(c.listen.address, c.listen.port))
+  const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
 
   // discovery: the peers file, or etcd (this node registers its bound handshake port)
   const peers: Discovery = createDiscovery({
@@ -183,7 +196,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   })
   const initialPeers = await peers.start().catch(async (err) => {
     await peers.stop()
-    await server.close(true)
+    await hs.close(true)
     throw err
   })
 
@@ -216,19 +229,19 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ? handleDatapathRequest(datapath, req)
           : status(),
     datapath && ((send) => datapath.onEvent(send)),
+    guards.control,
   )
-  let metricsServer: Server | undefined
   try {
     await control.listen()
     if (c.metrics) {
       const { address, port } = c.metrics
       metricsServer = await listenOr('metrics', formatEndpoint(address, port), () =>
-        metrics.listen(address, port),
+        metrics.listen(address, port, guards.metrics),
       )
     }
   } catch (err) {
     await peers.stop()
-    await server.close(true)
+    await hs.close(true)
     await control.close().catch(() => undefined)
     throw err
   }
@@ -248,12 +261,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
       peers: () => m.snapshot(),
       datapath: identityDatapath,
+      guard: guards.pairAuth,
     })
     await pairs.start().catch(async (err) => {
       await peers.stop()
-      await server.close(true)
+      await hs.close(true)
       await control.close().catch(() => undefined)
-      if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+      await metricsServer?.close()
       await pairs?.stop()
       throw err
     })
@@ -284,9 +298,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await peers.stop()
         await pairs?.stop()
         m.stop(false)
-        await server.close(true)
+        await hs.close(true)
         await control.close()
-        if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()))
+        await metricsServer?.close()
         await engine.flush().catch(() => undefined)
         await engine.stop()
         inventory?.stop()

@@ -8,9 +8,9 @@
  */
 import { X509Certificate } from 'node:crypto'
 import { cidrsWithin, loadPem, readNameConstraints, readPrivateKey, verify } from '../../certs/index.js'
+import { nodeSpiffeId } from '../base/spiffe-id.js'
 import type { Config } from '../config/schema.js'
 import { intermediateNamesNode } from '../handshake/check-peer.js'
-import { nodeSpiffeId } from '../identity/spiffe-id.js'
 
 export interface LocalIdentity {
   spiffeId: string

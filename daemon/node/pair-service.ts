@@ -15,10 +15,11 @@
  * Datapath writes go through one ordered queue so an authorize never overtakes a later revoke.
  */
 import type { Logger } from 'pino'
+import { asLatchError, type LatchError } from '../base/errors.js'
+import type { GuardOptions } from '../base/guard-options.js'
 import type { Config } from '../config/schema.js'
-import type { PairAuthStatus } from '../control/protocol.js'
+import { bindToDevice } from '../engine/bind-device.js'
 import type { IdentityDatapath } from '../engine/identity-datapath.js'
-import { asLatchError, type LatchError } from '../errors.js'
 import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
 import { PairAuthLoop, type RevokeWhy } from '../pairauth/loop.js'
@@ -29,6 +30,7 @@ import type { NodeConstraints, PairFailure, PairOutcome, PairSuccess } from '../
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { PolicyDiff } from '../policy/types.js'
 import { type PolicyWatch, watchPolicy } from '../policy/watch.js'
+import type { PairAuthStatus } from '../wire/status.js'
 import { policyErrorOf, RecentFailures } from './pair-status.js'
 import type { PeerSnapshot } from './peer.js'
 import { WorkloadSvids } from './workload-svids.js'
@@ -43,6 +45,13 @@ export interface PairServiceOptions {
   /** The node sessions (mesh.snapshot()). */
   peers: () => PeerSnapshot[]
   datapath: IdentityDatapath
+  /** Admission limits of the pair-auth listener. */
+  guard?: GuardOptions
+  /**
+   * Bind the listener to the WireGuard interface (SO_BINDTODEVICE), so that only connections that
+   * came through the tunnel reach it. Default true; false only for tests without a real interface.
+   */
+  bindToWireguard?: boolean
 }
 
 /** `10.101.0.1/32` → `10.101.0.1`; `::ffff:10.0.0.1` → `10.0.0.1`. */
@@ -83,6 +92,11 @@ export class PairService {
     })
   }
 
+  /** The pair-auth listener's open connections (for the metrics). */
+  listenerCounts(): Array<{ listener: string; open: number; unauthenticated: number }> {
+    return this.#server ? [{ listener: 'pair_auth', ...this.#server.counts() }] : []
+  }
+
   get policy(): CompiledPolicy | undefined {
     return this.#watch?.current
   }
@@ -115,6 +129,10 @@ export class PairService {
           { event: 'pair_tls_error', remote },
           `pair-auth TLS from ${remote} failed: ${err.message}`,
         ),
+      ...(this.#o.guard && { guard: this.#o.guard }),
+      ...(this.#o.bindToWireguard !== false && {
+        bindToDevice: (fd: number) => bindToDevice(fd, this.#c.wireguard.interface),
+      }),
     })
     await server.listen(hostOf(this.#c.wireguard.address), this.#c.pairAuth.port)
     this.#server = server

@@ -1,7 +1,7 @@
 /** Small pieces of the pair-auth status: recent failures (bounded) and a policy error's locations. Pure. */
-import type { PairAuthStatus, StatusPairFailure } from '../control/protocol.js'
-import type { LatchError } from '../errors.js'
+import type { LatchError } from '../base/errors.js'
 import type { PairFailure } from '../pairauth/types.js'
+import type { PairAuthStatus, StatusPairFailure } from '../wire/status.js'
 
 /** The last `max` failed pair authentications, newest first. */
 export class RecentFailures {

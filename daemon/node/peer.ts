@@ -21,13 +21,14 @@
  * one round trip; a WireGuard handshake that falls into that window fails once and is retried by
  * WireGuard after REKEY_TIMEOUT (5 s) while the current keypair (valid up to 180 s) carries traffic.
  */
+
+import type { Clock, TimerHandle } from '../base/clock.js'
 import type { PeerEntry } from '../discovery/peers-file.js'
 import type { PeerSession } from '../engine/index.js'
 import type { DialTarget } from '../handshake/client.js'
 import type { Refusal } from '../handshake/reasons.js'
 import type { HandshakeOutcome, NodeSession } from '../handshake/types.js'
 import type { Backoff } from './backoff.js'
-import type { Clock, TimerHandle } from './clock.js'
 import type { PeerRole } from './roles.js'
 
 export type PeerState = 'connecting' | 'established' | 'backoff' | 'refused' | 'awaiting' | 'stopped'

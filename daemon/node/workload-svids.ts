@@ -6,23 +6,11 @@
  */
 import type { Logger } from 'pino'
 import { loadPem, readPrivateKey } from '../../certs/index.js'
+import { asLatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import { asLatchError } from '../errors.js'
 import { SvidRenewer } from '../identity/renewer.js'
 import type { WorkloadCredentials } from '../pairauth/credentials.js'
-
-export interface LocalSvidInfo {
-  id: string
-  ips: string[]
-  /** Where the SVID comes from: latchd renews it, or it is managed elsewhere. */
-  source: 'renewed' | 'files'
-  notAfter?: string
-  fingerprint?: string
-  /** The next renewal (renewed SVIDs only). */
-  renewAt?: string
-  /** Why this workload presents no SVID (or its last renewal failed), if so. */
-  problem?: string
-}
+import type { SvidInfo } from '../wire/svid.js'
 
 export class WorkloadSvids {
   readonly #c: Config
@@ -105,7 +93,7 @@ export class WorkloadSvids {
     return this.#renewer?.renewNow(id) ?? Promise.resolve(undefined)
   }
 
-  info(): LocalSvidInfo[] {
+  info(): SvidInfo[] {
     const schedule = this.#renewer?.schedule() ?? new Map<string, number>()
     return this.#c.workloads.map((w) => {
       const cred = this.#credentials.get(w.id)

@@ -4,8 +4,10 @@
  * verdict/reason from its per-CPU `stats` map, auth entries and identities. Served on the optional
  * `metrics:` listener; kernel counters are read at scrape time.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { GuardedListener } from '../base/conn-guard.js'
+import { type GuardOptions, guardOrDefault } from '../base/guard-options.js'
 
 export interface PeerStateCounts {
   /** state → number of peers in it */
@@ -18,7 +20,7 @@ export interface WireguardBytes {
   txBytes: number
 }
 
-/** What the datapath reports at scrape time (a subset of engine/datapath-report.ts). */
+/** What the datapath reports at scrape time (a subset of wire/status.ts DatapathReport). */
 export interface DatapathCounters {
   authEntries: number
   identities: number
@@ -32,12 +34,22 @@ export interface MetricsSources {
   wireguardBytes: () => Promise<WireguardBytes[]>
   /** undefined when the datapath is disabled */
   datapath?: () => DatapathCounters | undefined
+  /** Open connections per listener (daemon/base/conn-guard.ts). */
+  listeners?: () => ReadonlyArray<{ listener: string; open: number; unauthenticated: number }>
+}
+
+export interface MetricsListener {
+  port: number
+  counts(): { open: number; unauthenticated: number }
+  close(): Promise<void>
 }
 
 export class DaemonMetrics {
   readonly registry = new Registry()
   readonly handshakes: Counter<'result' | 'reason' | 'role'>
   readonly handshakeSeconds: Histogram<'role'>
+  readonly shed: Counter<'listener' | 'reason' | 'refused'>
+  readonly acceptErrors: Counter<'listener' | 'code'>
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry]
@@ -118,6 +130,31 @@ export class DaemonMetrics {
         this.set({ scope: 'all' }, d.identities)
       },
     })
+    this.shed = new Counter({
+      name: 'latch_connections_shed_total',
+      help: 'Connections a listener closed before they authenticated (refused="true": the new one, nothing older to shed), by reason',
+      labelNames: ['listener', 'reason', 'refused'],
+      registers,
+    })
+    this.acceptErrors = new Counter({
+      name: 'latch_accept_errors_total',
+      help: 'accept() failures by listener and errno code (EMFILE: out of file descriptors)',
+      labelNames: ['listener', 'code'],
+      registers,
+    })
+    new Gauge({
+      name: 'latch_listener_connections',
+      help: 'Open connections per listener, by state (authenticated, unauthenticated)',
+      labelNames: ['listener', 'state'],
+      registers,
+      collect() {
+        this.reset()
+        for (const l of sources.listeners?.() ?? []) {
+          this.set({ listener: l.listener, state: 'unauthenticated' }, l.unauthenticated)
+          this.set({ listener: l.listener, state: 'authenticated' }, l.open - l.unauthenticated)
+        }
+      },
+    })
     collectDefaultMetrics({ register: this.registry, prefix: 'latchd_' })
   }
 
@@ -126,9 +163,22 @@ export class DaemonMetrics {
     if (seconds !== undefined) this.handshakeSeconds.observe({ role }, seconds)
   }
 
-  /** Serve GET /metrics on address:port. Resolves once listening. */
-  async listen(address: string, port: number): Promise<Server> {
+  connectionShed(listener: string, reason: string, refused: boolean): void {
+    this.shed.inc({ listener, reason, refused: String(refused) })
+  }
+
+  acceptFailed(listener: string, code: string): void {
+    this.acceptErrors.inc({ listener, code })
+  }
+
+  /**
+   * Serve GET /metrics on address:port through a bounded listener (a connection that has not sent
+   * a request by the deadline is closed). Resolves once listening, with what closes it.
+   */
+  async listen(address: string, port: number, guard?: GuardOptions): Promise<MetricsListener> {
+    let listener: GuardedListener | undefined
     const server = createServer((req, res) => {
+      listener?.authenticated(req.socket)
       if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n')
         return
@@ -138,13 +188,20 @@ export class DaemonMetrics {
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
       )
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, address, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    return server
+    const g = guardOrDefault(guard, 'metrics', 10_000)
+    server.headersTimeout = g.limits.handshakeTimeoutMs
+    server.requestTimeout = g.limits.handshakeTimeoutMs
+    server.on('clientError', (_err, socket) => socket.destroy())
+    listener = new GuardedListener({ name: 'metrics', ...g, serve: (s) => server.emit('connection', s) })
+    const bound = await listener.listen(address, port)
+    const l = listener
+    return {
+      port: bound.port,
+      counts: () => l.counts(),
+      close: async () => {
+        await l.close(true)
+        server.close()
+      },
+    }
   }
 }

@@ -9,7 +9,7 @@
 import { X509Certificate } from 'node:crypto'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import { CERT_BLOCK } from '../../certs/x509.js'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { serverNameFor } from './protocol.js'
 
 /** An SVID as issued (certs' IssuedSvid satisfies it). */

@@ -7,7 +7,6 @@
 
 export { checkPeerSvid, type PeerSvidInput, type SvidContext, type SvidVerdict } from './check-svid.js'
 export { type AuthenticatePairOptions, authenticatePair } from './client.js'
-export { type Clock, systemClock } from './clock.js'
 export { type Credential, type SvidInput, WorkloadCredentials } from './credentials.js'
 export { PairAuthLoop, type PairAuthLoopOptions, type RevokeWhy } from './loop.js'
 export { type PairState, PairTable, type PairTableOptions, type Reconciled } from './pair-table.js'
@@ -37,7 +36,6 @@ export {
   reauthTiming,
   retryAt,
 } from './reauth.js'
-export { DeadlineScheduler, type SchedulerOptions } from './scheduler.js'
 export { createPairAuthServer, PairAuthServer, type PairAuthServerOptions } from './server.js'
 export { DEFAULT_PAIR_TIMING, DEFAULT_PAIR_TTL_MS, type PairTiming } from './timing.js'
 export type {

@@ -5,11 +5,10 @@
  * tunnel address), and tells the daemon what to write or delete through two callbacks. It touches no
  * kernel state itself.
  */
-import type { Clock } from './clock.js'
-import { systemClock } from './clock.js'
+import { type Clock, systemClock } from '../base/clock.js'
+import { DeadlineScheduler } from '../base/deadline-scheduler.js'
 import { type PairState, PairTable, type PairTableOptions, type Reconciled } from './pair-table.js'
 import { type PlannedPair, pairKey } from './planner.js'
-import { DeadlineScheduler } from './scheduler.js'
 import type { PairFailure, PairOutcome, PairSuccess } from './types.js'
 
 export type RevokeWhy = 'removed' | 'expired' | 'refused'

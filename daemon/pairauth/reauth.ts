@@ -8,7 +8,7 @@
  *   of the lifetime, so renewals spread out and the responder acts only if the initiator did not.
  * - A failed attempt: exponential backoff from `retryBaseMs` to `retryMaxMs`, with jitter.
  */
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 
 export interface ReauthTiming {
   reauthFraction: number

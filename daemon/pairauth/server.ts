@@ -4,7 +4,9 @@
  * node the connection comes from, and hands every outcome to `onOutcome`. It writes nothing.
  */
 import { createServer, type Server, type TLSSocket } from 'node:tls'
-import { LatchError } from '../errors.js'
+import { GuardedListener } from '../base/conn-guard.js'
+import { LatchError } from '../base/errors.js'
+import { type GuardOptions, guardOrDefault } from '../base/guard-options.js'
 import type { WorkloadCredentials } from './credentials.js'
 import { runPairExchange } from './exchange.js'
 import { PairConnection } from './framed.js'
@@ -37,10 +39,19 @@ export interface PairAuthServerOptions {
   onTlsError?: (err: Error, remote: string) => void
   timing?: PairTiming
   now?: () => Date
+  /** Admission limits (default: the defaults, with a budget of its own). */
+  guard?: GuardOptions
+  /**
+   * Accept only connections that arrived through this interface (the WireGuard interface): the
+   * listening socket is bound to it (SO_BINDTODEVICE), so the kernel answers a SYN from anywhere
+   * else with a reset. Undefined: any interface (tests on loopback).
+   */
+  bindToDevice?: (fd: number) => void
 }
 
 export class PairAuthServer {
   readonly #server: Server
+  readonly #listener: GuardedListener
   readonly #sockets = new Set<TLSSocket>()
   readonly #o: PairAuthServerOptions
   readonly #timing: PairTiming
@@ -65,7 +76,15 @@ export class PairAuthServer {
     })
     this.#server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket))
     this.#server.on('tlsClientError', (err, socket) => {
+      // with a listener, node:tls leaves the socket open: close it
+      socket.destroy()
       o.onTlsError?.(err, `${socket.remoteAddress}:${socket.remotePort}`)
+    })
+    const g = guardOrDefault(o.guard, 'pairAuth', this.#timing.handshakeTimeoutMs)
+    this.#listener = new GuardedListener({
+      name: 'pair_auth',
+      ...g,
+      serve: (s) => this.#server.emit('connection', s),
     })
   }
 
@@ -120,7 +139,10 @@ export class PairAuthServer {
       deadline: startedAt + this.#timing.handshakeTimeoutMs,
       startedAt,
       now: o.now ?? (() => new Date()),
-    }).then((outcome) => o.onOutcome(outcome))
+    }).then((outcome) => {
+      if (outcome.ok) this.#listener.authenticated(socket)
+      o.onOutcome(outcome)
+    })
   }
 
   /** Listen on `address` (the node's tunnel address) and `port`; resolves with the bound address. */
@@ -128,25 +150,38 @@ export class PairAuthServer {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
         reject(
-          new LatchError(
-            'LATCH_ERR_DAEMON_LISTEN_FAILED',
-            `the pair-auth listener cannot bind ${address}:${port} (${err.code ?? err.message})`,
-            { cause: err, details: { address, port } },
-          ),
+          err instanceof LatchError
+            ? err
+            : new LatchError(
+                'LATCH_ERR_DAEMON_LISTEN_FAILED',
+                `the pair-auth listener cannot bind ${address}:${port} (${err.code ?? err.message})`,
+                { cause: err, details: { address, port } },
+              ),
         )
-      this.#server.once('error', onError)
-      this.#server.listen(port, address, () => {
-        this.#server.off('error', onError)
-        const a = this.#server.address()
-        resolve(typeof a === 'object' && a ? { address: a.address, port: a.port } : { address, port })
-      })
+      this.#listener.listen(address, port).then((bound) => {
+        try {
+          const fd = this.#listener.fd
+          if (this.#o.bindToDevice && fd !== undefined) this.#o.bindToDevice(fd)
+          else if (this.#o.bindToDevice) throw new Error('the listening socket has no file descriptor')
+        } catch (err) {
+          void this.#listener.close()
+          onError(err as NodeJS.ErrnoException)
+          return
+        }
+        resolve(bound)
+      }, onError)
     })
+  }
+
+  /** Open connections, and how many of them have no verdict yet. */
+  counts(): { open: number; unauthenticated: number } {
+    return this.#listener.counts()
   }
 
   /** Stop accepting; with `dropConnections`, also destroy the connections in flight. */
   close(dropConnections = false): Promise<void> {
     if (dropConnections) for (const s of this.#sockets) s.destroy()
-    return new Promise((resolve) => this.#server.close(() => resolve()))
+    return this.#listener.close(dropConnections)
   }
 }
 

@@ -2,7 +2,7 @@
  * Policy file text → CompiledPolicy, or one LatchError LATCH_ERR_POLICY_INVALID that lists every
  * problem as FILE:LINE:COL: message. Pure: the caller reads the file (see load.ts).
  */
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { CompiledPolicy } from './compiled.js'
 import type { PolicyProblem } from './types.js'
 import { validatePolicy } from './validate.js'

@@ -4,8 +4,8 @@
  * undefined. Pure.
  */
 import { isAlias, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml'
-import { isLatchError } from '../errors.js'
-import { nodeNameOf, parseSpiffeId, parseTrustDomain } from '../identity/spiffe-id.js'
+import { isLatchError } from '../base/errors.js'
+import { nodeNameOf, parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
 import { type PortSpec, parsePortSpec } from './ports.js'
 import { type Expectation, NODE_SOURCE } from './types.js'
 import { closest, describeNode, keyText, type Problems } from './yaml-source.js'

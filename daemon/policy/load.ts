@@ -3,7 +3,7 @@
  * (LATCH_ERR_POLICY_UNREADABLE) and "it is invalid" (LATCH_ERR_POLICY_INVALID) are different errors.
  */
 import { readFile, stat } from 'node:fs/promises'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { compilePolicy } from './compile.js'
 import type { CompiledPolicy } from './compiled.js'
 

@@ -7,7 +7,7 @@
  */
 import { type FSWatcher, watch } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { asLatchError, LatchError } from '../errors.js'
+import { asLatchError, LatchError } from '../base/errors.js'
 import { compilePolicy } from './compile.js'
 import type { CompiledPolicy } from './compiled.js'
 import { diffPolicies } from './diff.js'

@@ -1,5 +1,5 @@
 import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket, type rt } from 'netlink'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { bytesToAddress, canonicalPrefix, prefixBytes } from './addr.js'
 import type { LinkInfo, NetlinkPort } from './netlink-port.js'
 

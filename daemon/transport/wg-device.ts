@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { isLatchError, LatchError } from '../errors.js'
+import { isLatchError, LatchError } from '../base/errors.js'
 import type { LinkInfo, NetlinkPort } from './netlink-port.js'
 import type { CommandRunner } from './runner.js'
 

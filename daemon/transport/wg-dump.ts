@@ -1,4 +1,4 @@
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { canonicalPrefix } from './addr.js'
 
 /**

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import type { CommandRunner } from './runner.js'
 import type { WgDesired, WgPlan } from './wg-plan.js'
 

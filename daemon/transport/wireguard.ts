@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { LatchError } from '../errors.js'
+import { LatchError } from '../base/errors.js'
 import { canonicalInterfaceAddress, prefixesOverlap } from './addr.js'
 import type { LinkInfo, NetlinkPort } from './netlink-port.js'
 import { describeRoutePlan, planRoutes } from './route-plan.js'

@@ -13,6 +13,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   InitTestRun(env, exports);
   InitAbi(env, exports);
   InitSys(env, exports);
+  InitSockopt(env, exports);
   return exports;
 }
 

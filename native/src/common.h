@@ -1,5 +1,5 @@
 // Shared helpers of the latch libbpf addon. Every error thrown to JavaScript is an Error with
-// `code` (a LATCH_ERR_BPF_* code of daemon/errors.ts), `errno` (positive, 0 if none), `syscall`
+// `code` (a LATCH_ERR_BPF_* code of daemon/base/errors.ts), `errno` (positive, 0 if none), `syscall`
 // (what failed) and, when libbpf said something, `log` (its messages, e.g. the verifier log).
 #pragma once
 
@@ -50,5 +50,6 @@ void InitRingBuffer(Napi::Env env, Napi::Object exports);
 void InitTestRun(Napi::Env env, Napi::Object exports);
 void InitAbi(Napi::Env env, Napi::Object exports);
 void InitSys(Napi::Env env, Napi::Object exports);
+void InitSockopt(Napi::Env env, Napi::Object exports);
 
 }  // namespace latch

@@ -8,7 +8,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { parse, stringify } from 'yaml'
-import { LatchError } from '../../daemon/errors.js'
+import { LatchError } from '../../daemon/base/errors.js'
 import type { LabPlan, LabWorkload } from '../../daemon/lab/plan.js'
 import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import { epochMs, type FirstConnectResult, type ProbeResult } from './load/protocol.js'

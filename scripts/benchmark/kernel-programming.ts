@@ -7,7 +7,7 @@
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { LatchError } from '../../daemon/errors.js'
+import { LatchError } from '../../daemon/base/errors.js'
 import { REPO, SCRATCH_DIR } from './paths.js'
 
 export interface WgRow {

@@ -6,7 +6,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { asLatchError, LatchError } from '../../daemon/errors.js'
+import { asLatchError, LatchError } from '../../daemon/base/errors.js'
 import { distEntry, findDaemon } from '../../daemon/lab/daemons.js'
 import { netnsPath } from '../../daemon/lab/netns.js'
 import type { LabPlan, LabWorkload } from '../../daemon/lab/plan.js'

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
-import { LatchError } from '../../daemon/errors.js'
+import { LatchError } from '../../daemon/base/errors.js'
 import { nsenterArgs } from '../../daemon/lab/daemons.js'
 import { type LabPlan, resolveTarget } from '../../daemon/lab/plan.js'
 import { killAndWait } from '../../daemon/lab/procs.js'

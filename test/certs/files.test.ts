@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { commitFiles, KEY_MODE, PUBLIC_MODE } from '../../certs/files.js'
 import { readPrivateKey } from '../../certs/keys.js'
-import { isLatchError } from '../../daemon/errors.js'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { hashDir, removeDir, tempDir } from './helpers.js'
 
 let dir: string

@@ -7,7 +7,7 @@ import { listNodes } from '../../certs/state.js'
 import { verify } from '../../certs/verify.js'
 import { issueWorkload, issueWorkloadFromIntermediate } from '../../certs/workload.js'
 import { parseCertificates } from '../../certs/x509.js'
-import { isLatchError } from '../../daemon/errors.js'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { makePki, type Pki, removeDir, TD, W1 } from './helpers.js'
 
 let pki: Pki

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { cidrsWithin, parseCidr, parseIp, uniqueIps } from '../../certs/net.js'
-import { isLatchError } from '../../daemon/errors.js'
+import { isLatchError } from '../../daemon/base/errors.js'
 
 const goodCidrs: Array<[string, string]> = [
   ['10.100.1.0/24', '10.100.1.0/24'],

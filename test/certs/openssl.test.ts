@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
 import { workloadPaths } from '../../certs/layout.js'
-import { parseSpiffeId } from '../../daemon/identity/spiffe-id.js'
+import { parseSpiffeId } from '../../daemon/base/spiffe-id.js'
 import { forgeOnNode1, makePki, type Pki, removeDir, W1 } from './helpers.js'
 
 let pki: Pki

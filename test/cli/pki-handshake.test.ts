@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import { execa } from 'execa'
 import { workloadPaths } from '../../certs/layout.js'
-import { parseSpiffeId } from '../../daemon/identity/spiffe-id.js'
+import { parseSpiffeId } from '../../daemon/base/spiffe-id.js'
 import { makePki, type Pki, removeDir, TD, W1, W2 } from '../certs/helpers.js'
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/pki-handshake.ts', import.meta.url))

@@ -5,7 +5,7 @@
 import { chmod, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
-import { ERRORS, type ErrorCode } from '../../daemon/errors.js'
+import { ERRORS, type ErrorCode } from '../../daemon/base/errors.js'
 import { forgeOnNode1, hashDir, makePki, type Pki, removeDir, TD, tempDir, W1 } from '../certs/helpers.js'
 import { latchctl } from './run.js'
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { stringify } from 'yaml'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { loadConfig, parseConfig } from '../../daemon/config/index.js'
-import { isLatchError } from '../../daemon/errors.js'
 
 function base(): Record<string, unknown> {
   return {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import test from 'ava'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { parseConfig } from '../../daemon/config/index.js'
 import {
   buildStatus,
@@ -11,10 +12,9 @@ import {
   controlRequest,
   fetchStatus,
   formatStatus,
-  type StatusReport,
 } from '../../daemon/control/index.js'
-import { isLatchError } from '../../daemon/errors.js'
 import type { PeerSnapshot } from '../../daemon/node/peer.js'
+import type { StatusReport } from '../../daemon/wire/status.js'
 
 const run = promisify(execFile)
 

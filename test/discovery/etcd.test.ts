@@ -5,10 +5,10 @@
  */
 import test from 'ava'
 import pino from 'pino'
+import type { LatchError } from '../../daemon/base/errors.js'
 import { EtcdDiscovery } from '../../daemon/discovery/etcd.js'
 import type { NodeRecord } from '../../daemon/discovery/etcd-record.js'
 import type { PeerEntry } from '../../daemon/discovery/peers-file.js'
-import type { LatchError } from '../../daemon/errors.js'
 import { freePort, LocalEtcd } from './helpers/local-etcd.js'
 
 const PREFIX = '/latch/test/nodes/'

@@ -2,8 +2,8 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
+import { isLatchError, type LatchError } from '../../daemon/base/errors.js'
 import { diffPeers, type PeerEntry, parsePeersText, StaticPeers } from '../../daemon/discovery/index.js'
-import { isLatchError, type LatchError } from '../../daemon/errors.js'
 
 const good = `
 - name: node1
@@ -24,10 +24,23 @@ test('a peers file parses sorted, with the default port, skipping this node', (t
   t.true(Object.isFrozen(peers))
 })
 
-test('an empty peers file is an empty list', (t) => {
-  t.deepEqual(parsePeersText('', '/p.yaml', 'node1'), [])
+test('removing every peer takes an explicit empty list', (t) => {
   t.deepEqual(parsePeersText('[]', '/p.yaml', 'node1'), [])
+  t.deepEqual(parsePeersText('# no peers\n[]\n', '/p.yaml', 'node1'), [])
 })
+
+for (const [name, text] of [
+  ['an empty file', ''],
+  ['only whitespace', '  \n\n'],
+  ['only a comment', '# peers\n'],
+  ['an explicit null', '~'],
+] as const) {
+  test(`a peers file with ${name} (a truncated write) is rejected, saying how to remove every peer`, (t) => {
+    const err = t.throws(() => parsePeersText(text, '/p.yaml', 'node1'))
+    t.true(isLatchError(err, 'LATCH_ERR_CONFIG_INVALID'))
+    t.regex(err!.message, /the peers file is empty.*explicit empty list: \[\]/)
+  })
+}
 
 const bad: Array<[string, string, RegExp]> = [
   ['a map instead of a list', 'node2: 10.99.0.12', /list of/],
@@ -108,6 +121,13 @@ test('the watcher applies a valid change, rejects an invalid one and keeps the o
     t.true(isLatchError(errors[0], 'LATCH_ERR_CONFIG_INVALID'))
     t.is(sp.peers.length, 2)
     t.is(changes.length, 0)
+    t.regex((sp.status() as { rejected?: { message: string } }).rejected?.message ?? '', /address/)
+    // truncated to nothing: rejected like any invalid edit, the list stays
+    await writeFile(file, '')
+    await waitFor(() => (errors.length > 1 ? true : undefined))
+    t.regex(errors[1]!.message, /the peers file is empty/)
+    t.is(sp.peers.length, 2)
+    t.regex((sp.status() as { rejected?: { message: string } }).rejected?.message ?? '', /empty/)
     // an atomic replacement (write temp + rename), as editors and config management do
     await writeFile(join(dir, 'peers.tmp'), '- {name: node4, address: 10.99.0.14}')
     await rename(join(dir, 'peers.tmp'), file)

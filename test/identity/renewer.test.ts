@@ -6,7 +6,7 @@ import { chmod, copyFile, mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
 import { type RenewedSvid, renewSvid, SvidRenewer } from '../../daemon/identity/index.js'
-import { FakeClock } from '../pairauth/fake-clock.js'
+import { FakeClock } from '../base/fake-clock.js'
 import { DB, PairPki, policyOf, TD, WEB } from '../pairauth/fixture.js'
 import { credentialsFor, dial, listen, verdictOf } from '../pairauth/harness.js'
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import { isLatchError } from '../../daemon/errors.js'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { findDaemon, nsenterArgs, waitReady } from '../../daemon/lab/daemons.js'
 import { labPlan } from '../../daemon/lab/plan.js'
 

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import test from 'ava'
-import { parseSpiffeId, workloadPaths } from '../../certs/index.js'
-import { isLatchError } from '../../daemon/errors.js'
+import { workloadPaths } from '../../certs/index.js'
+import { isLatchError } from '../../daemon/base/errors.js'
+import { parseSpiffeId } from '../../daemon/base/spiffe-id.js'
 import {
   LAB_NETNS_PATTERN,
   LAB_PKI_DIR,

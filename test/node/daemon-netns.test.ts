@@ -14,7 +14,8 @@ import test from 'ava'
 import { execa, type ResultPromise } from 'execa'
 import { stringify } from 'yaml'
 import { daemonPkiFiles, initCa, issueNode, nodePaths } from '../../certs/index.js'
-import { fetchStatus, type StatusReport } from '../../daemon/control/index.js'
+import { fetchStatus } from '../../daemon/control/index.js'
+import type { StatusReport } from '../../daemon/wire/status.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const NODES = [

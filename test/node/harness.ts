@@ -3,8 +3,8 @@ import { pino } from 'pino'
 import type { PeerEntry } from '../../daemon/discovery/index.js'
 import { DEFAULT_TIMING, dialPeer, HandshakeServer, type LocalNode } from '../../daemon/handshake/index.js'
 import { Mesh } from '../../daemon/node/mesh.js'
+import type { FakeClock } from '../base/fake-clock.js'
 import type { TestPki } from '../handshake/fixture.js'
-import type { ManualClock } from './manual-clock.js'
 import { RecordingEngine } from './recording-engine.js'
 
 export interface TestNode {
@@ -23,7 +23,7 @@ export const GRACE_MS = 60_000
 export async function startNode(
   pki: TestPki,
   spec: { name: string; index: number },
-  clock: ManualClock,
+  clock: FakeClock,
   overrides: Partial<LocalNode> = {},
 ): Promise<TestNode> {
   const local = await pki.local(spec, overrides)

@@ -1,7 +1,7 @@
 import test from 'ava'
+import { FakeClock } from '../base/fake-clock.js'
 import { TestPki } from '../handshake/fixture.js'
 import { GRACE_MS, REKEY_MS, startNode, stopNode, type TestNode, waitFor } from './harness.js'
-import { ManualClock } from './manual-clock.js'
 
 const n1 = { name: 'node1', index: 1 }
 const n2 = { name: 'node2', index: 2 }
@@ -14,7 +14,7 @@ test.before(async () => {
 })
 test.after.always(async () => pki?.remove())
 
-async function pair(clock = new ManualClock()) {
+async function pair(clock = new FakeClock()) {
   const a = await startNode(pki, n1, clock)
   const b = await startNode(pki, n2, clock)
   return { a, b, clock }
@@ -76,7 +76,7 @@ test('every rekey interval the dialer re-handshakes and both sides get a new PSK
 })
 
 test('an unreachable peer is retried with exponential backoff capped at 30 s', async (t) => {
-  const clock = new ManualClock()
+  const clock = new FakeClock()
   const a = await startNode(pki, n1, clock)
   try {
     a.mesh.setPeers([{ name: 'node2', address: '127.0.0.1', port: 1 }])
@@ -131,7 +131,7 @@ test('a lost control connection keeps the tunnel for the grace period, then remo
 })
 
 test('a peer that comes back within the grace period is re-authenticated with a new PSK, tunnel never removed', async (t) => {
-  const clock = new ManualClock()
+  const clock = new FakeClock()
   const a = await startNode(pki, n1, clock)
   let b = await startNode(pki, n2, clock)
   try {

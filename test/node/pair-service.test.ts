@@ -107,6 +107,8 @@ async function node(
     node: { certPem: n.certPem, keyPem: n.keyPem },
     peers: () => [peerSnapshot],
     datapath: dp,
+    // loopback addresses, no WireGuard interface to bind to
+    bindToWireguard: false,
   })
   return { svc, dp, logs, peer: peerSnapshot }
 }

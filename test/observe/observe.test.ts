@@ -49,7 +49,7 @@ test('metrics expose handshakes by result, latency and peers by state', async (t
   m.handshakeDone('server', 'refused', 'cert_unknown_issuer')
   const server = await m.listen('127.0.0.1', 0)
   try {
-    const addr = server.address() as { port: number }
+    const addr = { port: server.port }
     const res = await fetch(`http://127.0.0.1:${addr.port}/metrics`)
     t.is(res.status, 200)
     const body = await res.text()
@@ -60,7 +60,7 @@ test('metrics expose handshakes by result, latency and peers by state', async (t
     t.regex(body, /latch_wireguard_peer_bytes\{peer="node2",direction="tx"\} 20/)
     t.is((await fetch(`http://127.0.0.1:${addr.port}/other`)).status, 404)
   } finally {
-    await new Promise<void>((r) => server.close(() => r()))
+    await server.close()
   }
 })
 

@@ -12,7 +12,7 @@ import {
   type WorkloadCredentials,
 } from '../../daemon/pairauth/index.js'
 import type { CompiledPolicy } from '../../daemon/policy/index.js'
-import { FakeClock } from './fake-clock.js'
+import { FakeClock } from '../base/fake-clock.js'
 import { DB, PairPki, policyOf, TD, WEB } from './fixture.js'
 import { credentialsFor, type Listening } from './harness.js'
 

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { isLatchError } from '../../daemon/errors.js'
+import { isLatchError } from '../../daemon/base/errors.js'
 import { compilePolicy, type PolicyProblem } from '../../daemon/policy/index.js'
 
 interface Case {

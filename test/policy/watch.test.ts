@@ -2,7 +2,7 @@ import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import { isLatchError, type LatchError } from '../../daemon/errors.js'
+import { isLatchError, type LatchError } from '../../daemon/base/errors.js'
 import { type CompiledPolicy, type PolicyDiff, watchPolicy } from '../../daemon/policy/index.js'
 import { API, DB, policyText, rule, WEB } from './helpers.js'
 

@@ -7,13 +7,12 @@
  * reach DST on THIS node; a flow needs each node's direction towards its own workload.
  */
 import type { Command } from 'commander'
-import { parseDurationMs } from '../../config/duration.js'
+import { parseDurationMs } from '../../base/duration.js'
+import { LatchError } from '../../base/errors.js'
 import { authRequest } from '../../control/datapath-client.js'
-import type { AuthEntryReport } from '../../control/datapath-protocol.js'
-import { MAX_DEBUG_TTL_MS } from '../../control/datapath-protocol.js'
-import { DEFAULT_CONTROL_SOCKET } from '../../control/index.js'
-import { LatchError } from '../../errors.js'
-import { controlSocketPath } from './status.js'
+import { MAX_DEBUG_TTL_MS } from '../../wire/datapath-control.js'
+import type { AuthEntryReport } from '../../wire/status.js'
+import { controlSocketPath, SOCKET_OPTION_HELP } from '../socket-option.js'
 
 interface CommonOptions {
   socket?: string
@@ -42,8 +41,6 @@ function print(entries: AuthEntryReport[], json: boolean | undefined): void {
     process.stdout.write(`${e.src} -> ${e.dst} until ${e.expiresAt}${e.expired ? ' (expired)' : ''}\n`)
 }
 
-const socketHelp = `latchd control socket (default $LATCH_CONTROL_SOCKET or ${DEFAULT_CONTROL_SOCKET})`
-
 export function registerDebug(program: Command): void {
   const debug = program.command('debug').description('inspect and hand-edit the local datapath (asks latchd)')
   const auth = debug
@@ -55,7 +52,7 @@ export function registerDebug(program: Command): void {
     .option('--ttl <duration>', 'how long the entry lives (1s … 7d)', '1h')
     .option('--both', 'also DST → SRC')
     .option('--json', 'print the written entries as JSON')
-    .option('--socket <path>', socketHelp)
+    .option('--socket <path>', SOCKET_OPTION_HELP)
     .action(async (src: string, dst: string, opts: CommonOptions & { ttl: string }) => {
       const entries = await authRequest(controlSocketPath(opts.socket), {
         cmd: 'auth_add',
@@ -71,7 +68,7 @@ export function registerDebug(program: Command): void {
     .description('delete the entry SRC → DST at once (no error when absent)')
     .option('--both', 'also DST → SRC')
     .option('--json', 'print the remaining entries as JSON')
-    .option('--socket <path>', socketHelp)
+    .option('--socket <path>', SOCKET_OPTION_HELP)
     .action(async (src: string, dst: string, opts: CommonOptions) => {
       const rest = await authRequest(controlSocketPath(opts.socket), {
         cmd: 'auth_del',
@@ -87,7 +84,7 @@ export function registerDebug(program: Command): void {
     .command('list')
     .description('every auth entry of this node with its expiry')
     .option('--json', 'print as JSON')
-    .option('--socket <path>', socketHelp)
+    .option('--socket <path>', SOCKET_OPTION_HELP)
     .action(async (opts: CommonOptions) => {
       print(await authRequest(controlSocketPath(opts.socket), { cmd: 'auth_list' }), opts.json)
     })

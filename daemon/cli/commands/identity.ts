@@ -8,9 +8,9 @@ import { assertVerified } from '../../../certs/assert.js'
 import { LIFETIME_TEXT, PKI_DIR_HELP, resolvePkiDir } from '../../../certs/defaults.js'
 import { formatInspectReport, inspectCertificate } from '../../../certs/inspect.js'
 import { issueWorkload } from '../../../certs/workload.js'
+import { LatchError } from '../../base/errors.js'
 import { fetchStatus, formatIdentities } from '../../control/index.js'
-import { LatchError } from '../../errors.js'
-import { controlSocketPath } from './status.js'
+import { controlSocketPath, SOCKET_OPTION_HELP } from '../socket-option.js'
 
 interface IssueOptions {
   node: string
@@ -83,10 +83,7 @@ export function registerIdentity(program: Command): void {
     .command('list')
     .description("the running latchd's local identities: SPIFFE ID, IPs, SVID expiry and next renewal")
     .option('--json', 'one JSON array on stdout')
-    .option(
-      '--socket <path>',
-      'latchd control socket (default $LATCH_CONTROL_SOCKET or /run/latch/latchd.sock)',
-    )
+    .option('--socket <path>', SOCKET_OPTION_HELP)
     .action(async (opts: { json?: boolean; socket?: string }) => {
       const s = await fetchStatus(controlSocketPath(opts.socket))
       const list = s.pairAuth?.identities ?? s.workloads.map((w) => ({ id: w.id, ips: w.ips }))

@@ -5,19 +5,15 @@
  */
 import type { Command } from 'commander'
 import { monitorEvents } from '../../control/datapath-client.js'
-import { DEFAULT_CONTROL_SOCKET } from '../../control/index.js'
-import { formatMonitorEvent } from '../../engine/datapath-events.js'
-import { controlSocketPath } from './status.js'
+import { formatMonitorEvent } from '../../wire/monitor.js'
+import { controlSocketPath, SOCKET_OPTION_HELP } from '../socket-option.js'
 
 export function registerMonitor(program: Command): void {
   program
     .command('monitor')
     .description('print live auth-required and drop events of this node until Ctrl-C (asks latchd)')
     .option('--json', 'one JSON object per event and line')
-    .option(
-      '--socket <path>',
-      `latchd control socket (default $LATCH_CONTROL_SOCKET or ${DEFAULT_CONTROL_SOCKET})`,
-    )
+    .option('--socket <path>', SOCKET_OPTION_HELP)
     .action(async (opts: { json?: boolean; socket?: string }) => {
       const abort = new AbortController()
       const stop = () => abort.abort()

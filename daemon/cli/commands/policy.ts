@@ -4,7 +4,7 @@
  * Both only read the file. Failures are LatchErrors, printed and mapped to exit codes by cli/report.ts.
  */
 import type { Command } from 'commander'
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import { type CompiledPolicy, loadPolicyFile, runPolicyTests } from '../../policy/index.js'
 
 interface JsonOption {

@@ -5,18 +5,13 @@
  * (--socket, else $LATCH_CONTROL_SOCKET, else /run/latch/latchd.sock).
  */
 import type { Command } from 'commander'
-import { DEFAULT_CONTROL_SOCKET, fetchStatus, formatStatus } from '../../control/index.js'
+import { fetchStatus, formatStatus } from '../../control/index.js'
+import { controlSocketPath, SOCKET_OPTION_HELP } from '../socket-option.js'
 
 interface StatusOptions {
   json?: boolean
   socket?: string
   timeout: string
-}
-
-export function controlSocketPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return flag
-  const fromEnv = env['LATCH_CONTROL_SOCKET']
-  return fromEnv ? fromEnv : DEFAULT_CONTROL_SOCKET
 }
 
 export function registerStatus(program: Command): void {
@@ -26,10 +21,7 @@ export function registerStatus(program: Command): void {
       "show this node's peers, handshakes, PSK ages, refusals and WireGuard counters (asks latchd)",
     )
     .option('--json', 'print the full report as one JSON object')
-    .option(
-      '--socket <path>',
-      `latchd control socket (default $LATCH_CONTROL_SOCKET or ${DEFAULT_CONTROL_SOCKET})`,
-    )
+    .option('--socket <path>', SOCKET_OPTION_HELP)
     .option('--timeout <ms>', 'how long to wait for latchd', '5000')
     .action(async (opts: StatusOptions) => {
       const status = await fetchStatus(controlSocketPath(opts.socket), Number(opts.timeout) || 5000)

@@ -3,7 +3,7 @@
  * it, into a small model (structs with byte offsets, enums) that render.ts turns into TypeScript.
  * Pure: no I/O. Only types named `latch_*` are taken; `latch_abi_types` (the anchor) is skipped.
  */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 
 export type FieldType =
   | { kind: 'uint'; size: 1 | 2 | 4 | 8 }

@@ -4,7 +4,7 @@
  * write byte-swapped keys into the kernel.
  */
 import { endianness } from 'node:os'
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 
 if (endianness() !== 'LE') {
   throw new LatchError('LATCH_ERR_BPF_ABI_MISMATCH', 'the datapath encoders assume a little-endian host')

@@ -10,7 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import { modelFromBtf } from './btf.js'
 import { renderModule } from './render.js'
 

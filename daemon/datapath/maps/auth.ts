@@ -1,5 +1,5 @@
 /** auth: (source identity, destination identity) -> expiry, written and read in wall-clock terms. */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import {
   decodeLatchAuthKey,
   decodeLatchAuthValue,

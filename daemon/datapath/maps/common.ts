@@ -1,5 +1,5 @@
 /** Checks shared by the typed map views. */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import type { NativeBpfMap } from '../native.js'
 
 export const U32_MAX = 0xffff_ffff

@@ -3,7 +3,7 @@
  * tracking idle timeouts. A timeout of 0 makes the programs use the LATCH_CT_DEFAULT_* value of
  * latch_abi.h; `set` writes only the fields it is given (read-modify-write of the one slot).
  */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import {
   decodeLatchConfig,
   encodeLatchConfig,

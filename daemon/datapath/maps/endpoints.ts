@@ -1,5 +1,5 @@
 /** endpoints: a workload's host-side ifindex -> its identity and the addresses it may send from. */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import {
   decodeLatchEndpointValue,
   encodeLatchEndpointValue,

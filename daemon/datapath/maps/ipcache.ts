@@ -1,5 +1,5 @@
 /** The ipcache (LPM trie): workload prefixes -> identity id, scope and required ingress interface. */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import {
   decodeLatchIpcacheKey,
   decodeLatchIpcacheValue,

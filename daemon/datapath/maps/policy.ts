@@ -4,7 +4,7 @@
  * port range) entries. Protocols without ports (ICMP, …) are a range 0-65535. Entries come from
  * daemon/datapath/policy-entries.ts (pure); this view only encodes, writes and reads them.
  */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import {
   decodeLatchPolicyKey,
   decodeLatchPolicyValue,

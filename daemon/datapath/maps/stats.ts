@@ -1,5 +1,5 @@
 /** stats: per-CPU packet/byte counters by reason, summed for readers. */
-import { LatchError } from '../../errors.js'
+import { LatchError } from '../../base/errors.js'
 import { decodeLatchStat, LatchStatLayout } from '../abi/generated.js'
 import { call, type NativeBpfMap } from '../native.js'
 import { REASONS } from '../reasons.js'

@@ -1,5 +1,5 @@
 /**
- * Runs one real Engine (ExecaRunner + RtNetlinkPort) inside whatever network and mount namespace
+ * Runs one real Engine (ProcessRunner + RtNetlinkPort) inside whatever network and mount namespace
  * this process was started in, driven by JSON lines on stdin; answers one JSON line per request
  * on stdout. Logs go to stderr. Used by the netns tests: the test process itself cannot enter a
  * network namespace, a child started with `ip netns exec … unshare -m …` can.
@@ -11,16 +11,16 @@
  */
 import { createInterface } from 'node:readline'
 import { destination, pino } from 'pino'
+import { asLatchError } from '../../../daemon/base/errors.js'
 import {
   createEngine,
   type Engine,
   type PeerSession,
   type WireguardOptions,
 } from '../../../daemon/engine/index.js'
-import { asLatchError } from '../../../daemon/errors.js'
-import { ExecaRunner, type RunOptions, type RunResult } from '../../../daemon/transport/runner.js'
+import { ProcessRunner, type RunOptions, type RunResult } from '../../../daemon/transport/runner.js'
 
-class CountingRunner extends ExecaRunner {
+class CountingRunner extends ProcessRunner {
   readonly transcript: string[] = []
   override run(cmd: string, args: readonly string[], options?: RunOptions): Promise<RunResult> {
     this.transcript.push([cmd, ...args.slice(0, 3)].join(' '))

@@ -160,7 +160,7 @@ export class FakeNetlink implements NetlinkPort {
   async createWireguardLink(name: string): Promise<void> {
     this.transcript.push(`link add ${name} type wireguard`)
     if (!this.kernelSupportsWireguard) {
-      const { LatchError } = await import('../../../daemon/errors.js')
+      const { LatchError } = await import('../../../daemon/base/errors.js')
       throw new LatchError('LATCH_ERR_WG_KERNEL_UNSUPPORTED', 'no module')
     }
     this.addLink(name, 'wireguard')

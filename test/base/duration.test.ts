@@ -1,6 +1,6 @@
 import test from 'ava'
-import { durationWithin, formatDuration, parseDuration } from '../../certs/duration.js'
-import { isLatchError } from '../../daemon/errors.js'
+import { durationWithin, formatDuration, parseDuration } from '../../daemon/base/duration.js'
+import { isLatchError } from '../../daemon/base/errors.js'
 
 const good: Array<[string, number, string]> = [
   ['90s', 90_000, '1m30s'],

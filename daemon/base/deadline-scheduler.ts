@@ -4,8 +4,9 @@
  * deadlines close together fire in one batch. Setting a key again replaces its deadline (stale heap
  * entries are skipped lazily and compacted). No timer per key, no closure per deadline.
  */
-import { LatchError } from '../errors.js'
-import { type Clock, systemClock } from './clock.js'
+
+import { type Clock, systemClock, type TimerHandle } from './clock.js'
+import { LatchError } from './errors.js'
 
 export interface SchedulerOptions {
   clock?: Clock
@@ -24,7 +25,7 @@ export class DeadlineScheduler<K> {
   readonly #granularity: number
   readonly #deadlines = new Map<K, number>()
   #heap: Entry<K>[] = []
-  #timer: unknown
+  #timer: TimerHandle | undefined
   #armedFor: number | undefined
   #stopped = false
 
@@ -106,11 +107,11 @@ export class DeadlineScheduler<K> {
     if (this.#armedFor === slot) return
     this.#disarm()
     this.#armedFor = slot
-    this.#timer = this.#clock.setTimer(() => this.#fire(), Math.max(0, slot - this.#clock.now()))
+    this.#timer = this.#clock.after(Math.max(0, slot - this.#clock.now()), () => this.#fire())
   }
 
   #disarm(): void {
-    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer)
+    this.#timer?.cancel()
     this.#timer = undefined
     this.#armedFor = undefined
   }

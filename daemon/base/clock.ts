@@ -1,6 +1,8 @@
 /**
- * Time as the peer state machine sees it: injected so tests can drive backoff, rekey and grace
- * periods without waiting. The system clock handles delays beyond setTimeout's 24.8-day limit.
+ * Time as latchd sees it, the one Clock: injected everywhere (peer state machines, the deadline
+ * scheduler, SVID renewal, pair authentication) so tests drive backoff, rekey, grace periods and
+ * expiries by hand (test/base/fake-clock.ts) without waiting. The system clock handles delays
+ * beyond setTimeout's 24.8-day limit.
  */
 
 export interface TimerHandle {
@@ -8,6 +10,7 @@ export interface TimerHandle {
 }
 
 export interface Clock {
+  /** Milliseconds since the epoch. */
   now(): number
   /** Run `fn` once after `ms` milliseconds (unref'd: timers never keep the process alive). */
   after(ms: number, fn: () => void): TimerHandle

@@ -8,7 +8,7 @@
  * - no query, no fragment, at most 2048 bytes in all
  * Pure: no I/O. Every rejection is LATCH_ERR_SPIFFE_MALFORMED with the rule that was broken.
  */
-import { LatchError } from '../errors.js'
+import { LatchError } from './errors.js'
 
 const MAX_ID_LENGTH = 2048
 const MAX_TRUST_DOMAIN_LENGTH = 255

@@ -1,5 +1,5 @@
 /**
- * Control-socket commands of the datapath (beside status/ping in protocol.ts):
+ * Control-socket commands of the datapath (beside status/ping in control.ts):
  *
  *   {"cmd":"auth_add","src":"spiffe://…","dst":"spiffe://…","ttlMs":3600000,"both":true}
  *      → {"ok":true,"auth":[{src,dst,expiresAt}]}        (the entries written)
@@ -10,13 +10,15 @@
  *                          until the client closes the connection (the only streaming command).
  */
 import { z } from 'zod'
-import type { MonitorEvent } from '../engine/datapath-events.js'
+import type { MonitorEvent } from './monitor.js'
+import type { AuthEntryReport } from './status.js'
 
 /** Longest TTL `debug auth add` accepts: entries are a debugging aid, not a policy. */
 export const MAX_DEBUG_TTL_MS = 7 * 86_400_000
 
 const spiffe = z.string().startsWith('spiffe://').max(2048)
 
+/** The datapath's requests: `src`/`dst` are SPIFFE IDs, `ttlMs` milliseconds, `both` also (dst, src). */
 export const datapathRequestSchemas = [
   z
     .object({
@@ -34,13 +36,7 @@ export const datapathRequestSchemas = [
   z.object({ cmd: z.literal('monitor') }).strict(),
 ] as const
 
-export interface AuthEntryReport {
-  src: string
-  dst: string
-  expiresAt: string
-  expired?: boolean
-}
-
+/** The datapath's response lines (`event` only after `monitor`). */
 export type DatapathResponse =
   | { ok: true; auth: AuthEntryReport[] }
   | { ok: true; monitor: true }

@@ -1,6 +1,6 @@
 import test from 'ava'
-import { isLatchError } from '../../daemon/errors.js'
-import { nodeNameOf, nodeSpiffeId, parseSpiffeId, parseTrustDomain } from '../../daemon/identity/spiffe-id.js'
+import { isLatchError } from '../../daemon/base/errors.js'
+import { nodeNameOf, nodeSpiffeId, parseSpiffeId, parseTrustDomain } from '../../daemon/base/spiffe-id.js'
 
 const valid: Array<[string, string, string]> = [
   ['a workload ID', 'spiffe://example.org/ns/shop/sa/web', '/ns/shop/sa/web'],

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { asLatchError, ERRORS, LatchError } from '../daemon/errors.js'
+import { asLatchError, ERRORS, LatchError } from '../../daemon/base/errors.js'
 
 test('every registered code is LATCH_ERR_<AREA>_<WHAT> with an exit code and a fix', (t) => {
   for (const [code, spec] of Object.entries(ERRORS)) {

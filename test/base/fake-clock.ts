@@ -1,5 +1,5 @@
-/** A clock that only moves when the test says so. */
-import type { Clock, TimerHandle } from '../../daemon/node/clock.js'
+/** The one hand-driven Clock for tests: time moves only in advance(), which fires due timers in order. */
+import type { Clock, TimerHandle } from '../../daemon/base/clock.js'
 
 interface Timer {
   due: number
@@ -8,10 +8,12 @@ interface Timer {
   cancelled: boolean
 }
 
-export class ManualClock implements Clock {
+export class FakeClock implements Clock {
   #now: number
   #seq = 0
   #timers: Timer[] = []
+  /** Every timer ever set (a scheduler must keep this small). */
+  timersSet = 0
 
   constructor(start = Date.now()) {
     this.#now = start
@@ -22,8 +24,9 @@ export class ManualClock implements Clock {
   }
 
   after(ms: number, fn: () => void): TimerHandle {
-    const t: Timer = { due: this.#now + ms, seq: this.#seq++, fn, cancelled: false }
+    const t: Timer = { due: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false }
     this.#timers.push(t)
+    this.timersSet++
     return {
       cancel: () => {
         t.cancelled = true
@@ -39,7 +42,7 @@ export class ManualClock implements Clock {
       .sort((a, b) => a - b)
   }
 
-  /** Move time forward, running every timer that falls due, in order. */
+  /** Move time forward by `ms`, running every timer that falls due, at its own time, in order. */
   advance(ms: number): void {
     const end = this.#now + ms
     for (;;) {
@@ -47,7 +50,7 @@ export class ManualClock implements Clock {
         .filter((t) => !t.cancelled && t.due <= end)
         .sort((a, b) => a.due - b.due || a.seq - b.seq)[0]
       if (!next) break
-      this.#now = next.due
+      this.#now = Math.max(this.#now, next.due)
       next.cancelled = true
       next.fn()
     }

@@ -1,9 +1,40 @@
 /**
- * Durations as operators write them: "90s", "30m", "24h", "7d", or a sum such as "1h30m". Pure.
+ * Durations, in the two forms latch accepts. Pure.
+ *
+ * - Config files (`parseDurationMs`, `formatDurationMs`): a number of seconds (`120`) or one number
+ *   with a unit (`500ms`, `90s`, `2m`, `1h`, `1d`); undefined when the input is not a duration.
+ * - Certificate lifetimes on the command line (`parseDuration`, `durationWithin`, `formatDuration`):
+ *   "90s", "30m", "24h", "7d" or a sum such as "1h30m"; anything else is LATCH_ERR_PKI_BAD_TTL.
  */
-import { LatchError } from '../daemon/errors.js'
+import { LatchError } from './errors.js'
 
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
+
+/** Milliseconds, or undefined when `input` is not a duration. */
+export function parseDurationMs(input: unknown): number | undefined {
+  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input * 1000 : undefined
+  if (typeof input !== 'string') return undefined
+  const m = DURATION.exec(input.trim())
+  if (!m) return undefined
+  const unit = UNIT_MS[m[2]!]!
+  return Math.round(Number(m[1]) * unit)
+}
+
+/** `120000` → `120s`, `1500` → `1500ms`, `7200000` → `2h`: the shortest exact form. */
+export function formatDurationMs(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
+  }
+  return `${ms}ms`
+}
+
+const TTL_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 const WHOLE = /^(?:\d+[smhd])+$/
 const PART = /(\d+)([smhd])/g
 
@@ -14,7 +45,8 @@ export function parseDuration(text: string): number {
     throw new LatchError('LATCH_ERR_PKI_BAD_TTL', `"${text}" is not a duration`, { details: { input: text } })
   }
   let ms = 0
-  for (const [, amount, unit] of trimmed.matchAll(PART)) ms += Number(amount) * (UNIT_MS[unit as string] ?? 0)
+  for (const [, amount, unit] of trimmed.matchAll(PART))
+    ms += Number(amount) * (TTL_UNIT_MS[unit as string] ?? 0)
   if (ms === 0 || !Number.isSafeInteger(ms)) {
     throw new LatchError('LATCH_ERR_PKI_BAD_TTL', `"${text}" is not a usable duration (zero or too large)`, {
       details: { input: text },
