@@ -29,20 +29,26 @@ export async function initCa(options: InitCaOptions): Promise<{ files: string[] 
       }
     }
   }
-  const { keys, pem } = await generateKey()
-  const name = `CN=${dnValue(`latch root CA ${trustDomain}`)}, O=${dnValue(trustDomain)}`
-  const cert = await signCertificate({
-    subject: name,
-    issuer: name,
-    publicKey: keys.publicKey,
-    signingKey: keys.privateKey,
-    ...validityWindow(LIFETIME.root, options.now),
-    extensions: await rootExtensions(keys.publicKey),
-  })
+  const { cert, pem } = await createRoot(`latch root CA ${trustDomain}`, trustDomain, options.now)
   const files = await commitFiles([
     { path: paths.cert, data: toPem(cert), mode: PUBLIC_MODE },
     { path: paths.key, data: pem, mode: KEY_MODE },
     { path: paths.trustDomain, data: `${trustDomain}\n`, mode: PUBLIC_MODE },
   ])
   return { files }
+}
+
+/** A new self-signed root (key + certificate) named `CN=<cn>, O=<trust domain>`; ca init and ca rotate. */
+export async function createRoot(cn: string, trustDomain: string, now?: Date) {
+  const { keys, pem } = await generateKey()
+  const name = `CN=${dnValue(cn)}, O=${dnValue(trustDomain)}`
+  const cert = await signCertificate({
+    subject: name,
+    issuer: name,
+    publicKey: keys.publicKey,
+    signingKey: keys.privateKey,
+    ...validityWindow(LIFETIME.root, now),
+    extensions: await rootExtensions(keys.publicKey),
+  })
+  return { cert, pem }
 }

@@ -28,6 +28,8 @@ export interface IssueNodeOptions {
   /** Lifetime of the node certificate ("30d" or ms); the intermediate lives LIFETIME.intermediate. */
   ttl?: string | number
   now?: Date
+  /** Renew only the node certificate or only the intermediate (the other files stay as they are). */
+  only?: 'cert' | 'intermediate'
 }
 
 /** Validate the CIDR list: well-formed, at least one, no duplicates or nesting within the list. */
@@ -88,6 +90,7 @@ export async function issueNode(options: IssueNodeOptions): Promise<{ files: str
   const now = options.now ?? new Date()
   const cap = ca.cert.notAfter
 
+  const planned: Array<{ path: string; data: string; mode: number }> = []
   const nodeKey = await generateKey()
   const nodeCert = await signCertificate({
     subject: `CN=${dnValue(node)}, O=${dnValue(ca.trustDomain)}`,
@@ -112,12 +115,17 @@ export async function issueNode(options: IssueNodeOptions): Promise<{ files: str
     extensions: await intermediateExtensions(caKey.keys.publicKey, ca.cert, workloadCidrs, ca.trustDomain),
   })
   const info: NodeInfo = { node, underlayIp, workloadCidrs }
-  const files = await commitFiles([
-    { path: paths.cert, data: toPem(nodeCert), mode: PUBLIC_MODE },
-    { path: paths.key, data: nodeKey.pem, mode: KEY_MODE },
-    { path: paths.caCert, data: toPem(caCert), mode: PUBLIC_MODE },
-    { path: paths.caKey, data: caKey.pem, mode: KEY_MODE },
-    { path: paths.info, data: `${JSON.stringify(info, null, 2)}\n`, mode: PUBLIC_MODE },
-  ])
+  // key before certificate: a watching latchd that sees the new certificate first refuses the pair
+  // (key mismatch) and takes it once the key is there too
+  if (options.only !== 'intermediate') {
+    planned.push({ path: paths.key, data: nodeKey.pem, mode: KEY_MODE })
+    planned.push({ path: paths.cert, data: toPem(nodeCert), mode: PUBLIC_MODE })
+  }
+  if (options.only !== 'cert') {
+    planned.push({ path: paths.caKey, data: caKey.pem, mode: KEY_MODE })
+    planned.push({ path: paths.caCert, data: toPem(caCert), mode: PUBLIC_MODE })
+  }
+  planned.push({ path: paths.info, data: `${JSON.stringify(info, null, 2)}\n`, mode: PUBLIC_MODE })
+  const files = await commitFiles(planned)
   return { files }
 }

@@ -2,7 +2,7 @@
  * The benchmark behind scripts/bench-pair-latency. Two PairServices (the daemon's assembly: policy
  * watch with its 200 ms debounce, planner, PairAuthLoop, pair-auth server and client, SVID issuance)
  * for node1 and node2 run in this one process on loopback (127.0.0.21/22 as tunnel addresses), with
- * a real PKI in a temp dir. The datapath is a recorder that timestamps each authorize() call: this
+ * a real PKI in a temp dir. The datapath is a recorder that timestamps when each auth entry first appears in the proven pairs handed to it: this
  * measures everything up to the datapath write, not the BPF map update itself (see bench-datapath
  * for that: microseconds per entry). One policy write allows N×M pairs at once; for each pair we take
  * the time until BOTH nodes wrote both directions.
@@ -18,6 +18,7 @@ import type {
   AuthPairEntry,
   AuthRequiredEvent,
   IdentityDatapath,
+  ProvenPair,
 } from '../daemon/engine/identity-datapath.js'
 import { PairService } from '../daemon/node/pair-service.js'
 import type { PeerSnapshot } from '../daemon/node/peer.js'
@@ -44,14 +45,15 @@ const ids = (prefix: string, n: number) =>
 const W = { node1: ids('a', NL), node2: ids('b', NR) }
 const ipOf = (node: 0 | 1, i: number) => `10.100.${node + 1}.${10 + i}`
 
-/** Timestamps every authorize(): the moment the daemon hands an entry to the datapath. */
+/** Timestamps each auth entry's first appearance: the moment the daemon hands it to the datapath. */
 class RecordingDatapath implements IdentityDatapath {
   readonly written = new Map<string, number>()
-  async setRemoteIdentity(): Promise<void> {}
-  async removeRemoteIdentity(): Promise<void> {}
-  async authorize(src: string, dst: string): Promise<void> {
-    const k = `${src} ${dst}`
-    if (!this.written.has(k)) this.written.set(k, performance.now())
+  async setProvenPairs(pairs: readonly ProvenPair[]): Promise<void> {
+    const now = performance.now()
+    for (const p of pairs) {
+      for (const k of [`${p.local} ${p.remote}`, `${p.remote} ${p.local}`])
+        if (!this.written.has(k)) this.written.set(k, now)
+    }
   }
   async revoke(src: string, dst: string): Promise<void> {
     this.written.delete(`${src} ${dst}`)

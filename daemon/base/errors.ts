@@ -156,6 +156,20 @@ export const ERRORS = {
     fix: 'each FAIL line names the pair, what the test wanted and what the policy gives: change the allow rules or the test',
   },
 
+  // --- trust lifecycle (daemon/identity: revocation list, PKI hot reload) --------------------------
+  LATCH_ERR_REVOCATION_INVALID: {
+    exit: 65,
+    fix: 'fix the revocation list (format in the README, "Revocation list"): version: 1, trustDomain, revoked: [{node|spiffeId|serial, reason?}]; a running latchd keeps its current list until the file is valid',
+  },
+  LATCH_ERR_PKI_RELOAD_REJECTED: {
+    exit: 65,
+    fix: "the new PKI files were refused and latchd kept running with the previous ones: fix what the message names (the node certificate must verify against the new trust bundle, match its key and name this node; the intermediate must be this node's and chain to the bundle), then save the files again",
+  },
+  LATCH_ERR_PKI_ROTATION: {
+    exit: 65,
+    fix: 'follow the rotation runbook in the README: `latchctl ca rotate`, distribute ca/root.crt, re-issue every node with `latchctl node issue NODE --force …`, then `latchctl ca retire`',
+  },
+
   // --- lab (daemon/lab: namespaces, mounts, daemons on one machine) --------------------------------
   LATCH_ERR_LAB_NOT_ROOT: { exit: 77, fix: 'run the lab as root (it creates network and mount namespaces)' },
   LATCH_ERR_LAB_BAD_SIZE: {

@@ -74,6 +74,7 @@ function resolvePaths(c: Config, base: string): Config {
       keyFile: abs(c.pki.keyFile),
       intermediateCertFile: abs(c.pki.intermediateCertFile),
       intermediateKeyFile: abs(c.pki.intermediateKeyFile),
+      revocationFile: optAbs(c.pki.revocationFile),
     },
     wireguard: { ...c.wireguard, privateKeyFile: abs(c.wireguard.privateKeyFile) },
     peersFile: optAbs(c.peersFile),

@@ -92,6 +92,8 @@ const pkiSchema = z
     intermediateCertFile: path,
     /** Its private key (0600), used to renew local workload SVIDs. */
     intermediateKeyFile: path,
+    /** The revocation list (README "Revocation list"), watched and hot-reloaded; optional. */
+    revocationFile: path.optional(),
   })
   .strict()
 

@@ -4,6 +4,7 @@ import type { StatusPeer, StatusReport } from '../wire/status.js'
 import { formatDatapath } from './format-datapath.js'
 import { formatDiscovery } from './format-discovery.js'
 import { formatPairAuth } from './format-pairauth.js'
+import { formatTrust } from './format-trust.js'
 import { table } from './text-table.js'
 
 function bytes(n: number): string {
@@ -90,6 +91,7 @@ export function formatStatus(s: StatusReport): string {
   out.push('', s.workloads.length === 0 ? 'no local workloads' : 'local workloads:')
   for (const w of s.workloads)
     out.push(`  ${w.id}  ${w.ips.join(', ')}${w.interface ? `  (${w.interface})` : ''}`)
+  if (s.trust) out.push('', formatTrust(s.trust))
   out.push('', s.pairAuth ? formatPairAuth(s.pairAuth) : 'pair authentication off (no policyFile)')
   out.push('', s.datapath ? formatDatapath(s.datapath).trimEnd() : 'datapath off (datapath.enabled: false)')
   return `${out.join('\n')}\n`

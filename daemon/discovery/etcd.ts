@@ -90,6 +90,7 @@ export class EtcdDiscovery implements Discovery {
   #registered = false
   #everRegistered = false
   #registering: Promise<void> | undefined
+  #keepTimer: NodeJS.Timeout | undefined
   readonly #regBackoff = new Backoff(RETRY)
   // view
   #watcher: Watcher | undefined
@@ -125,12 +126,6 @@ export class EtcdDiscovery implements Discovery {
       hosts: [...this.#o.etcd.endpoints],
       credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
       dialTimeout: 3000,
-      grpcOptions: {
-        // notice a partitioned member (no RST) within seconds, then fail over to another endpoint
-        'grpc.keepalive_time_ms': 3000,
-        'grpc.keepalive_timeout_ms': 2000,
-        'grpc.keepalive_permit_without_calls': 1,
-      },
       faultHandling: {
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
       },
@@ -182,9 +177,7 @@ export class EtcdDiscovery implements Discovery {
     w?.on('error', () => undefined)
     if (w) await Promise.race([w.cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 500))])
     // not revoked: a restart re-puts the same record and the other nodes see no change
-    this.#lease?.removeAllListeners()
-    this.#lease?.release()
-    this.#lease = undefined
+    this.#releaseLease()
     this.#client?.close()
   }
 
@@ -201,10 +194,7 @@ export class EtcdDiscovery implements Discovery {
     const client = this.#client
     if (!client) return
     while (!this.#stopped) {
-      const old = this.#lease
-      this.#lease = undefined
-      old?.removeAllListeners()
-      old?.release()
+      this.#releaseLease()
       const ttl = Math.max(1, Math.round(this.#o.etcd.leaseTtl / 1000))
       const lease = client.lease(ttl, { autoKeepAlive: true })
       lease.on('lost', (err) => this.#leaseLost(lease, err))
@@ -215,6 +205,7 @@ export class EtcdDiscovery implements Discovery {
           return
         }
         this.#lease = lease
+        this.#watchKeepAlive(lease, ttl)
         this.#registered = true
         this.#regBackoff.reset()
         this.#recovered()
@@ -237,6 +228,40 @@ export class EtcdDiscovery implements Discovery {
         await new Promise<void>((r) => this.#clock.after(ms, r))
       }
     }
+  }
+
+  #releaseLease(): void {
+    clearInterval(this.#keepTimer)
+    this.#keepTimer = undefined
+    const old = this.#lease
+    this.#lease = undefined
+    old?.removeAllListeners()
+    old?.release()
+  }
+
+  /**
+   * etcd3's keep-alive stream can stall without an error (seen on a fresh connection to a member
+   * under load): when no keep-alive was answered for half the TTL, send one on a new stream.
+   */
+  #watchKeepAlive(lease: Lease, ttlSeconds: number): void {
+    let lastOk = Date.now()
+    lease.on('keepaliveSucceeded', () => {
+      lastOk = Date.now()
+    })
+    clearInterval(this.#keepTimer)
+    this.#keepTimer = setInterval(
+      () => {
+        if (this.#lease !== lease || Date.now() - lastOk < (ttlSeconds * 1000) / 2) return
+        lease
+          .keepaliveOnce()
+          .then(() => {
+            lastOk = Date.now()
+          })
+          .catch(() => undefined)
+      },
+      (ttlSeconds * 1000) / 3,
+    )
+    this.#keepTimer.unref()
   }
 
   #leaseLost(lease: Lease, err: Error): void {

@@ -21,31 +21,18 @@ export function desiredRemoteIdentities(peers: readonly PeerSnapshot[]): Map<str
   return out
 }
 
-/** Brings the datapath's remote identities to the inventories; returns how many identities changed. */
+/** Brings the datapath's remote identities to the inventories (adoption and grace are the reconcile's). */
 export async function syncRemoteFromInventories(
   dp: NodeDatapath,
   peers: readonly PeerSnapshot[],
   logger: Logger,
-): Promise<number> {
+): Promise<boolean> {
   const desired = desiredRemoteIdentities(peers)
-  const current = dp.remoteIdentities()
-  let changed = 0
-  for (const [id, ips] of desired) {
-    const have = current.get(id)
-    if (have && !have.adopted && [...have.ips].sort().join() === ips.join()) continue
-    await dp.setRemoteIdentity(id, ips)
-    changed++
-  }
-  const graceOver = dp.adoptGraceOver()
-  for (const [id, have] of current) {
-    if (desired.has(id) || (have.adopted && !graceOver)) continue
-    await dp.removeRemoteIdentity(id)
-    changed++
-  }
-  if (changed > 0) {
+  const changed = await dp.setRemoteIdentities(desired)
+  if (changed) {
     logger.info(
-      { event: 'remote_identities_synced', changed, identities: desired.size },
-      `remote identities from peer inventories: ${changed} changed, ${desired.size} known`,
+      { event: 'remote_identities_synced', identities: desired.size },
+      `remote identities from peer inventories: datapath updated, ${desired.size} known`,
     )
   }
   return changed

@@ -1,30 +1,26 @@
 /**
  * The node's eBPF datapath as latchd drives it, beside the WireGuard engine: load or ADOPT the
- * pinned programs and maps, put every local workload in endpoints + ipcache and attach the programs
- * to its host-side interface, and implement the IdentityDatapath port (SPIFFE IDs outside, identity
- * ids inside). Remote identities' ipcache entries carry the WireGuard interface's ifindex, so a
- * remote source is accepted only when it arrived through the tunnel.
+ * pinned programs and maps, attach the programs to every local workload's host-side interface, and
+ * implement the IdentityDatapath port (SPIFFE IDs outside, identity ids inside). What the maps hold
+ * is reconciled (datapath-reconcile.ts): writers hand facts, one reconcile per event-loop turn diffs
+ * the desired maps against the pinned ones and applies one batch per map. Remote identities'
+ * ipcache entries carry the WireGuard interface's ifindex, so a remote source is accepted only when
+ * it arrived through the tunnel.
  *
  * Restart: programs, maps and tc filters stay pinned/attached while latchd is down; the next start
- * adopts them (same program ids), rewrites local entries idempotently and keeps remote entries it
- * finds until their writer (pair authentication, or the peer inventories without a policy)
- * re-asserts them; those nobody re-asserted within `remoteAdoptGraceMs` go with the GC timer.
+ * adopts them (same program ids), keeps the remote and auth entries it finds under known ids until
+ * their writers re-assert them, and the GC timer forgets those nobody re-asserted within
+ * `remoteAdoptGraceMs` and deletes expired auth entries (see datapath-plan.ts).
  */
 import type { Logger } from 'pino'
 import { asLatchError } from '../base/errors.js'
-import {
-  Datapath,
-  type DatapathEvent,
-  type EventSubscription,
-  formatPrefix,
-  parsePrefix,
-  REASONS,
-} from '../datapath/index.js'
+import { Datapath, type DatapathEvent, REASONS } from '../datapath/index.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { MonitorEvent } from '../wire/monitor.js'
 import type { DatapathReport, InterfaceReport } from '../wire/status.js'
+import type { LocalEndpointFact, ProvenPair } from './datapath-desired.js'
 import { DatapathEvents } from './datapath-events.js'
-import { workloadIpcache } from './datapath-report.js'
+import { DatapathReconciler } from './datapath-reconcile.js'
 import { IdentityAllocator, readIdentities } from './identities.js'
 import type { AuthPairEntry, AuthRequiredEvent, IdentityDatapath } from './identity-datapath.js'
 import { type PolicyEntry, policyEntries } from './policy-entries.js'
@@ -45,7 +41,7 @@ export interface NodeDatapathOptions {
   logger: Logger
   /** how long remote entries found at start survive without being re-asserted (default 180 s) */
   remoteAdoptGraceMs?: number
-  /** period of the one coarse timer that deletes expired auth entries (default 10 s) */
+  /** period of the one coarse timer that forgets unclaimed identities and expired entries (default 10 s) */
   gcIntervalMs?: number
   now?: () => number
 }
@@ -57,14 +53,8 @@ export class NodeDatapath implements IdentityDatapath {
   readonly #o: NodeDatapathOptions
   readonly #events: DatapathEvents
   readonly #interfaces: InterfaceReport[] = []
-  /** remote identity → the addresses written for it */
-  readonly #remote = new Map<string, readonly string[]>()
-  /** remote identities found in the maps at start, not yet re-asserted */
-  readonly #adopted = new Set<string>()
-  readonly #startedAt: number
-  readonly #localIps = new Set<string>()
-  #sub: EventSubscription | undefined
-  #policy: CompiledPolicy | undefined
+  #reconciler!: DatapathReconciler
+  #sub: { close(): void } | undefined
   #gc: NodeJS.Timeout | undefined
 
   private constructor(dp: Datapath, ids: IdentityAllocator, o: NodeDatapathOptions) {
@@ -72,7 +62,6 @@ export class NodeDatapath implements IdentityDatapath {
     this.#ids = ids
     this.#o = o
     this.#log = o.logger
-    this.#startedAt = (o.now ?? Date.now)()
     this.#events = new DatapathEvents((id) => this.#ids.nameOf(id))
   }
 
@@ -93,9 +82,23 @@ export class NodeDatapath implements IdentityDatapath {
         },
         `datapath ${adopted ? 'adopted from' : 'loaded into'} ${o.pinDir}: ${actions.join(', ')}`,
       )
-      if (!stored) self.#forgetUnknownIds()
-      self.#programLocal()
-      self.#adoptRemote()
+      if (!stored) {
+        o.logger.warn(
+          { event: 'datapath_ids_reset', file: o.identitiesFile },
+          `no identity allocation at ${o.identitiesFile}: entries in adopted maps name nobody we know and are cleared`,
+        )
+      }
+      const local = self.#resolveLocal()
+      self.#reconciler = DatapathReconciler.adopt({
+        maps: dp,
+        ids: self.#ids,
+        local,
+        wireguardIfindex: () => self.#wireguardIfindex(),
+        graceMs: o.remoteAdoptGraceMs ?? 180_000,
+        ...(o.now && { now: o.now }),
+        logger: o.logger,
+      })
+      self.#attachLocal(local)
       self.#sub = dp.subscribe(
         (events) => self.#events.deliver(events),
         (err) => o.logger.warn({ event: 'datapath_event_undecodable' }, asLatchError(err).message),
@@ -109,32 +112,11 @@ export class NodeDatapath implements IdentityDatapath {
     }
   }
 
-  /** Without the allocation file the ids in adopted maps name nobody we know: clear them (fail closed). */
-  #forgetUnknownIds(): void {
-    const auth = this.#dp.auth.list()
-    const ipcache = this.#dp.ipcache.list()
-    const endpoints = this.#dp.endpoints.list()
-    if (auth.length + ipcache.length + endpoints.length === 0) return
-    this.#dp.auth.delete(auth)
-    this.#dp.ipcache.delete(ipcache.map((e) => e.prefix))
-    for (const e of endpoints) this.#dp.endpoints.delete(e.ifindex)
-    this.#log.warn(
-      {
-        event: 'datapath_ids_reset',
-        file: this.#o.identitiesFile,
-        auth: auth.length,
-        ipcache: ipcache.length,
-      },
-      `no identity allocation at ${this.#o.identitiesFile}: cleared ${auth.length} auth and ${ipcache.length} ipcache entries whose ids nobody can name`,
-    )
-  }
-
-  #programLocal(): void {
-    const desiredIfindexes = new Set<number>()
-    const desiredPrefixes = new Set<string>()
+  /** The local workloads with their ifindexes; one whose interface is missing is reported and skipped. */
+  #resolveLocal(): LocalEndpointFact[] {
+    const out: LocalEndpointFact[] = []
     for (const w of this.#o.workloads) {
       const identity = this.#ids.idOf(w.id)
-      for (const ip of w.ips) this.#localIps.add(ip)
       let ifindex = 0
       if (w.interface) {
         try {
@@ -154,13 +136,19 @@ export class NodeDatapath implements IdentityDatapath {
           )
           continue
         }
-        desiredIfindexes.add(ifindex)
-        this.#dp.endpoints.set({ ifindex, identity, addrs: [...w.ips] })
       }
-      const entries = workloadIpcache(w.ips, identity, ifindex)
-      for (const e of entries) desiredPrefixes.add(formatPrefix(parsePrefix(e.prefix)))
-      this.#dp.ipcache.upsert(entries)
-      if (!w.interface) continue
+      out.push({ id: w.id, ips: w.ips, ifindex })
+    }
+    return out
+  }
+
+  /** Puts the programs on every resolved workload interface (after its entries are written). */
+  #attachLocal(local: readonly LocalEndpointFact[]): void {
+    for (const l of local) {
+      const w = this.#o.workloads.find((x) => x.id === l.id)
+      if (!w?.interface) continue
+      const identity = this.#ids.idOf(w.id)
+      const ifindex = l.ifindex
       try {
         const r = this.#dp.attach(ifindex)
         this.#interfaces.push({ workload: w.id, interface: w.interface, ifindex, identity, attached: true })
@@ -191,52 +179,6 @@ export class NodeDatapath implements IdentityDatapath {
         )
       }
     }
-    // local entries of workloads no longer configured
-    const staleEndpoints = this.#dp.endpoints.list().filter((e) => !desiredIfindexes.has(e.ifindex))
-    for (const e of staleEndpoints) this.#dp.endpoints.delete(e.ifindex)
-    const staleLocal = this.#dp.ipcache
-      .list()
-      .filter((e) => e.scope === 'local' && !desiredPrefixes.has(e.prefix))
-      .map((e) => e.prefix)
-    this.#dp.ipcache.delete(staleLocal)
-    if (staleEndpoints.length + staleLocal.length > 0) {
-      this.#log.info(
-        { event: 'datapath_stale_removed', endpoints: staleEndpoints.length, ipcache: staleLocal.length },
-        `removed ${staleEndpoints.length} endpoints and ${staleLocal.length} ipcache entries of workloads no longer configured`,
-      )
-    }
-  }
-
-  /** Keeps remote entries left by the previous daemon, re-pointed at the current WireGuard ifindex. */
-  #adoptRemote(): void {
-    const remote = this.#dp.ipcache.list().filter((e) => e.scope === 'remote')
-    const unknown: string[] = []
-    const byName = new Map<string, string[]>()
-    for (const e of remote) {
-      const name = this.#ids.nameOf(e.identity)
-      if (!name) unknown.push(e.prefix)
-      else byName.set(name, [...(byName.get(name) ?? []), e.prefix.replace(/\/(32|128)$/, '')])
-    }
-    this.#dp.ipcache.delete(unknown)
-    const wg = this.#wireguardIfindex()
-    if (wg !== undefined)
-      this.#dp.ipcache.upsert(
-        remote.filter((e) => !unknown.includes(e.prefix)).map((e) => ({ ...e, ifindex: wg })),
-      )
-    for (const [name, ips] of byName) {
-      this.#remote.set(name, ips)
-      this.#adopted.add(name)
-    }
-    if (remote.length > 0) {
-      this.#log.info(
-        {
-          event: 'datapath_remote_adopted',
-          identities: byName.size,
-          entries: remote.length - unknown.length,
-        },
-        `kept ${remote.length - unknown.length} remote ipcache entries of ${byName.size} identities until their peers re-assert them`,
-      )
-    }
   }
 
   #wireguardIfindex(): number | undefined {
@@ -249,80 +191,20 @@ export class NodeDatapath implements IdentityDatapath {
 
   #collect(): void {
     try {
-      const n = this.#dp.auth.collectExpired()
-      if (n > 0)
-        this.#log.info({ event: 'auth_expired', count: n }, `garbage-collected ${n} expired auth entries`)
+      this.#reconciler.collect()
     } catch (err) {
       this.#log.warn({ event: 'auth_gc_failed' }, asLatchError(err).message)
     }
-    if (this.#adopted.size === 0 || !this.adoptGraceOver()) return
-    const unclaimed = [...this.#adopted]
-    try {
-      for (const spiffeId of unclaimed) this.#forget(spiffeId)
-      this.#log.info(
-        { event: 'datapath_remote_unclaimed', identities: unclaimed },
-        `removed the adopted ipcache entries of ${unclaimed.length} remote identities nobody re-asserted within the grace period`,
-      )
-    } catch (err) {
-      this.#log.warn({ event: 'datapath_remote_unclaimed_failed' }, asLatchError(err).message)
-    }
-  }
-
-  /** Drops a remote identity's ipcache entries and every auth entry that names it. */
-  #forget(spiffeId: string): void {
-    const ips = this.#remote.get(spiffeId) ?? []
-    this.#dp.ipcache.delete(ips)
-    this.#remote.delete(spiffeId)
-    this.#adopted.delete(spiffeId)
-    const id = this.#ids.peek(spiffeId)
-    if (id !== undefined)
-      this.#dp.auth.delete(this.#dp.auth.list().filter((e) => e.srcId === id || e.dstId === id))
   }
 
   // --- IdentityDatapath ------------------------------------------------------------------------
 
-  async setRemoteIdentity(spiffeId: string, ips: readonly string[]): Promise<void> {
-    const clash = ips.find((ip) => this.#localIps.has(ip))
-    if (clash) {
-      this.#log.warn(
-        { event: 'remote_identity_refused', identity: spiffeId, ip: clash },
-        `refused ${spiffeId}: ${clash} is a local workload's address`,
-      )
-      return
-    }
-    const wg = this.#wireguardIfindex()
-    if (wg === undefined) {
-      this.#log.warn(
-        { event: 'remote_identity_deferred', identity: spiffeId },
-        `no ${this.#o.wireguardInterface} yet; ${spiffeId} not written`,
-      )
-      return
-    }
-    const known = this.#ids.peek(spiffeId) !== undefined
-    const identity = this.#ids.idOf(spiffeId)
-    // a new id may complete rules that named an identity nobody here knew yet
-    if (!known) this.#syncPolicy()
-    this.#dp.ipcache.upsert(
-      ips.map((ip) => ({ prefix: ip, identity, scope: 'remote' as const, ifindex: wg })),
-    )
-    const gone = (this.#remote.get(spiffeId) ?? []).filter((ip) => !ips.includes(ip))
-    this.#dp.ipcache.delete(gone)
-    this.#remote.set(spiffeId, [...ips])
-    this.#adopted.delete(spiffeId)
-  }
-
-  async removeRemoteIdentity(spiffeId: string): Promise<void> {
-    this.#forget(spiffeId)
-  }
-
-  async authorize(src: string, dst: string, expiresAt: Date): Promise<void> {
-    this.#dp.auth.set([{ srcId: this.#ids.idOf(src), dstId: this.#ids.idOf(dst), expiresAt }])
+  async setProvenPairs(pairs: readonly ProvenPair[]): Promise<void> {
+    await this.#reconciler.setProvenPairs(pairs)
   }
 
   async revoke(src: string, dst: string): Promise<void> {
-    const srcId = this.#ids.peek(src)
-    const dstId = this.#ids.peek(dst)
-    if (srcId !== undefined && dstId !== undefined) this.#dp.auth.delete([{ srcId, dstId }])
+    await this.#reconciler.revoke(src, dst)
   }
 
   async listAuth(): Promise<AuthPairEntry[]> {
@@ -333,15 +215,13 @@ export class NodeDatapath implements IdentityDatapath {
     }))
   }
 
+  /**
+   * Makes the pinned policy map hold exactly the entries of `policy` for identities that have ids
+   * (stale entries deleted). TODO(reconcile): move into the desired state so rules of identities
+   * that get their id later are written then; today they wait for the next policy hand-over.
+   */
   async setPolicy(policy: CompiledPolicy): Promise<void> {
-    this.#policy = policy
-    this.#syncPolicy()
-  }
-
-  /** Makes the policy map hold exactly the entries of the current policy (stale ones deleted). */
-  #syncPolicy(): void {
-    if (this.#policy === undefined) return
-    const { entries, unresolved } = policyEntries(this.#policy, (id) => this.#ids.peek(id))
+    const { entries, unresolved } = policyEntries(policy, (id) => this.#ids.peek(id))
     const key = (e: { srcId: number; dstId: number }) => `${e.srcId}:${e.dstId}`
     const same = (a: PolicyEntry, b: PolicyEntry) => JSON.stringify(a) === JSON.stringify(b)
     const current = new Map(this.#dp.policy.list().map((e) => [key(e), e]))
@@ -353,23 +233,43 @@ export class NodeDatapath implements IdentityDatapath {
     const stale = [...current.values()].filter((e) => !desired.has(key(e)))
     this.#dp.policy.set(changed)
     this.#dp.policy.delete(stale)
-    if (changed.length + stale.length > 0) {
-      this.#log.info(
-        {
-          event: 'datapath_policy',
-          digest: this.#policy.digest,
-          entries: entries.length,
-          written: changed.length,
-          removed: stale.length,
-          unresolved: unresolved.length,
-        },
-        `policy map: ${entries.length} rules (${changed.length} written, ${stale.length} removed, ${unresolved.length} waiting for their identities)`,
-      )
-    }
+    this.#log.info(
+      {
+        event: 'datapath_policy',
+        digest: policy.digest,
+        entries: entries.length,
+        written: changed.length,
+        removed: stale.length,
+        unresolved: unresolved.length,
+      },
+      `policy map: ${entries.length} rules (${changed.length} written, ${stale.length} removed, ${unresolved.length} waiting for their identities)`,
+    )
   }
 
   onAuthRequired(listener: (event: AuthRequiredEvent) => void): () => void {
     return this.#events.onAuthRequired(listener)
+  }
+
+  // --- other writers (inventories without a policy, `latchctl debug auth`, tests) ---------------
+
+  /** Put or replace a remote identity's IPs (arriving through the WireGuard interface). */
+  async setRemoteIdentity(spiffeId: string, ips: readonly string[]): Promise<void> {
+    await this.#reconciler.setRemoteIdentity(spiffeId, ips)
+  }
+
+  /** Replace every remote identity set here (the peers' inventories); returns whether maps changed. */
+  async setRemoteIdentities(remote: ReadonlyMap<string, readonly string[]>): Promise<boolean> {
+    return (await this.#reconciler.setRemoteIdentities(remote)).changed
+  }
+
+  /** Remove a remote identity's ipcache entries (and every auth entry not held by a proven pair that names it). */
+  async removeRemoteIdentity(spiffeId: string): Promise<void> {
+    await this.#reconciler.removeRemoteIdentity(spiffeId)
+  }
+
+  /** auth[(src, dst)] = expiresAt by hand (`latchctl debug auth add`). */
+  async authorize(src: string, dst: string, expiresAt: Date): Promise<void> {
+    await this.#reconciler.authorize(src, dst, expiresAt)
   }
 
   // --- for the daemon ----------------------------------------------------------------------------
@@ -379,22 +279,23 @@ export class NodeDatapath implements IdentityDatapath {
     return this.#events.onEvent(listener)
   }
 
-  /** The remote identities currently written, and whether each is still only adopted. */
+  /** The remote identities currently written or kept, and whether each is still only adopted. */
   remoteIdentities(): Map<string, { ips: readonly string[]; adopted: boolean }> {
-    return new Map([...this.#remote].map(([k, ips]) => [k, { ips, adopted: this.#adopted.has(k) }]))
+    return this.#reconciler.remoteIdentities()
   }
 
   /** Whether adopted remote entries may now be removed when nobody re-asserted them. */
   adoptGraceOver(): boolean {
-    return (this.#o.now ?? Date.now)() - this.#startedAt >= (this.#o.remoteAdoptGraceMs ?? 180_000)
+    return this.#reconciler.adoptGraceOver()
   }
 
   report(): DatapathReport {
     const stats = this.#dp.stats.read()
+    const wg = this.#wireguardIfindex()
     return {
       pinDir: this.#o.pinDir,
       programs: this.#dp.programs.map((p) => ({ name: p.name, id: p.id, action: p.action })),
-      ...(this.#wireguardIfindex() !== undefined && { wireguardIfindex: this.#wireguardIfindex() }),
+      ...(wg !== undefined && { wireguardIfindex: wg }),
       interfaces: this.#interfaces.map((i) => {
         if (!i.attached || i.ifindex === undefined) return i
         try {
@@ -404,7 +305,7 @@ export class NodeDatapath implements IdentityDatapath {
         }
       }),
       identities: this.#ids.size,
-      remoteIdentities: this.#remote.size,
+      remoteIdentities: this.remoteIdentities().size,
       authEntries: this.#dp.auth.list().length,
       stats: REASONS.map((r) => ({
         reason: r.name,

@@ -9,6 +9,10 @@
  */
 import type { CompiledPolicy } from '../policy/compiled.js'
 
+import type { ProvenPair } from './datapath-desired.js'
+
+export type { ProvenPair }
+
 export interface AuthRequiredEvent {
   /** the local or remote identity the packet came from, when the ipcache knows it */
   src?: string
@@ -28,13 +32,15 @@ export interface AuthPairEntry {
 }
 
 export interface IdentityDatapath {
-  /** Put or replace a remote identity's IPs in the ipcache (arriving through the WireGuard interface). */
-  setRemoteIdentity(spiffeId: string, ips: readonly string[]): Promise<void>
-  /** Remove a remote identity's ipcache entries (and every auth entry that names it). */
-  removeRemoteIdentity(spiffeId: string): Promise<void>
-  /** auth[(src, dst)] = expiresAt. The caller writes both directions when both are meant. */
-  authorize(src: string, dst: string, expiresAt: Date): Promise<void>
-  /** Delete auth[(src, dst)] at once (no-op when absent). */
+  /**
+   * The whole set of pairs pair authentication holds authenticated (replaces the previous set). The
+   * datapath derives the entries: each remote identity's ipcache entries are the union of the IPs its
+   * pairs' SVIDs proved (arriving through the WireGuard interface), and each pair has auth entries
+   * both ways until its expiry (the latest when several pairs hold the same entry). A pair that
+   * leaves the set loses its entries, and a remote identity no pair proves any more its ipcache.
+   */
+  setProvenPairs(pairs: readonly ProvenPair[]): Promise<void>
+  /** Delete auth[(src, dst)] at once unless a proven pair holds it (entries written by hand, adopted at start). */
   revoke(src: string, dst: string): Promise<void>
   listAuth(): Promise<AuthPairEntry[]>
   /**

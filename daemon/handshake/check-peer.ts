@@ -10,6 +10,7 @@
  */
 import { X509Certificate } from 'node:crypto'
 import { cidrsWithin, readNameConstraints, verify } from '../../certs/index.js'
+import type { RevocationCheck } from '../../certs/verify.js'
 import { nodeNameOf, parseSpiffeId } from '../base/spiffe-id.js'
 import { ipInCidrs, isInterfaceCidr, isNetworkCidr, parseEndpoint } from '../config/net.js'
 import { type Hello, PROTOCOL_VERSION, type WorkloadEntry } from './protocol.js'
@@ -21,6 +22,8 @@ export interface TrustContext {
   rootPem: string
   trustDomain: string
   now: Date
+  /** The revocation list: a revoked peer certificate is refused with cert_revoked. */
+  revocations?: RevocationCheck | undefined
 }
 
 export interface PeerCertificateInput {
@@ -40,6 +43,8 @@ export interface PeerIdentity {
   spiffeId: string
   ips: string[]
   notAfter: Date
+  /** The node certificate's serial number, lower-case hex (revocation by serial). */
+  serial: string
 }
 
 function refuse(
@@ -68,7 +73,11 @@ export function checkPeerCertificate(
   if (input.chainPem.length === 0) return refuse('no_certificate', 'the peer presented no certificate')
   const result = verify(
     input.chainPem.join(''),
-    { roots: trust.rootPem, trustDomain: trust.trustDomain },
+    {
+      roots: trust.rootPem,
+      trustDomain: trust.trustDomain,
+      ...(trust.revocations && { revocations: trust.revocations }),
+    },
     { purpose: input.purpose, kind: 'node', at: trust.now },
   )
   if (!result.ok) return refuse(`cert_${result.reason}`, result.message)
@@ -86,7 +95,8 @@ export function checkPeerCertificate(
   if (input.expectedNode !== undefined && node !== input.expectedNode) {
     return refuse('wrong_peer', `expected node ${input.expectedNode}, the certificate is for node ${node}`)
   }
-  return { ok: true, node, spiffeId, ips: [...result.ips], notAfter: result.notAfter }
+  const serial = result.chain[0]?.serialNumber.toLowerCase() ?? ''
+  return { ok: true, node, spiffeId, ips: [...result.ips], notAfter: result.notAfter, serial }
 }
 
 /** The intermediate is a CA issued by the root for `node`, valid now. */
@@ -99,17 +109,26 @@ function checkIntermediate(
   if (blocks.length !== 1)
     return refuse('intermediate_untrusted', 'the hello must carry exactly one intermediate')
   let cert: X509Certificate
-  let root: X509Certificate
+  let roots: X509Certificate[]
   try {
     cert = new X509Certificate(blocks[0]!)
-    root = new X509Certificate(trust.rootPem)
+    // the bundle may hold several roots (rotation): any of them may have issued the intermediate
+    roots = (trust.rootPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+      (b) => new X509Certificate(b),
+    )
   } catch (err) {
     return refuse('intermediate_untrusted', `the intermediate does not parse: ${(err as Error).message}`)
   }
   if (!cert.ca) return refuse('intermediate_untrusted', 'the intermediate is not a CA certificate')
-  if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) {
-    return refuse('intermediate_untrusted', 'the intermediate was not issued by our root CA')
+  if (!roots.some((root) => cert.checkIssued(root) && cert.verify(root.publicKey))) {
+    return refuse('intermediate_untrusted', 'the intermediate was not issued by a root of our trust bundle')
   }
+  const revoked = trust.revocations?.revoked({
+    serial: cert.serialNumber.toLowerCase(),
+    spiffeId: undefined,
+    depth: 1,
+  })
+  if (revoked !== undefined) return refuse('cert_revoked', `the intermediate is revoked: ${revoked}`)
   const now = trust.now.getTime()
   if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) {
     return refuse(

@@ -37,7 +37,12 @@ export interface ExchangeOptions {
 export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
   const now = o.now ?? (() => new Date())
   const conn = new FramedConnection(o.socket, messageSchema)
-  const trust = { rootPem: o.local.rootPem, trustDomain: o.local.trustDomain, now: now() }
+  const trust = {
+    rootPem: o.local.rootPem,
+    trustDomain: o.local.trustDomain,
+    now: now(),
+    revocations: o.local.revocations,
+  }
 
   return new Promise<HandshakeOutcome>((resolve) => {
     let settled = false
@@ -94,6 +99,7 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
             workloadCidrs: [...hello.workloadCidrs],
             workloads: hello.workloads,
             certNotAfter: peer.notAfter,
+            certSerial: peer.serial,
             certFingerprint: fingerprint,
           },
           presharedKey,

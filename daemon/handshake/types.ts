@@ -1,4 +1,5 @@
 /** What a handshake needs from this node, and what it returns. */
+import type { RevocationCheck } from '../../certs/verify.js'
 import type { NodeChannel } from './channel.js'
 import type { WorkloadEntry } from './protocol.js'
 import type { Refusal } from './reasons.js'
@@ -20,6 +21,8 @@ export interface LocalNode {
   tunnelAddress: string
   workloadCidrs: string[]
   workloads: WorkloadEntry[]
+  /** The revocation list peers are checked against (hot-reloaded; absent = none). */
+  revocations?: RevocationCheck | undefined
 }
 
 /** What the peer proved (certificate) and claimed (hello, checked). */
@@ -33,6 +36,8 @@ export interface PeerInfo {
   workloads: WorkloadEntry[]
   /** Certificate lifetime end: the session must be re-established before it. */
   certNotAfter: Date
+  /** Its serial number, lower-case hex (for revocation by serial). */
+  certSerial?: string
   /** Fingerprint of the node certificate it proved (`sha256:<hex>`). */
   certFingerprint: string
 }

@@ -7,9 +7,17 @@ import { generateKeyPairSync } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { stringify } from 'yaml'
+import { etcdPkiPaths } from '../../certs/etcd-pki.js'
 import { daemonPkiFiles } from '../../certs/layout.js'
+import {
+  clientUrl,
+  LAB_ETCD_LEASE_TTL,
+  LAB_ETCD_PKI_DIR,
+  LAB_ETCD_PREFIX,
+  labEtcdMembers,
+} from './etcd-plan.js'
 import { HANDSHAKE_PORT, type LabNode, type LabPlan, WG_INTERFACE, WG_PORT } from './plan.js'
-import { LAB_POLICY_FILE } from './policy.js'
+import { LAB_POLICY_FILE, LAB_REVOCATION_FILE } from './policy.js'
 
 /** How often lab daemons re-handshake and rotate their PSK (short, so tests see rotations). */
 export const LAB_REKEY_INTERVAL = '120s'
@@ -20,6 +28,8 @@ export interface LabPairTuning {
   svidTtl?: string
   /** latchd `pairAuth.ttl`: upper bound of an auth entry's life (e.g. "30s"). Default: latchd's. */
   pairAuthTtl?: string
+  /** latchd `peerGracePeriod` (e.g. "2s": the discovery benchmark sees a leave complete). Default: latchd's. */
+  peerGracePeriod?: string
 }
 
 /**
@@ -33,11 +43,12 @@ export function renderDaemonConfig(
   rekeyInterval = LAB_REKEY_INTERVAL,
   enforce = false,
   tuning: LabPairTuning = {},
+  discovery: LabDiscovery = 'file',
 ): string {
   const config = {
     node: node.name,
     trustDomain: plan.trustDomain,
-    pki: daemonPkiFiles(plan.pkiDir, node.name),
+    pki: { ...daemonPkiFiles(plan.pkiDir, node.name), revocationFile: LAB_REVOCATION_FILE },
     listen: { address: node.underlayIp, port: HANDSHAKE_PORT },
     workloadCidrs: [node.workloadCidr],
     wireguard: {
@@ -47,7 +58,7 @@ export function renderDaemonConfig(
       privateKeyFile: node.wgKeyFile,
       backend: 'auto',
     },
-    peersFile: node.peersFile,
+    ...(discovery === 'file' ? { peersFile: node.peersFile } : { etcd: etcdDiscovery(node) }),
     controlSocket: node.controlSocket,
     workloads: node.workloads.map((w) => ({
       id: w.spiffeId,
@@ -59,6 +70,7 @@ export function renderDaemonConfig(
     policyFile: LAB_POLICY_FILE,
     ...(tuning.pairAuthTtl !== undefined && { pairAuth: { ttl: tuning.pairAuthTtl } }),
     ...(tuning.svidTtl !== undefined && { svidTtl: tuning.svidTtl }),
+    ...(tuning.peerGracePeriod !== undefined && { peerGracePeriod: tuning.peerGracePeriod }),
     rekeyInterval,
     datapath: {
       enabled: enforce,
@@ -69,6 +81,21 @@ export function renderDaemonConfig(
     log: { level: 'info' },
   }
   return `# latchd config of lab ${node.name}; written by \`latchctl lab up\`\n${stringify(config)}`
+}
+
+export type LabDiscovery = 'file' | 'etcd'
+
+/** The `etcd:` block of a lab node: every member, the lab's etcd CA and the node's client certificate. */
+function etcdDiscovery(node: LabNode) {
+  const pki = etcdPkiPaths(LAB_ETCD_PKI_DIR)
+  return {
+    endpoints: labEtcdMembers().map(clientUrl),
+    caFile: pki.caCert,
+    certFile: pki.client(node.name).cert,
+    keyFile: pki.client(node.name).key,
+    prefix: LAB_ETCD_PREFIX,
+    leaseTtl: LAB_ETCD_LEASE_TTL,
+  }
 }
 
 export function renderPeers(plan: LabPlan, node: LabNode): string {

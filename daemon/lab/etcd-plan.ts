@@ -15,9 +15,9 @@ export const LAB_ETCD_PKI_DIR = join(LAB_ETCD_DIR, 'pki')
 export const LAB_ETCD_MEMBERS = 3
 export const ETCD_CLIENT_PORT = 2379
 export const ETCD_PEER_PORT = 2380
-/** The key prefix lab nodes register under, and their lease TTL (short: tests watch expiry). */
+/** The key prefix lab nodes register under, and their lease TTL. */
 export const LAB_ETCD_PREFIX = '/latch/lab/nodes/'
-export const LAB_ETCD_LEASE_TTL = '5s'
+export const LAB_ETCD_LEASE_TTL = '10s'
 
 export interface EtcdMember {
   name: string

@@ -1,5 +1,8 @@
 /** The lab: a mesh of nodes and workloads in namespaces on one machine (DESIGN §8, README "Lab"). */
 export { type DownReport, findLeftovers, type Leftovers, labDown } from './down.js'
+export { type EtcdMemberStatus, etcdctl, LAB_ETCD_ADMIN, labEtcdStatus } from './etcd.js'
+export { labEtcdMemberStatus, labEtcdStart, labEtcdStop } from './etcd-commands.js'
+export * from './etcd-plan.js'
 export { labCommand, labTarget } from './exec.js'
 export * from './plan.js'
 export { type LabStatus, labStatus, type NodeStatus } from './status.js'

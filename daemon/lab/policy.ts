@@ -13,6 +13,13 @@ import { LAB_STATE_DIR, type LabPlan } from './plan.js'
 
 export const LAB_POLICY_FILE = join(LAB_STATE_DIR, 'policy.yaml')
 
+/** The lab's revocation list (README "Revocation list"), watched by every lab latchd; empty at first. */
+export const LAB_REVOCATION_FILE = join(LAB_STATE_DIR, 'revocations.yaml')
+
+export function renderLabRevocations(plan: LabPlan): string {
+  return `# revocation list of the lab; written empty by \`latchctl lab up\`, edits are hot-reloaded\n${stringify({ version: 1, trustDomain: plan.trustDomain, revoked: [] })}`
+}
+
 export function renderLabPolicy(plan: LabPlan): string {
   const w = (node: number, j: number) => plan.nodes[node - 1]?.workloads.find((x) => x.index === j)?.spiffeId
   const allow: Array<{ from: string; to: string }> = []

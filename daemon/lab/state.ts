@@ -17,6 +17,10 @@ const stateSchema = z
     }),
     rekeyInterval: z.string(),
     daemons: z.boolean(),
+    /** Where lab daemons find each other: a peers file each, or the lab's etcd cluster. */
+    discovery: z.enum(['file', 'etcd']).default('file'),
+    /** etcd members stopped on purpose (`lab etcd stop`): `lab up` leaves them stopped. */
+    etcdStopped: z.array(z.string()).default([]),
     createdAt: z.string(),
     /** node name → PID of its latchd as last started or found. */
     pids: z.record(z.number().int()),

@@ -3,24 +3,26 @@
  * Running it twice changes nothing ("no change"); a half-built lab (crash, killed test) is
  * completed; a dead latchd is restarted; a daemon whose config changed is restarted.
  */
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { formatDurationMs, parseDurationMs } from '../base/duration.js'
 import { LatchError } from '../base/errors.js'
 import {
   ensureWireguardKey,
   LAB_REKEY_INTERVAL,
+  type LabDiscovery,
   type LabPairTuning,
   renderDaemonConfig,
   renderPeers,
   writeIfChanged,
 } from './daemon-files.js'
 import { distEntry, findDaemon, startDaemon, waitReady } from './daemons.js'
+import { ensureLabEtcd } from './etcd.js'
 import { ensureIdentities } from './identities.js'
 import { withLabLock } from './lock.js'
 import { ensureNodeMountNs, ensureStateDirMount, hostMounts } from './mounts.js'
 import { applyTopology, listNetns, netnsPath, observeNetns } from './netns.js'
 import { LAB_NETNS_PATTERN, LAB_STATE_DIR, type LabPlan, labPlan, labSize, planNetns } from './plan.js'
-import { LAB_POLICY_FILE, renderLabPolicy } from './policy.js'
+import { LAB_POLICY_FILE, LAB_REVOCATION_FILE, renderLabPolicy, renderLabRevocations } from './policy.js'
 import { killAndWait, processesIn } from './procs.js'
 import { readState, writeState } from './state.js'
 import {
@@ -38,12 +40,20 @@ export interface UpOptions {
   workloads?: number
   /** latchd re-handshake / PSK rotation period, e.g. "5s". Default: the running lab's, else 120s. */
   rekeyInterval?: string
+  /**
+   * How daemons find each other (default: the running lab's, else file): a peers file per node, or
+   * `etcd`: a 3-member etcd cluster in the underlay netns, every latchd registering and watching (no
+   * peers file). A lab on etcd can grow: `up --nodes N+1` adds a node and touches no other node.
+   */
+  discovery?: LabDiscovery
   /** Start a latchd per node (default true). false builds namespaces and identities only. */
   daemons?: boolean
   /** eBPF enforcement in every latchd (datapath.enabled); default false: WireGuard-only mesh. */
   enforce?: boolean
   /** latchd svidTtl (10s … 1d), e.g. "20s" to see SVID renewals within a test. Default: latchd's (1h). */
   svidTtl?: string
+  /** latchd peerGracePeriod (0s … 1d). Default: latchd's (180s). Not remembered, like svidTtl. */
+  peerGracePeriod?: string
   /** latchd pairAuth.ttl (5s … 1d): the longest an auth entry lives. Default: latchd's (10m). */
   pairAuthTtl?: string
   // svidTtl and pairAuthTtl are not remembered (like enforce): an `up` without them writes latchd's
@@ -63,6 +73,7 @@ export interface UpReport {
   actions: string[]
   plan: LabPlan
   rekeyInterval: string
+  discovery: LabDiscovery
   daemons: DaemonReport[]
 }
 
@@ -85,12 +96,27 @@ async function up(opts: UpOptions): Promise<UpReport> {
   const size = labSize(opts.nodes ?? state?.size.nodes, opts.workloads ?? state?.size.workloads)
   const rekeyInterval = normaliseRekey(opts.rekeyInterval ?? state?.rekeyInterval ?? LAB_REKEY_INTERVAL)
   const tuning = pairTuning(opts)
+  const discovery = opts.discovery ?? state?.discovery ?? 'file'
   const existing = await listNetns(LAB_NETNS_PATTERN)
   const plan = labPlan(size)
   const wanted = new Set(planNetns(plan))
   const strays = existing.filter((n) => !wanted.has(n))
+  // with etcd nobody else's config names the nodes, so the lab may grow; a peers-file lab may not
+  const grows =
+    state !== undefined &&
+    discovery === 'etcd' &&
+    state.discovery === 'etcd' &&
+    state.size.workloads === size.workloads &&
+    size.nodes > state.size.nodes
+  if (state && state.discovery !== discovery) {
+    throw new LatchError(
+      'LATCH_ERR_LAB_SHAPE_CONFLICT',
+      `the running lab uses discovery ${state.discovery}; asked for ${discovery}`,
+      { details: { running: state.discovery, requested: discovery } },
+    )
+  }
   if (
-    (state && (state.size.nodes !== size.nodes || state.size.workloads !== size.workloads)) ||
+    (state && !grows && (state.size.nodes !== size.nodes || state.size.workloads !== size.workloads)) ||
     strays.length > 0
   ) {
     throw new LatchError(
@@ -109,6 +135,8 @@ async function up(opts: UpOptions): Promise<UpReport> {
     size,
     rekeyInterval,
     daemons: opts.daemons ?? state?.daemons ?? true,
+    discovery,
+    etcdStopped: state?.etcdStopped ?? [],
     createdAt: state?.createdAt ?? new Date().toISOString(),
     pids: state?.pids ?? {},
   }
@@ -135,24 +163,31 @@ async function up(opts: UpOptions): Promise<UpReport> {
     actions.push(...list)
 
   actions.push(...(await ensureIdentities(plan)))
+  if (discovery === 'etcd') actions.push(...(await ensureLabEtcd(plan, recorded.etcdStopped)))
 
   // the sample policy is written once: later edits (an operator's, a test's) are hot-reloaded, not undone
   if ((await readFile(LAB_POLICY_FILE, 'utf8').catch(() => undefined)) === undefined) {
     await writeIfChanged(LAB_POLICY_FILE, renderLabPolicy(plan))
     actions.push(LAB_POLICY_FILE)
   }
+  if ((await readFile(LAB_REVOCATION_FILE, 'utf8').catch(() => undefined)) === undefined) {
+    await writeIfChanged(LAB_REVOCATION_FILE, renderLabRevocations(plan))
+    actions.push(LAB_REVOCATION_FILE)
+  }
   const configChanged = new Set<string>()
   for (const node of plan.nodes) {
     if (
       await writeIfChanged(
         node.configFile,
-        renderDaemonConfig(plan, node, rekeyInterval, opts.enforce ?? false, tuning),
+        renderDaemonConfig(plan, node, rekeyInterval, opts.enforce ?? false, tuning, discovery),
       )
     ) {
       actions.push(`${node.configFile}`)
       configChanged.add(node.name)
     }
-    if (await writeIfChanged(node.peersFile, renderPeers(plan, node))) actions.push(`${node.peersFile}`)
+    if (discovery === 'file') {
+      if (await writeIfChanged(node.peersFile, renderPeers(plan, node))) actions.push(`${node.peersFile}`)
+    } else await rm(node.peersFile, { force: true })
     if (await ensureWireguardKey(node)) actions.push(`${node.wgKeyFile}`)
   }
 
@@ -163,7 +198,7 @@ async function up(opts: UpOptions): Promise<UpReport> {
   }
   await writeState(recorded)
   if (started.failure) throw started.failure
-  return { changed: actions.length > 0, actions, plan, rekeyInterval, daemons: started.reports }
+  return { changed: actions.length > 0, actions, plan, rekeyInterval, discovery, daemons: started.reports }
 }
 
 /**
@@ -211,6 +246,8 @@ function pairTuning(opts: UpOptions): LabPairTuning {
     return formatDurationMs(ms)
   }
   if (opts.svidTtl !== undefined) out.svidTtl = check('--svid-ttl', opts.svidTtl, 10_000)
+  if (opts.peerGracePeriod !== undefined)
+    out.peerGracePeriod = check('peerGracePeriod', opts.peerGracePeriod, 0)
   if (opts.pairAuthTtl !== undefined) out.pairAuthTtl = check('--pair-auth-ttl', opts.pairAuthTtl, 5_000)
   return out
 }

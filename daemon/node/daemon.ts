@@ -29,6 +29,8 @@ import { daemonGuards } from './listener-limits.js'
 import { loadLocalIdentity } from './local-identity.js'
 import { Mesh } from './mesh.js'
 import { PairService } from './pair-service.js'
+import { loadRevocations, TrustLifecycle } from './trust-lifecycle.js'
+import { applyTrust } from './trust-wiring.js'
 
 export interface DaemonOptions {
   config: Config
@@ -74,6 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { config: c, logger } = o
   const startedAt = new Date()
   const identity = await loadLocalIdentity(c)
+  const revocations = await loadRevocations(c)
   for (const problem of identity.problems) {
     logger.error({ event: 'identity_problem' }, `peers will refuse this node: ${problem}`)
   }
@@ -102,6 +105,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     tunnelAddress: c.wireguard.address,
     workloadCidrs: [...c.workloadCidrs],
     workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
+    revocations,
   }
   const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
 
@@ -176,15 +180,26 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       },
     )
   }
+  // PKI hot reload, revocation and expiry (daemon/node/trust-lifecycle.ts)
+  const trust = new TrustLifecycle({
+    config: c,
+    logger,
+    initial: { ...identity, revocations },
+    registry: metrics.registry,
+    apply: (next, _prev, changed) =>
+      applyTrust({ local, server, mesh: m, pairs: () => pairs, logger }, next, changed),
+  })
   const listenAt = formatEndpoint(c.listen.address, c.listen.port)
   const bound = await listenOr('handshakes', listenAt, () => hs.listen(c.listen.address, c.listen.port))
 
   // discovery: the peers file, or etcd (this node registers its bound handshake port)
+  let started = false // onChange before start-up ends: the final setPeers applies the list then
   const peers: Discovery = createDiscovery({
     config: c,
     logger,
     self: { address: c.listen.address, port: bound.port, fingerprint: certFingerprint(identity.certPem) },
     onChange: (list) => {
+      if (!started) return // the list in force when start-up ends is applied then
       logger.info(
         { event: 'peers_reloaded', backend: peers.backend, peers: list.length },
         `${peers.backend === 'file' ? 'peers file reloaded' : 'etcd registrations changed'} (${list.length} peers)`,
@@ -194,7 +209,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     onError: (err) =>
       logger.error({ event: 'peers_rejected', code: err.code }, `kept the previous peers: ${err.message}`),
   })
-  const initialPeers = await peers.start().catch(async (err) => {
+  await peers.start().catch(async (err) => {
     await peers.stop()
     await hs.close(true)
     throw err
@@ -216,6 +231,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
           ...(pairs && { pairAuth: await pairs.status() }),
           discovery: peers.status(),
         }),
+        trust: trust.status(),
         ...(datapath && { datapath: datapath.report() }),
       },
     }
@@ -259,6 +275,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       logger,
       rootPem: identity.rootPem,
       node: { certPem: identity.certPem, keyPem: identity.keyPem },
+      revocations,
       peers: () => m.snapshot(),
       datapath: identityDatapath,
       guard: guards.pairAuth,
@@ -272,14 +289,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       throw err
     })
   }
-  m.setPeers(initialPeers)
+  started = true
+  m.setPeers(peers.peers)
+  await trust.start()
   logger.info(
     {
       event: 'started',
       listen: formatEndpoint(c.listen.address, bound.port),
       wgPublicKey: wg.publicKey,
       adopted: wg.adopted,
-      peers: initialPeers.map((p) => p.name),
+      peers: peers.peers.length <= 50 ? peers.peers.map((p) => p.name) : peers.peers.length,
       controlSocket: c.controlSocket,
     },
     `latchd ${c.node} listening on ${formatEndpoint(c.listen.address, bound.port)}${wg.adopted ? ' (adopted the existing WireGuard interface)' : ''}`,
@@ -295,6 +314,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     status,
     stop() {
       stopping ??= (async () => {
+        trust.stop()
         await peers.stop()
         await pairs?.stop()
         m.stop(false)

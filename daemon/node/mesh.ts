@@ -101,6 +101,33 @@ export class Mesh {
     })
   }
 
+  /** Re-authenticate every peer (new credentials or trust bundle), make-before-break. */
+  rehandshakeAll(why: string): void {
+    if (this.#stopped) return
+    for (const c of this.#peers.values()) c.rehandshake(why)
+  }
+
+  /**
+   * Cut the peers a (new) revocation list names — by node name, node SPIFFE ID or the serial of the
+   * certificate they authenticated with. Returns the names of the peers cut.
+   */
+  applyRevocations(
+    revoked: (peer: { node: string; spiffeId: string; serial: string | undefined }) => string | undefined,
+  ): string[] {
+    const cut: string[] = []
+    for (const c of this.#peers.values()) {
+      const why = revoked({
+        node: c.name,
+        spiffeId: `spiffe://${this.#o.trustDomain}/latch/node/${c.name}`,
+        serial: c.certSerial,
+      })
+      if (why === undefined) continue
+      c.revoke(why)
+      cut.push(c.name)
+    }
+    return cut
+  }
+
   snapshot(): PeerSnapshot[] {
     return [...this.#peers.values()].map((c) => c.snapshot()).sort((a, b) => (a.name < b.name ? -1 : 1))
   }

@@ -2,31 +2,39 @@
  * Identity-pair authentication in latchd (DESIGN §5): the running policy (hot-reloaded), the local
  * workloads' SVIDs (renewed), the pair-auth listener on the tunnel address, and the PairAuthLoop that
  * keeps every allowed pair of known workloads authenticated. It turns outcomes into IdentityDatapath
- * writes: a success sets the remote identity's IPs (from the SVID's IP SANs only) and authorizes both
- * directions until the outcome's expiry; a removed, refused or expired pair is revoked both ways at once.
- * With a policy this service is the ONLY writer of remote ipcache entries: a remote identity is in the
- * ipcache exactly while some authenticated pair proved its IPs (the peer inventories are not used).
+ * facts for the datapath: after every change it hands over the whole set of authenticated pairs (with
+ * the IPs their SVIDs' IP SANs proved, and their expiry), and the datapath reconcile derives the
+ * ipcache and auth entries (engine/datapath-desired.ts). With a policy this service is the ONLY writer
+ * of remote ipcache entries: a remote identity is in the ipcache exactly while some authenticated pair
+ * proved its IPs (the peer inventories are not used).
  *
  * A node session lost while its tunnel is kept (peer in grace, e.g. its latchd restarting) keeps the
  * peer's pairs planned (the snapshot keeps the last session's facts), so their entries stay until
  * they expire or the grace ends; re-authentication starts as soon as the peer is back.
  *
  * Re-planning happens on policy change, node session change and inventory change (`refresh()`).
- * Datapath writes go through one ordered queue so an authorize never overtakes a later revoke.
+ * Datapath writes go through one ordered queue so a set of pairs never overtakes a later one.
  */
 import type { Logger } from 'pino'
 import { asLatchError, type LatchError } from '../base/errors.js'
 import type { GuardOptions } from '../base/guard-options.js'
 import type { Config } from '../config/schema.js'
 import { bindToDevice } from '../engine/bind-device.js'
-import type { IdentityDatapath } from '../engine/identity-datapath.js'
+import type { IdentityDatapath, ProvenPair } from '../engine/identity-datapath.js'
+import { NO_REVOCATIONS, type RevocationList } from '../identity/revocation.js'
 import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
 import { PairAuthLoop, type RevokeWhy } from '../pairauth/loop.js'
 import type { PairState } from '../pairauth/pair-table.js'
 import { desiredPairs, type WorkloadRef } from '../pairauth/planner.js'
 import { createPairAuthServer, type PairAuthServer } from '../pairauth/server.js'
-import type { NodeConstraints, PairFailure, PairOutcome, PairSuccess } from '../pairauth/types.js'
+import type {
+  NodeConstraints,
+  PairFailure,
+  PairOutcome,
+  PairSuccess,
+  TrustAnchor,
+} from '../pairauth/types.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { PolicyDiff } from '../policy/types.js'
 import { type PolicyWatch, watchPolicy } from '../policy/watch.js'
@@ -42,6 +50,8 @@ export interface PairServiceOptions {
   rootPem: string
   /** The node certificate and key: what completes TLS for a name this node does not host. */
   node: { certPem: string; keyPem: string }
+  /** The revocation list at start (later ones come through setTrust). */
+  revocations?: RevocationList
   /** The node sessions (mesh.snapshot()). */
   peers: () => PeerSnapshot[]
   datapath: IdentityDatapath
@@ -73,14 +83,22 @@ export class PairService {
   #server: PairAuthServer | undefined
   #unsubscribe: (() => void) | undefined
   #writes: Promise<void> = Promise.resolve()
+  #publishQueued = false
   #sessions = new Map<string, { tunnel: string; constraints: NodeConstraints }>()
   #byTunnel = new Map<string, string>()
   #stopped = false
+  /** The trust the pair handshakes use; one object, updated in place on hot reload. */
+  readonly #trust: TrustAnchor & { revocations: RevocationList }
 
   constructor(o: PairServiceOptions) {
     this.#o = o
     this.#c = o.config
     this.#log = o.logger.child({ component: 'pairauth' })
+    this.#trust = {
+      rootPem: o.rootPem,
+      trustDomain: o.config.trustDomain,
+      revocations: o.revocations ?? NO_REVOCATIONS,
+    }
     this.#credentials = new WorkloadCredentials(o.rootPem)
     this.#svids = new WorkloadSvids(this.#c, this.#credentials, this.#log)
     this.#localIds = new Set(this.#c.workloads.map((w) => w.id))
@@ -116,7 +134,7 @@ export class PairService {
     this.#write('policy map', () => this.#o.datapath.setPolicy(first))
     await this.#svids.start()
     const server = createPairAuthServer({
-      trust: { rootPem: this.#o.rootPem, trustDomain: this.#c.trustDomain },
+      trust: this.#trust,
       credentials: this.#credentials,
       fallback: this.#o.node,
       senderNode: (remote) => this.#byTunnel.get(hostOf(remote.address)),
@@ -166,14 +184,48 @@ export class PairService {
     }
     this.#sessions = sessions
     this.#byTunnel = new Map([...sessions].map(([name, s]) => [s.tunnel, name]))
+    // a revoked identity (local or remote) has no pairs: leaving the plan revokes their entries
+    const revoked = this.#trust.revocations
     this.#loop.update(
       desiredPairs({
         localNode: this.#c.node,
         policy: this.#watch.current,
         local: this.#c.workloads.map((w) => ({ id: w.id, ips: w.ips })),
         remote,
-      }),
+      }).filter((p) => revoked.revokedId(p.local) === undefined && revoked.revokedId(p.remote) === undefined),
     )
+  }
+
+  /**
+   * New trust material (hot reload): the bundle and node certificate for the next pair handshakes,
+   * the revocation list (pairs of revoked identities are cut now), and — when the intermediate
+   * changed — every local SVID renewed from the new intermediate at once.
+   */
+  setTrust(t: {
+    rootPem: string
+    node: { certPem: string; keyPem: string }
+    revocations: RevocationList
+    intermediateChanged: boolean
+  }): void {
+    const rootChanged = t.rootPem !== this.#trust.rootPem
+    this.#trust.rootPem = t.rootPem
+    this.#trust.revocations = t.revocations
+    this.#o.node = t.node
+    if (rootChanged) this.#credentials.setRoot(t.rootPem)
+    this.#server?.setTrust(t.rootPem, t.node)
+    if (t.intermediateChanged) {
+      for (const id of this.#credentials.ids()) {
+        this.#svids
+          .renewNow(id)
+          .catch((err: Error) =>
+            this.#log.error(
+              { event: 'svid_renew_failed', spiffeId: id },
+              `renewing ${id} after the intermediate changed: ${err.message}`,
+            ),
+          )
+      }
+    }
+    this.refresh()
   }
 
   async status(): Promise<PairAuthStatus> {
@@ -235,7 +287,7 @@ export class PairService {
   #authenticate(p: PairState): Promise<PairOutcome> {
     const s = this.#sessions.get(p.node)
     return authenticatePair({
-      trust: { rootPem: this.#o.rootPem, trustDomain: this.#c.trustDomain },
+      trust: this.#trust,
       credentials: this.#credentials,
       local: p.local,
       remote: p.remote,
@@ -252,24 +304,34 @@ export class PairService {
     this.#loop.accepted(outcome)
   }
 
-  /** The IPs the authenticated pairs with `remote` proved (their SVIDs' IP SANs), sorted. */
-  #provenIps(remote: string): string[] {
-    const ips = new Set<string>()
-    for (const p of this.#loop.table.list()) {
-      if (p.remote === remote && p.expiresAt !== undefined) for (const ip of p.remoteIps) ips.add(ip)
-    }
-    return [...ips].sort()
+  /**
+   * Hands the datapath the whole set of authenticated pairs; it works out the entries (remote IPs =
+   * the union its pairs proved, auth both ways, latest expiry) and writes the difference in one
+   * reconcile. Called after every change of the table's authenticated set.
+   */
+  #publish(): void {
+    if (this.#publishQueued) return
+    this.#publishQueued = true
+    const dp = this.#o.datapath
+    this.#write('authenticated pairs', () => {
+      // taken when the write runs: every change queued before it is in this one set
+      this.#publishQueued = false
+      const pairs: ProvenPair[] = []
+      for (const p of this.#loop.table.list()) {
+        if (p.expiresAt === undefined) continue
+        pairs.push({
+          local: p.local,
+          remote: p.remote,
+          remoteIps: p.remoteIps,
+          expiresAt: new Date(p.expiresAt),
+        })
+      }
+      return dp.setProvenPairs(pairs)
+    })
   }
 
   #authorized(p: PairState, outcome: PairSuccess): void {
-    // ipcache: the union of the IPs every authenticated pair with this remote identity proved
-    const ips = [...new Set([...outcome.remoteIps, ...this.#provenIps(p.remote)])].sort()
-    const dp = this.#o.datapath
-    this.#write(`authorize ${p.local} ↔ ${p.remote}`, async () => {
-      await dp.setRemoteIdentity(p.remote, ips)
-      await dp.authorize(p.local, p.remote, outcome.expiresAt)
-      await dp.authorize(p.remote, p.local, outcome.expiresAt)
-    })
+    this.#publish()
     this.#log.info(
       {
         event: 'pair_authenticated',
@@ -293,13 +355,10 @@ export class PairService {
       { event: 'pair_revoked', local: p.local, remote: p.remote, node: p.node, why, stillHeld },
       `revoked ${p.local} ↔ ${p.remote} on ${p.node} (${why})`,
     )
+    // the pair left the authenticated set: the datapath drops what no other pair holds; entries
+    // written by hand or adopted at start go too
+    this.#publish()
     if (!stillHeld) this.#revokeBoth(p.local, p.remote)
-    // this service is the one writer of remote ipcache entries: they live exactly as long as some
-    // authenticated pair proved them (`p` no longer counts: it left the table or lost its expiry)
-    const ips = this.#provenIps(p.remote)
-    const dp = this.#o.datapath
-    if (ips.length > 0) this.#write(`ipcache ${p.remote}`, () => dp.setRemoteIdentity(p.remote, ips))
-    else this.#write(`forget ${p.remote}`, () => dp.removeRemoteIdentity(p.remote))
   }
 
   #revokeBoth(a: string, b: string): void {

@@ -13,7 +13,8 @@
  *  - An authenticated refusal (the peer is who it says, but its claims or certificate are not
  *    acceptable now) removes the tunnel at once. A refusal we can only attribute to a peer by an
  *    unverified certificate is recorded for the operator but never touches an existing tunnel:
- *    anyone who can reach the port could otherwise cut a pair's traffic.
+ *    anyone who can reach the port could otherwise cut a pair's traffic. The same holds for a
+ *    discovery record that disagrees with the certificate the peer proves (registration_mismatch).
  *
  * PSK rotation is make-before-break: the new session is handed to the engine (`upsertPeer` with the
  * new PSK) before the old control connection is closed. WireGuard mixes the PSK only into its next
@@ -104,6 +105,8 @@ export class PeerController {
   #refusal: PeerSnapshot['refusal']
   #lastError: PeerSnapshot['lastError']
   #dialing = false
+  /** The entry changed while a dial to the old one was under way: dial again when it ends. */
+  #redial = false
   #generation = 0
   #retryTimer: TimerHandle | undefined
   #retryAt: number | undefined
@@ -141,7 +144,8 @@ export class PeerController {
     this.#entry = entry
     if (this.role === 'dialer' && this.#state !== 'stopped') {
       this.#d.backoff.reset()
-      this.#dial()
+      if (this.#dialing) this.#redial = true
+      else this.#dial()
     }
   }
 
@@ -168,6 +172,46 @@ export class PeerController {
     this.#session = undefined
     if (removeTunnel && this.#tunnel !== 'down')
       this.#removeTunnel('the peer was removed from the peers file')
+  }
+
+  /**
+   * This node's credentials or trust bundle changed: authenticate again, make-before-break. A dialer
+   * dials now (the new session replaces the old one; its PSK is programmed before the old connection
+   * closes). An acceptor cannot dial, so it closes its control connection as planned: the dialer
+   * re-dials at once while the tunnel stays (grace), exactly as for a restarting daemon.
+   */
+  rehandshake(why: string): void {
+    if (this.#state === 'stopped') return
+    if (this.role === 'dialer') {
+      this.#d.backoff.reset()
+      this.#dial()
+    } else {
+      this.#session?.channel.close(why)
+    }
+  }
+
+  /** The serial number of the peer's current node certificate, when there is a session. */
+  get certSerial(): string | undefined {
+    return this.#session?.peer.certSerial
+  }
+
+  /**
+   * The peer is on the revocation list: its session and tunnel go now (its pairs follow through
+   * onSessionsChanged), and the next handshake is refused by verify() until the list changes.
+   */
+  revoke(why: string): void {
+    if (this.#state === 'stopped' || (this.#session === undefined && this.#tunnel === 'down')) return
+    this.#dropSession()
+    this.#refusal = {
+      reason: 'cert_revoked',
+      message: `node ${this.name} is revoked: ${why}`,
+      by: 'local',
+      at: new Date(this.#d.clock.now()),
+      unverified: false,
+    }
+    this.#state = 'refused'
+    this.#removeTunnel(`revoked: ${why}`)
+    if (this.role === 'dialer') this.#retryLater()
   }
 
   snapshot(): PeerSnapshot {
@@ -215,6 +259,10 @@ export class PeerController {
       if (outcome.ok) this.#adopt(outcome.session)
       else if (outcome.refusal.by === 'transport') this.#transportFailure(outcome.refusal)
       else this.#refused(outcome)
+      if (this.#redial) {
+        this.#redial = false
+        this.#dial()
+      }
     })
   }
 
@@ -342,7 +390,10 @@ export class PeerController {
       unverified,
       durationMs: outcome.durationMs,
     })
-    if (!unverified) {
+    // a registration is only a hint: a record that disagrees with what the handshake proves is refused
+    // and shown, but does not cut a session an earlier handshake proved (a forged record would cut it)
+    const keepsTunnel = unverified || outcome.refusal.reason === 'registration_mismatch'
+    if (!keepsTunnel) {
       this.#dropSession()
       this.#state = 'refused'
       this.#removeTunnel(`refused: ${outcome.refusal.reason}`)

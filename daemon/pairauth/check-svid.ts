@@ -39,7 +39,11 @@ export function checkPeerSvid(input: PeerSvidInput, ctx: SvidContext): SvidVerdi
   if (input.chain.length === 0) return { ok: false, reason: 'no_certificate', message: 'no certificate' }
   const result = verify(
     input.chain,
-    { roots: ctx.trust.rootPem, trustDomain: ctx.trust.trustDomain },
+    {
+      roots: ctx.trust.rootPem,
+      trustDomain: ctx.trust.trustDomain,
+      ...(ctx.trust.revocations && { revocations: ctx.trust.revocations }),
+    },
     { purpose: input.purpose, kind: 'workload', at: ctx.now },
   )
   if (!result.ok) {

@@ -49,7 +49,8 @@ export function pairContext(rootPem: string, certPem: string, keyPem: string): S
 }
 
 export class WorkloadCredentials {
-  readonly #rootPem: string
+  #rootPem: string
+  readonly #inputs = new Map<string, SvidInput>()
   readonly #byId = new Map<string, Credential>()
   readonly #byName = new Map<string, Credential>()
 
@@ -101,7 +102,23 @@ export class WorkloadCredentials {
     })
     this.#byId.set(credential.spiffeId, credential)
     this.#byName.set(credential.serverName, credential)
+    this.#inputs.set(credential.spiffeId, svid)
     return credential
+  }
+
+  /**
+   * A new trust bundle (root rotation, hot reload): every context is rebuilt with it, for the next
+   * handshakes. A context that fails to build keeps the previous one.
+   */
+  setRoot(rootPem: string): void {
+    this.#rootPem = rootPem
+    for (const svid of this.#inputs.values()) {
+      try {
+        this.put(svid)
+      } catch {
+        // put() checked this SVID before; the previous context stays
+      }
+    }
   }
 
   /** Stop presenting a workload (it left this node). */
@@ -110,6 +127,7 @@ export class WorkloadCredentials {
     if (c === undefined) return false
     this.#byId.delete(spiffeId)
     this.#byName.delete(c.serverName)
+    this.#inputs.delete(spiffeId)
     return true
   }
 

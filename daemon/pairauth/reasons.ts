@@ -13,6 +13,7 @@ export const PAIR_REASONS = {
   expired: 'a certificate on the path has expired',
   not_yet_valid: 'a certificate on the path is not valid yet (clock skew?)',
   wrong_trust_domain: 'the SPIFFE ID is not in our trust domain',
+  revoked: 'the SVID, its SPIFFE ID or a certificate on its path is on the revocation list',
   untrusted_svid: 'the SVID does not chain to our root CA through a valid intermediate',
   invalid_svid: 'the certificate is not a workload SVID (malformed, wrong usage or not a workload ID)',
   wrong_identity: 'the peer presented an SVID other than the identity asked for',
@@ -65,6 +66,8 @@ export function reasonOfVerify(reason: VerifyReason): PairReason {
       return 'wrong_trust_domain'
     case 'name_constraint_violation':
       return 'svid_outside_node_constraints'
+    case 'revoked':
+      return 'revoked'
     case 'unknown_issuer':
     case 'bad_signature':
     case 'bad_trust_bundle':

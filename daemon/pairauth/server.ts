@@ -146,6 +146,17 @@ export class PairAuthServer {
   }
 
   /** Listen on `address` (the node's tunnel address) and `port`; resolves with the bound address. */
+  /** A new trust bundle or node fallback certificate (hot reload): for the next handshakes. */
+  setTrust(rootPem: string, fallback: { certPem: string; keyPem: string }): void {
+    this.#server.setSecureContext({
+      ca: rootPem,
+      cert: fallback.certPem,
+      key: fallback.keyPem,
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+    })
+  }
+
   listen(address: string, port: number): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>

@@ -1,11 +1,14 @@
 /** What pair authentication needs from the daemon, and what it returns. Field by field. */
 import type { VerifyReason } from '../../certs/index.js'
+import type { RevocationCheck } from '../../certs/verify.js'
 import type { PairReason, PairRefusalBy } from './reasons.js'
 
 /** The trust bundle: our root CA and trust domain. */
 export interface TrustAnchor {
   rootPem: string
   trustDomain: string
+  /** The revocation list: a revoked SVID (by SPIFFE ID or serial) is refused. Hot-reloaded. */
+  revocations?: RevocationCheck | undefined
 }
 
 /**

@@ -44,6 +44,27 @@ export interface StatusReport {
   pairAuth?: PairAuthStatus
   /** Where the peers come from: the peers file, or etcd (connection, registration, rejected records). */
   discovery?: DiscoveryStatus
+  /** The PKI latchd runs with: expiry of each credential, the revocation list, hot reloads. */
+  trust?: StatusTrust
+}
+
+export interface StatusTrust {
+  /** Every root of the trust bundle, the intermediate and the node certificate. */
+  credentials: Array<{
+    kind: 'root' | 'intermediate' | 'node'
+    subject: string
+    serial: string
+    notAfter: string
+    expiresInSeconds: number
+    /** Set once the credential is inside its warning window. */
+    warning?: string
+  }>
+  revocations: { file?: string; digest: string; entries: number }
+  /** PKI file sets taken since start. */
+  reloads: number
+  lastReloadAt?: string
+  /** The last new file set that was refused (the running one stayed), until a good one arrives. */
+  rejected?: { at: string; problems: string[] }
 }
 
 /** A refusal or failure as status shows it. */

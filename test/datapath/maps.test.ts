@@ -99,6 +99,25 @@ test.serial('an endpoint reads back with its addresses', (t) => {
   t.is(dp.endpoints.get(12), null)
 })
 
+test.serial(
+  'endpoints written in one batch read back, and a batch delete counts only those that existed',
+  (t) => {
+    t.is(
+      dp.endpoints.setMany([
+        { ifindex: 21, identity: 5, addrs: ['10.100.1.21'] },
+        { ifindex: 22, identity: 6, addrs: ['10.100.1.22', 'fd00:100:1::22'] },
+      ]),
+      2,
+    )
+    t.deepEqual(dp.endpoints.list(), [
+      { ifindex: 21, identity: 5, addrs: ['10.100.1.21'] },
+      { ifindex: 22, identity: 6, addrs: ['10.100.1.22', 'fd00:100:1::22'] },
+    ])
+    t.is(dp.endpoints.deleteMany([21, 22, 23]), 2)
+    t.deepEqual(dp.endpoints.list(), [])
+  },
+)
+
 test.serial('an endpoint with no or too many addresses is refused', (t) => {
   t.is(
     code(t.throws(() => dp.endpoints.set({ ifindex: 3, identity: 1, addrs: [] }))),

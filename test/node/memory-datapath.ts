@@ -1,41 +1,61 @@
 /**
  * An in-memory IdentityDatapath for tests of the daemon's pair service (the real one is eBPF maps,
- * used in the lab e2e). Records every call in order, keeps auth entries and remote identities.
+ * used in the lab e2e). It derives entries from the proven pairs with the datapath's own pure
+ * function (factsOfProvenPairs) and records every entry that changed, in order, as the writes a
+ * single-entry datapath would make: `set ID IPS`, `remove ID`, `authorize SRC DST`, `revoke SRC DST`.
  */
+import { factsOfProvenPairs } from '../../daemon/engine/datapath-desired.js'
 import type {
   AuthPairEntry,
   AuthRequiredEvent,
   IdentityDatapath,
+  ProvenPair,
 } from '../../daemon/engine/identity-datapath.js'
-import type { CompiledPolicy } from '../../daemon/policy/compiled.js'
 
 export class MemoryDatapath implements IdentityDatapath {
   readonly auth = new Map<string, Date>()
   readonly remote = new Map<string, readonly string[]>()
   readonly calls: string[] = []
-  /** the last policy handed over (not in `calls`: the transcript is about pairs) */
-  policy: CompiledPolicy | undefined
+  /** setProvenPairs calls (each one reconcile of the real datapath) */
+  readonly sets: ProvenPair[][] = []
   readonly #listeners = new Set<(e: AuthRequiredEvent) => void>()
+  /** entries written by hand (revoke may delete them), apart from the proven ones */
+  readonly #manual = new Map<string, Date>()
 
-  async setRemoteIdentity(id: string, ips: readonly string[]): Promise<void> {
-    this.calls.push(`set ${id} ${ips.join(',')}`)
-    this.remote.set(id, [...ips])
-  }
-
-  async removeRemoteIdentity(id: string): Promise<void> {
-    this.calls.push(`remove ${id}`)
-    this.remote.delete(id)
-    for (const k of [...this.auth.keys()]) if (k.split(' ').includes(id)) this.auth.delete(k)
-  }
-
-  async authorize(src: string, dst: string, expiresAt: Date): Promise<void> {
-    this.calls.push(`authorize ${src} ${dst}`)
-    this.auth.set(`${src} ${dst}`, expiresAt)
+  async setProvenPairs(pairs: readonly ProvenPair[]): Promise<void> {
+    this.sets.push([...pairs])
+    const facts = factsOfProvenPairs(pairs)
+    for (const id of [...this.remote.keys()]) {
+      if (facts.remote.has(id)) continue
+      this.calls.push(`remove ${id}`)
+      this.remote.delete(id)
+    }
+    for (const [id, ips] of facts.remote) {
+      if (this.remote.get(id)?.join() === ips.join()) continue
+      this.calls.push(`set ${id} ${ips.join(',')}`)
+      this.remote.set(id, ips)
+    }
+    const want = new Map(this.#manual)
+    for (const [k, a] of facts.auth) want.set(k, a.expiresAt)
+    for (const k of [...this.auth.keys()]) {
+      if (want.has(k)) continue
+      this.calls.push(`revoke ${k}`)
+      this.auth.delete(k)
+    }
+    for (const [k, at] of want) {
+      if (this.auth.get(k)?.getTime() === at.getTime()) continue
+      this.calls.push(`authorize ${k}`)
+      this.auth.set(k, at)
+    }
   }
 
   async revoke(src: string, dst: string): Promise<void> {
-    this.calls.push(`revoke ${src} ${dst}`)
-    this.auth.delete(`${src} ${dst}`)
+    const k = `${src} ${dst}`
+    this.#manual.delete(k)
+    if (this.sets.at(-1)?.some((p) => `${p.local} ${p.remote}` === k || `${p.remote} ${p.local}` === k))
+      return
+    if (!this.auth.delete(k)) return
+    this.calls.push(`revoke ${k}`)
   }
 
   async listAuth(): Promise<AuthPairEntry[]> {
@@ -45,7 +65,10 @@ export class MemoryDatapath implements IdentityDatapath {
     })
   }
 
-  async setPolicy(policy: CompiledPolicy): Promise<void> {
+  /** the last policy handed over (not in `calls`: the transcript is about pairs) */
+  policy: import('../../daemon/policy/compiled.js').CompiledPolicy | undefined
+
+  async setPolicy(policy: import('../../daemon/policy/compiled.js').CompiledPolicy): Promise<void> {
     this.policy = policy
   }
 

@@ -1,5 +1,5 @@
 /**
- * `latchctl lab up|down|exec|status`: a whole mesh on one machine (see daemon/lab/).
+ * `latchctl lab up|down|exec|status|etcd`: a whole mesh on one machine (see daemon/lab/).
  */
 import { constants } from 'node:os'
 import { type Command, InvalidArgumentError } from 'commander'
@@ -14,6 +14,7 @@ import {
   labUp,
   type UpOptions,
 } from '../../lab/index.js'
+import { registerLabEtcd } from './lab-etcd.js'
 
 function count(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number')
@@ -58,6 +59,11 @@ export function registerLab(program: Command): void {
       '--pair-auth-ttl <duration>',
       'longest life of an auth entry, re-authenticated at 2/3 of it, e.g. 30s (5s … 1d; default: 10m)',
     )
+    .option(
+      '--discovery <backend>',
+      "file: a peers file per node; etcd: a 3-member etcd cluster in the underlay, every latchd registers and watches (default: the running lab's, else file)",
+      discoveryBackend,
+    )
     .option('--no-daemons', 'build namespaces and identities but start no latchd')
     .option('--json', 'print the report as JSON')
     .action(
@@ -68,6 +74,7 @@ export function registerLab(program: Command): void {
         enforce?: boolean
         svidTtl?: string
         pairAuthTtl?: string
+        discovery?: 'file' | 'etcd'
         daemons: boolean
         json?: boolean
       }) => {
@@ -77,12 +84,14 @@ export function registerLab(program: Command): void {
         if (o.rekeyInterval !== undefined) opts.rekeyInterval = o.rekeyInterval
         if (o.svidTtl !== undefined) opts.svidTtl = o.svidTtl
         if (o.pairAuthTtl !== undefined) opts.pairAuthTtl = o.pairAuthTtl
+        if (o.discovery !== undefined) opts.discovery = o.discovery
         const r = await labUp(opts)
         const summary = {
           changed: r.changed,
           actions: r.actions,
           size: r.plan.size,
           rekeyInterval: r.rekeyInterval,
+          discovery: r.discovery,
           daemons: r.daemons,
         }
         print(!!o.json, summary, () => {
@@ -130,4 +139,11 @@ export function registerLab(program: Command): void {
       const s = await labStatus()
       print(!!o.json, s, () => formatLabStatus(s))
     })
+
+  registerLabEtcd(lab, print)
+}
+
+function discoveryBackend(value: string): 'file' | 'etcd' {
+  if (value !== 'file' && value !== 'etcd') throw new InvalidArgumentError('expected file or etcd')
+  return value
 }

@@ -6,6 +6,8 @@
 import type { Command } from 'commander'
 import { LIFETIME_TEXT, PKI_DIR_HELP, resolvePkiDir } from '../../../certs/defaults.js'
 import { issueNode } from '../../../certs/node.js'
+import { readNodeInfo } from '../../../certs/state.js'
+import { LatchError } from '../../base/errors.js'
 
 interface IssueOptions {
   ip: string
@@ -45,6 +47,35 @@ export function registerNode(program: Command): void {
         ip: opts.ip,
         workloadCidrs: opts.workloadCidr,
         force: opts.force === true,
+        ...(opts.ttl === undefined ? {} : { ttl: opts.ttl }),
+      })
+      for (const f of files) process.stdout.write(`wrote ${f}\n`)
+    })
+  node
+    .command('renew')
+    .description(
+      're-issue an existing node from the current root with its recorded IP and workload CIDRs (node certificate and intermediate, or --only one); a running latchd takes the new files without a restart',
+    )
+    .argument('<node>', 'node name')
+    .option('--only <what>', 'cert (node certificate only) or intermediate (intermediate CA only)')
+    .option('--ttl <duration>', `lifetime of the node certificate (default ${LIFETIME_TEXT.node})`)
+    .option('--dir <dir>', PKI_DIR_HELP)
+    .action(async (name: string, opts: { only?: string; ttl?: string; dir?: string }) => {
+      if (opts.only !== undefined && opts.only !== 'cert' && opts.only !== 'intermediate') {
+        throw new LatchError(
+          'LATCH_ERR_USAGE_BAD_ARGUMENT',
+          `--only must be cert or intermediate, got "${opts.only}"`,
+        )
+      }
+      const dir = resolvePkiDir(opts.dir)
+      const { info } = await readNodeInfo(dir, name)
+      const { files } = await issueNode({
+        dir,
+        node: info.node,
+        ip: info.underlayIp,
+        workloadCidrs: [...info.workloadCidrs],
+        force: true,
+        ...(opts.only === undefined ? {} : { only: opts.only as 'cert' | 'intermediate' }),
         ...(opts.ttl === undefined ? {} : { ttl: opts.ttl }),
       })
       for (const f of files) process.stdout.write(`wrote ${f}\n`)

@@ -31,7 +31,7 @@ export class EndpointsMap {
     return k
   }
 
-  set(e: Endpoint): void {
+  private static value(e: Endpoint, buf?: Buffer, off?: number): Buffer {
     checkId(e.identity, `identity of endpoint ifindex ${e.ifindex}`)
     const max = LatchLimits.LATCH_MAX_ENDPOINT_ADDRS
     if (e.addrs.length === 0 || e.addrs.length > max) {
@@ -41,9 +41,36 @@ export class EndpointsMap {
       )
     }
     const addrs = e.addrs.map((a) => ({ addr: ipToBytes(a) }))
-    const value = encodeLatchEndpointValue({ identity: e.identity, nAddrs: addrs.length, addrs })
+    return encodeLatchEndpointValue({ identity: e.identity, nAddrs: addrs.length, addrs }, buf, off)
+  }
+
+  set(e: Endpoint): void {
+    const value = EndpointsMap.value(e)
     const key = EndpointsMap.key(e.ifindex)
     call(() => this.map.update(key, value), 'endpoints update')
+  }
+
+  /** Inserts or replaces endpoints: one syscall for any number of them. */
+  setMany(entries: readonly Endpoint[]): number {
+    if (entries.length === 0) return 0
+    const vs = LatchEndpointValueLayout.size
+    const keys = Buffer.alloc(entries.length * 4)
+    const values = Buffer.alloc(entries.length * vs)
+    entries.forEach((e, i) => {
+      EndpointsMap.key(e.ifindex).copy(keys, i * 4)
+      EndpointsMap.value(e, values, i * vs)
+    })
+    return call(() => this.map.updateBatch(keys, values, entries.length), 'endpoints update')
+  }
+
+  /** Deletes endpoints at once; returns how many existed. */
+  deleteMany(ifindexes: readonly number[]): number {
+    if (ifindexes.length === 0) return 0
+    const keys = Buffer.alloc(ifindexes.length * 4)
+    ifindexes.forEach((ifindex, i) => {
+      EndpointsMap.key(ifindex).copy(keys, i * 4)
+    })
+    return call(() => this.map.deleteMany(keys, ifindexes.length), 'endpoints delete')
   }
 
   delete(ifindex: number): boolean {

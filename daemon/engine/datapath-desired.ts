@@ -1,0 +1,162 @@
+/**
+ * The desired content of the datapath's maps, computed from facts named by SPIFFE ID. Pure: no
+ * I/O, no allocation of identity ids (the caller allocates every id `identitiesOf` lists first).
+ *
+ * Facts come from their writers: the local workloads (config, with their resolved ifindexes), the
+ * remote identities' proven IPs (pair authentication: the IP SANs of the SVIDs that authenticated;
+ * without a policy, the peers' checked inventories) and the auth entries (proven pairs, both ways;
+ * `latchctl debug auth`).
+ */
+import {
+  type AuthEntry,
+  bytesToIp,
+  type Endpoint,
+  formatPrefix,
+  type IpcacheEntry,
+  ipToBytes,
+  parsePrefix,
+} from '../datapath/index.js'
+import { workloadIpcache } from './datapath-report.js'
+
+export interface LocalEndpointFact {
+  id: string
+  ips: readonly string[]
+  /** host-side interface; 0 = known (ipcache) but not enforced */
+  ifindex: number
+}
+
+/** A pair of identities that authenticated each other: auth entries both ways until expiresAt. */
+export interface ProvenPair {
+  /** the local workload */
+  local: string
+  /** the other workload (remote, or local for a same-node pair) */
+  remote: string
+  /** the addresses `remote`'s SVID proved (empty for a same-node pair: the local ipcache has them) */
+  remoteIps: readonly string[]
+  expiresAt: Date
+}
+
+export interface AuthFact {
+  src: string
+  dst: string
+  expiresAt: Date
+}
+
+export interface DatapathFacts {
+  local: readonly LocalEndpointFact[]
+  /** the WireGuard interface remote sources must arrive on; undefined = not there yet */
+  wireguardIfindex: number | undefined
+  /** remote identity → the IPs it proved */
+  remote: ReadonlyMap<string, readonly string[]>
+  /** authKey(src, dst) → expiry */
+  auth: ReadonlyMap<string, AuthFact>
+}
+
+/** The maps as they should be: keyed like the maps (ifindex, canonical prefix, authKey of ids). */
+export interface DesiredMaps {
+  endpoints: Map<number, Endpoint>
+  ipcache: Map<string, IpcacheEntry>
+  auth: Map<string, AuthEntry>
+}
+
+/** Facts that could not become entries, for the caller to log. */
+export interface DesiredProblems {
+  /** remote identity → addresses refused because a local workload has them */
+  clashes: Map<string, string[]>
+  /** remote identities not written because the WireGuard interface is missing */
+  deferred: string[]
+}
+
+export function authKey(src: string | number, dst: string | number): string {
+  return `${src} ${dst}`
+}
+
+export function canonicalPrefix(prefix: string): string {
+  return formatPrefix(parsePrefix(prefix))
+}
+
+/**
+ * Remote IPs and auth entries of a set of proven pairs: a remote identity's IPs are the union of what
+ * every pair with it proved; each pair writes (local, remote) and (remote, local), and when several
+ * pairs hold the same entry (a replica on another node) the latest expiry counts.
+ */
+export function factsOfProvenPairs(pairs: readonly ProvenPair[]): {
+  remote: Map<string, string[]>
+  auth: Map<string, AuthFact>
+} {
+  const remote = new Map<string, Set<string>>()
+  const auth = new Map<string, AuthFact>()
+  const put = (src: string, dst: string, expiresAt: Date) => {
+    const k = authKey(src, dst)
+    const have = auth.get(k)
+    if (have === undefined || have.expiresAt < expiresAt) auth.set(k, { src, dst, expiresAt })
+  }
+  for (const p of pairs) {
+    if (p.remoteIps.length > 0) {
+      const ips = remote.get(p.remote) ?? new Set<string>()
+      for (const ip of p.remoteIps) ips.add(ip)
+      remote.set(p.remote, ips)
+    }
+    put(p.local, p.remote, p.expiresAt)
+    put(p.remote, p.local, p.expiresAt)
+  }
+  return { remote: new Map([...remote].map(([id, ips]) => [id, [...ips].sort()])), auth }
+}
+
+/** Every SPIFFE ID the facts name (each needs an identity id before `desiredMaps`). */
+export function identitiesOf(f: DatapathFacts): Set<string> {
+  const out = new Set<string>(f.local.map((l) => l.id))
+  for (const id of f.remote.keys()) out.add(id)
+  for (const a of f.auth.values()) out.add(a.src).add(a.dst)
+  return out
+}
+
+export function desiredMaps(
+  f: DatapathFacts,
+  ids: ReadonlyMap<string, number>,
+): { desired: DesiredMaps; problems: DesiredProblems } {
+  const idOf = (spiffeId: string): number => {
+    const id = ids.get(spiffeId)
+    if (id === undefined) throw new Error(`no identity id for ${spiffeId} (allocate identitiesOf() first)`)
+    return id
+  }
+  const desired: DesiredMaps = { endpoints: new Map(), ipcache: new Map(), auth: new Map() }
+  const problems: DesiredProblems = { clashes: new Map(), deferred: [] }
+  const localIps = new Set<string>()
+  for (const l of f.local) {
+    const identity = idOf(l.id)
+    for (const ip of l.ips) localIps.add(canonicalPrefix(ip))
+    if (l.ifindex > 0)
+      desired.endpoints.set(l.ifindex, {
+        ifindex: l.ifindex,
+        identity,
+        addrs: l.ips.map((ip) => bytesToIp(ipToBytes(ip))),
+      })
+    for (const e of workloadIpcache(l.ips, identity, l.ifindex)) {
+      desired.ipcache.set(canonicalPrefix(e.prefix), { ...e, prefix: canonicalPrefix(e.prefix) })
+    }
+  }
+  for (const [spiffeId, ips] of f.remote) {
+    const prefixes = ips.map(canonicalPrefix)
+    const clash = ips.filter((_, i) => localIps.has(prefixes[i] as string))
+    if (clash.length > 0) {
+      // a remote identity claiming a local workload's address is refused as a whole
+      problems.clashes.set(spiffeId, clash)
+      continue
+    }
+    if (f.wireguardIfindex === undefined) {
+      if (ips.length > 0) problems.deferred.push(spiffeId)
+      continue
+    }
+    const identity = idOf(spiffeId)
+    for (const prefix of prefixes) {
+      desired.ipcache.set(prefix, { prefix, identity, scope: 'remote', ifindex: f.wireguardIfindex })
+    }
+  }
+  for (const a of f.auth.values()) {
+    const srcId = idOf(a.src)
+    const dstId = idOf(a.dst)
+    desired.auth.set(authKey(srcId, dstId), { srcId, dstId, expiresAt: a.expiresAt })
+  }
+  return { desired, problems }
+}

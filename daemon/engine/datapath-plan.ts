@@ -1,0 +1,161 @@
+/**
+ * The pure half of the datapath reconcile: desired maps + what the pinned maps hold → the smallest
+ * set of batch writes and deletes per map. No I/O here; `datapath-apply.ts` runs a plan with one
+ * batch call per map and operation.
+ *
+ * Restart adoption, the grace and GC are part of this diff:
+ * - `keep` names entries found in the maps at start (a previous latchd wrote them) that no writer has
+ *   re-asserted yet: remote identities (within the grace) and auth entries (until they expire or an
+ *   identity they name is forgotten). They are left as they are — a remote one is only re-pointed at
+ *   the current WireGuard ifindex — like WireGuard peers adopted by `wg-plan.ts`.
+ * - anything else not desired is deleted: stale local entries, remote identities nobody claimed once
+ *   the grace is over, entries whose ids the allocation does not know (fail closed);
+ * - an auth entry at or past its expiry is deleted and never written (the GC).
+ */
+import type { AuthEntry, AuthPair, Endpoint, IpcacheEntry } from '../datapath/index.js'
+import { authKey, type DesiredMaps } from './datapath-desired.js'
+
+export interface ActualMaps {
+  endpoints: readonly Endpoint[]
+  ipcache: readonly IpcacheEntry[]
+  auth: readonly AuthEntry[]
+}
+
+export interface DatapathKeep {
+  /** identity ids whose remote ipcache entries stay though nobody desires them */
+  remoteIds: ReadonlySet<number>
+  /** authKey(srcId, dstId) of auth entries that stay though nobody desires them (until expiry) */
+  auth: ReadonlySet<string>
+}
+
+export const NOTHING_KEPT: DatapathKeep = { remoteIds: new Set(), auth: new Set() }
+
+export interface PlanOptions {
+  now: Date
+  keep?: DatapathKeep
+  /** where kept remote entries must point (the WireGuard interface now) */
+  wireguardIfindex?: number | undefined
+}
+
+export interface MapChanges<W, D> {
+  /** entries to insert or replace (one batch) */
+  write: W[]
+  /** keys to delete (one batch) */
+  delete: D[]
+}
+
+export interface DatapathPlan {
+  endpoints: MapChanges<Endpoint, number>
+  ipcache: MapChanges<IpcacheEntry, string>
+  auth: MapChanges<AuthEntry, AuthPair>
+}
+
+/**
+ * Two expiries within this are the same (the maps store boot-clock ns; reading them back into wall
+ * time shifts by the sampling jitter of the two clocks, far below a millisecond).
+ */
+export const EXPIRY_TOLERANCE_MS = 10
+
+export function planDatapath(desired: DesiredMaps, actual: ActualMaps, o: PlanOptions): DatapathPlan {
+  const keep = o.keep ?? NOTHING_KEPT
+  return {
+    endpoints: diff(
+      desired.endpoints,
+      new Map(actual.endpoints.map((e) => [e.ifindex, e])),
+      sameEndpoint,
+      () => undefined,
+      (ifindex) => ifindex,
+    ),
+    ipcache: diff(
+      desired.ipcache,
+      new Map(actual.ipcache.map((e) => [e.prefix, e])),
+      sameIpcache,
+      (have) => {
+        if (have.scope !== 'remote' || !keep.remoteIds.has(have.identity)) return undefined
+        const ifindex = o.wireguardIfindex ?? have.ifindex
+        return have.ifindex === ifindex ? 'as is' : { ...have, ifindex }
+      },
+      (prefix) => prefix,
+    ),
+    auth: planAuth(desired.auth, actual.auth, keep.auth, o.now),
+  }
+}
+
+function planAuth(
+  desired: ReadonlyMap<string, AuthEntry>,
+  actual: readonly AuthEntry[],
+  keep: ReadonlySet<string>,
+  now: Date,
+): MapChanges<AuthEntry, AuthPair> {
+  const live = new Map<string, AuthEntry>()
+  for (const [k, e] of desired) if (e.expiresAt > now) live.set(k, e)
+  const have = new Map<string, AuthEntry>()
+  const expired: AuthPair[] = []
+  for (const e of actual) {
+    if (e.expiresAt <= now) expired.push({ srcId: e.srcId, dstId: e.dstId })
+    else have.set(authKey(e.srcId, e.dstId), e)
+  }
+  const changes = diff(
+    live,
+    have,
+    (a, b) => Math.abs(a.expiresAt.getTime() - b.expiresAt.getTime()) <= EXPIRY_TOLERANCE_MS,
+    (e) => (keep.has(authKey(e.srcId, e.dstId)) ? 'as is' : undefined),
+    (_k, e) => ({ srcId: e.srcId, dstId: e.dstId }),
+  )
+  changes.delete.push(...expired)
+  changes.delete.sort((a, b) => a.srcId - b.srcId || a.dstId - b.dstId)
+  return changes
+}
+
+/**
+ * Desired vs actual, one map. `kept(have)` decides for an entry nobody desires: undefined = delete,
+ * 'as is' = leave, an entry = rewrite it so.
+ */
+function diff<K, V, D>(
+  desired: ReadonlyMap<K, V>,
+  actual: ReadonlyMap<K, V>,
+  same: (want: V, have: V) => boolean,
+  kept: (have: V) => V | 'as is' | undefined,
+  keyOf: (k: K, have: V) => D,
+): MapChanges<V, D> {
+  const write: V[] = []
+  const del: D[] = []
+  for (const [k, want] of desired) {
+    const have = actual.get(k)
+    if (have === undefined || !same(want, have)) write.push(want)
+  }
+  for (const [k, have] of actual) {
+    if (desired.has(k)) continue
+    const k2 = kept(have)
+    if (k2 === undefined) del.push(keyOf(k, have))
+    else if (k2 !== 'as is') write.push(k2)
+  }
+  return { write, delete: del }
+}
+
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a.identity === b.identity && a.addrs.join() === b.addrs.join()
+}
+
+function sameIpcache(a: IpcacheEntry, b: IpcacheEntry): boolean {
+  return a.identity === b.identity && a.scope === b.scope && a.ifindex === b.ifindex
+}
+
+export function planIsEmpty(p: DatapathPlan): boolean {
+  return [p.endpoints, p.ipcache, p.auth].every((c) => c.write.length === 0 && c.delete.length === 0)
+}
+
+/** Human-readable actions, ids as SPIFFE IDs where `nameOf` knows them. */
+export function describeDatapathPlan(p: DatapathPlan, nameOf: (id: number) => string | undefined): string[] {
+  const who = (id: number) => nameOf(id) ?? `identity-id:${id}`
+  const out: string[] = []
+  for (const a of p.auth.delete) out.push(`auth delete ${who(a.srcId)} -> ${who(a.dstId)}`)
+  for (const prefix of p.ipcache.delete) out.push(`ipcache delete ${prefix}`)
+  for (const ifindex of p.endpoints.delete) out.push(`endpoint delete ifindex ${ifindex}`)
+  for (const e of p.endpoints.write) out.push(`endpoint set ifindex ${e.ifindex} ${who(e.identity)}`)
+  for (const e of p.ipcache.write)
+    out.push(`ipcache set ${e.prefix} ${who(e.identity)} ${e.scope} if ${e.ifindex}`)
+  for (const a of p.auth.write)
+    out.push(`auth set ${who(a.srcId)} -> ${who(a.dstId)} until ${a.expiresAt.toISOString()}`)
+  return out
+}

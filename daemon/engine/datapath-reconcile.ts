@@ -1,0 +1,292 @@
+/**
+ * The datapath as a reconcile target. Writers hand facts (SPIFFE IDs) to the reconciler; every
+ * change schedules one reconcile per event-loop turn that reads the pinned maps, computes the desired
+ * maps (datapath-desired.ts, pure), diffs them (datapath-plan.ts, pure) and applies the difference with
+ * one batch per map (datapath-apply.ts). The same facts twice write nothing.
+ *
+ * Writers (each replaces only its own facts):
+ * - pair authentication: `setProvenPairs` — the whole set of authenticated pairs; remote ipcache
+ *   entries are the union of the IPs their SVIDs proved, auth entries both ways, latest expiry;
+ * - the peers' inventories (no policy) and tests: `setRemoteIdentity` / `setRemoteIdentities`;
+ * - `latchctl debug auth`: `authorize` / `revoke`.
+ *
+ * Restart: `adopt` records what a previous latchd left in the maps under ids the allocation knows.
+ * Those remote identities are kept (re-pointed at the current WireGuard ifindex) until a writer
+ * claims them or `graceMs` passes (then `collect` forgets the unclaimed ones and every auth entry
+ * naming them); adopted auth entries stay until they expire, are revoked, or name a forgotten
+ * identity. Entries under ids nobody can name are deleted by the first reconcile (fail closed).
+ */
+import type { Logger } from 'pino'
+import type { AuthEntry } from '../datapath/index.js'
+import { applyDatapathPlan } from './datapath-apply.js'
+import {
+  type AuthFact,
+  authKey,
+  type DatapathFacts,
+  desiredMaps,
+  factsOfProvenPairs,
+  identitiesOf,
+  type LocalEndpointFact,
+  type ProvenPair,
+} from './datapath-desired.js'
+import type { DatapathMaps } from './datapath-maps.js'
+import { type ActualMaps, describeDatapathPlan, planDatapath, planIsEmpty } from './datapath-plan.js'
+import type { IdentityAllocator } from './identities.js'
+
+export interface DatapathReconcilerOptions {
+  maps: DatapathMaps
+  ids: IdentityAllocator
+  /** the local workloads with their resolved host-side ifindex (0 = not enforced) */
+  local: readonly LocalEndpointFact[]
+  /** the WireGuard interface's ifindex now, undefined while it does not exist */
+  wireguardIfindex: () => number | undefined
+  /** how long remote identities found at start survive without a writer re-asserting them */
+  graceMs: number
+  now?: () => number
+  logger: Logger
+}
+
+export interface DatapathReconcileResult {
+  changed: boolean
+  /** what changed, one line per entry (describeDatapathPlan) */
+  actions: string[]
+}
+
+export class DatapathReconciler {
+  readonly #o: DatapathReconcilerOptions
+  readonly #log: Logger
+  readonly #now: () => number
+  readonly #startedAt: number
+  #proven: readonly ProvenPair[] = []
+  readonly #remote = new Map<string, readonly string[]>()
+  readonly #manual = new Map<string, AuthFact>()
+  /** remote identities found in the maps at start, not yet claimed: name → addresses */
+  readonly #adoptedRemote = new Map<string, string[]>()
+  /** authKey(srcId, dstId) of auth entries found at start that no writer holds */
+  readonly #adoptedAuth = new Set<string>()
+  #scheduled: Promise<DatapathReconcileResult> | undefined
+  #lastProblems = ''
+
+  private constructor(o: DatapathReconcilerOptions) {
+    this.#o = o
+    this.#log = o.logger
+    this.#now = o.now ?? Date.now
+    this.#startedAt = this.#now()
+  }
+
+  /** Adopts what the maps hold (see the top of this file) and brings them to the local facts. */
+  static adopt(o: DatapathReconcilerOptions): DatapathReconciler {
+    const r = new DatapathReconciler(o)
+    const actual = r.#read()
+    const nameOf = (id: number) => o.ids.nameOf(id)
+    let unknown = 0
+    for (const e of actual.ipcache) {
+      if (e.scope !== 'remote') continue
+      const name = nameOf(e.identity)
+      if (name === undefined) unknown++
+      else r.#adoptedRemote.set(name, [...(r.#adoptedRemote.get(name) ?? []), hostOf(e.prefix)])
+    }
+    for (const e of actual.auth) {
+      if (nameOf(e.srcId) === undefined || nameOf(e.dstId) === undefined) unknown++
+      else r.#adoptedAuth.add(authKey(e.srcId, e.dstId))
+    }
+    if (unknown > 0) {
+      o.logger.warn(
+        { event: 'datapath_ids_reset', entries: unknown },
+        `${unknown} remote ipcache and auth entries name identity ids the allocation does not know: deleting them (fail closed)`,
+      )
+    }
+    if (r.#adoptedRemote.size + r.#adoptedAuth.size > 0) {
+      const entries = [...r.#adoptedRemote.values()].reduce((n, ips) => n + ips.length, 0)
+      o.logger.info(
+        {
+          event: 'datapath_remote_adopted',
+          identities: r.#adoptedRemote.size,
+          entries,
+          auth: r.#adoptedAuth.size,
+        },
+        `kept ${entries} remote ipcache entries of ${r.#adoptedRemote.size} identities and ${r.#adoptedAuth.size} auth entries until their writers re-assert them`,
+      )
+    }
+    r.reconcile()
+    return r
+  }
+
+  // --- writers -------------------------------------------------------------------------------------
+
+  /** Pair authentication's whole set of authenticated pairs (replaces the previous set). */
+  setProvenPairs(pairs: readonly ProvenPair[]): Promise<DatapathReconcileResult> {
+    this.#proven = [...pairs]
+    return this.schedule()
+  }
+
+  setRemoteIdentity(spiffeId: string, ips: readonly string[]): Promise<DatapathReconcileResult> {
+    this.#remote.set(spiffeId, [...ips])
+    return this.schedule()
+  }
+
+  /** Replaces every remote identity this writer set; identities it drops are forgotten. */
+  setRemoteIdentities(remote: ReadonlyMap<string, readonly string[]>): Promise<DatapathReconcileResult> {
+    for (const id of [...this.#remote.keys()]) if (!remote.has(id)) this.#forget(id)
+    for (const [id, ips] of remote) this.#remote.set(id, [...ips])
+    return this.schedule()
+  }
+
+  /** Drops a remote identity's entries and every auth entry naming it (but a proven pair's). */
+  removeRemoteIdentity(spiffeId: string): Promise<DatapathReconcileResult> {
+    this.#forget(spiffeId)
+    return this.schedule()
+  }
+
+  authorize(src: string, dst: string, expiresAt: Date): Promise<DatapathReconcileResult> {
+    this.#manual.set(authKey(src, dst), { src, dst, expiresAt })
+    return this.schedule()
+  }
+
+  /** Deletes auth[(src, dst)] unless a proven pair holds it (then pair authentication decides). */
+  revoke(src: string, dst: string): Promise<DatapathReconcileResult> {
+    this.#manual.delete(authKey(src, dst))
+    const s = this.#o.ids.peek(src)
+    const d = this.#o.ids.peek(dst)
+    if (s !== undefined && d !== undefined) this.#adoptedAuth.delete(authKey(s, d))
+    return this.schedule()
+  }
+
+  // --- reconcile -----------------------------------------------------------------------------------
+
+  /** One reconcile at the end of this event-loop turn, however many writes came in it. */
+  schedule(): Promise<DatapathReconcileResult> {
+    this.#scheduled ??= new Promise((resolve, reject) => {
+      setImmediate(() => {
+        this.#scheduled = undefined
+        try {
+          resolve(this.reconcile())
+        } catch (err) {
+          reject(err)
+        }
+      })
+    })
+    return this.#scheduled
+  }
+
+  /** Reads the maps, plans and applies now (synchronous: a few batch syscalls). */
+  reconcile(): DatapathReconcileResult {
+    const facts = this.facts()
+    const ids = new Map([...identitiesOf(facts)].map((id) => [id, this.#o.ids.idOf(id)]))
+    const { desired, problems } = desiredMaps(facts, ids)
+    // a writer now holds these: from here on it decides
+    for (const id of facts.remote.keys()) if (!problems.clashes.has(id)) this.#adoptedRemote.delete(id)
+    for (const k of desired.auth.keys()) this.#adoptedAuth.delete(k)
+    this.#logProblems(problems.clashes, problems.deferred)
+    const keepIds = new Set<number>()
+    for (const name of this.#adoptedRemote.keys()) {
+      const id = this.#o.ids.peek(name)
+      if (id !== undefined) keepIds.add(id)
+    }
+    const now = new Date(this.#now())
+    const actual = this.#read()
+    const plan = planDatapath(desired, actual, {
+      now,
+      keep: { remoteIds: keepIds, auth: this.#adoptedAuth },
+      wireguardIfindex: facts.wireguardIfindex,
+    })
+    if (planIsEmpty(plan)) return { changed: false, actions: [] }
+    const expired = actual.auth.filter((e) => e.expiresAt <= now).length
+    const actions = describeDatapathPlan(plan, (id) => this.#o.ids.nameOf(id))
+    applyDatapathPlan(this.#o.maps, plan)
+    if (expired > 0)
+      this.#log.info(
+        { event: 'auth_expired', count: expired },
+        `garbage-collected ${expired} expired auth entries`,
+      )
+    this.#log.debug({ event: 'datapath_reconciled', actions }, `datapath: ${actions.length} changes`)
+    return { changed: true, actions }
+  }
+
+  /**
+   * The GC tick: once the grace is over, forget adopted remote identities nobody claimed; then
+   * reconcile (which also deletes expired auth entries).
+   */
+  collect(): DatapathReconcileResult {
+    if (this.#adoptedRemote.size > 0 && this.adoptGraceOver()) {
+      const unclaimed = [...this.#adoptedRemote.keys()]
+      for (const id of unclaimed) this.#forget(id)
+      this.#log.info(
+        { event: 'datapath_remote_unclaimed', identities: unclaimed },
+        `removed the adopted ipcache entries of ${unclaimed.length} remote identities nobody re-asserted within the grace period`,
+      )
+    }
+    return this.reconcile()
+  }
+
+  adoptGraceOver(): boolean {
+    return this.#now() - this.#startedAt >= this.#o.graceMs
+  }
+
+  /** Every writer's facts merged (what `desiredMaps` is computed from). */
+  facts(): DatapathFacts {
+    const proven = factsOfProvenPairs(this.#proven)
+    const remote = new Map<string, readonly string[]>(this.#remote)
+    for (const [id, ips] of proven.remote) {
+      remote.set(id, [...new Set([...(remote.get(id) ?? []), ...ips])].sort())
+    }
+    const auth = new Map<string, AuthFact>(this.#manual)
+    for (const [k, a] of proven.auth) {
+      const have = auth.get(k)
+      if (have === undefined || have.expiresAt < a.expiresAt) auth.set(k, a)
+    }
+    return { local: this.#o.local, wireguardIfindex: this.#o.wireguardIfindex(), remote, auth }
+  }
+
+  /** The remote identities written or kept, and whether each is still only adopted. */
+  remoteIdentities(): Map<string, { ips: readonly string[]; adopted: boolean }> {
+    const out = new Map<string, { ips: readonly string[]; adopted: boolean }>()
+    for (const [id, ips] of this.facts().remote) out.set(id, { ips, adopted: false })
+    for (const [id, ips] of this.#adoptedRemote) if (!out.has(id)) out.set(id, { ips, adopted: true })
+    return out
+  }
+
+  #forget(spiffeId: string): void {
+    this.#remote.delete(spiffeId)
+    this.#adoptedRemote.delete(spiffeId)
+    for (const [k, a] of this.#manual) if (a.src === spiffeId || a.dst === spiffeId) this.#manual.delete(k)
+    const id = this.#o.ids.peek(spiffeId)
+    if (id === undefined) return
+    for (const k of this.#adoptedAuth) {
+      const [s, d] = k.split(' ').map(Number)
+      if (s === id || d === id) this.#adoptedAuth.delete(k)
+    }
+  }
+
+  #read(): ActualMaps {
+    const m = this.#o.maps
+    return {
+      endpoints: m.endpoints.list(),
+      ipcache: m.ipcache.list(),
+      auth: m.auth.list().map((e): AuthEntry => ({ srcId: e.srcId, dstId: e.dstId, expiresAt: e.expiresAt })),
+    }
+  }
+
+  #logProblems(clashes: ReadonlyMap<string, string[]>, deferred: readonly string[]): void {
+    const key = JSON.stringify([[...clashes], deferred])
+    if (key === this.#lastProblems) return
+    this.#lastProblems = key
+    for (const [identity, ips] of clashes) {
+      this.#log.warn(
+        { event: 'remote_identity_refused', identity, ip: ips[0] },
+        `refused ${identity}: ${ips.join(', ')} is a local workload's address`,
+      )
+    }
+    if (deferred.length > 0) {
+      this.#log.warn(
+        { event: 'remote_identity_deferred', identities: deferred },
+        `no WireGuard interface yet; ${deferred.length} remote identities not written (retried by the next reconcile)`,
+      )
+    }
+  }
+}
+
+/** `10.100.2.11/32` → `10.100.2.11` (remote entries are host prefixes). */
+function hostOf(prefix: string): string {
+  return prefix.replace(/\/(32|128)$/, '')
+}
