@@ -61,6 +61,7 @@ class RecordingDatapath implements IdentityDatapath {
   async listAuth(): Promise<AuthPairEntry[]> {
     return []
   }
+  async setPolicy(): Promise<void> {}
   onAuthRequired(_l: (e: AuthRequiredEvent) => void): () => void {
     return () => undefined
   }

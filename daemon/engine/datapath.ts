@@ -15,6 +15,7 @@
 import type { Logger } from 'pino'
 import { asLatchError } from '../base/errors.js'
 import { Datapath, type DatapathEvent, REASONS } from '../datapath/index.js'
+import type { CompiledPolicy } from '../policy/compiled.js'
 import type { MonitorEvent } from '../wire/monitor.js'
 import type { DatapathReport, InterfaceReport } from '../wire/status.js'
 import type { LocalEndpointFact, ProvenPair } from './datapath-desired.js'
@@ -22,6 +23,7 @@ import { DatapathEvents } from './datapath-events.js'
 import { DatapathReconciler } from './datapath-reconcile.js'
 import { IdentityAllocator, readIdentities } from './identities.js'
 import type { AuthPairEntry, AuthRequiredEvent, IdentityDatapath } from './identity-datapath.js'
+import { type PolicyEntry, policyEntries } from './policy-entries.js'
 
 export interface DatapathWorkload {
   id: string
@@ -211,6 +213,37 @@ export class NodeDatapath implements IdentityDatapath {
       dst: this.#ids.nameOf(e.dstId) ?? `identity-id:${e.dstId}`,
       expiresAt: e.expiresAt,
     }))
+  }
+
+  /**
+   * Makes the pinned policy map hold exactly the entries of `policy` for identities that have ids
+   * (stale entries deleted). TODO(reconcile): move into the desired state so rules of identities
+   * that get their id later are written then; today they wait for the next policy hand-over.
+   */
+  async setPolicy(policy: CompiledPolicy): Promise<void> {
+    const { entries, unresolved } = policyEntries(policy, (id) => this.#ids.peek(id))
+    const key = (e: { srcId: number; dstId: number }) => `${e.srcId}:${e.dstId}`
+    const same = (a: PolicyEntry, b: PolicyEntry) => JSON.stringify(a) === JSON.stringify(b)
+    const current = new Map(this.#dp.policy.list().map((e) => [key(e), e]))
+    const desired = new Set(entries.map(key))
+    const changed = entries.filter((e) => {
+      const c = current.get(key(e))
+      return c === undefined || !same(c, e)
+    })
+    const stale = [...current.values()].filter((e) => !desired.has(key(e)))
+    this.#dp.policy.set(changed)
+    this.#dp.policy.delete(stale)
+    this.#log.info(
+      {
+        event: 'datapath_policy',
+        digest: policy.digest,
+        entries: entries.length,
+        written: changed.length,
+        removed: stale.length,
+        unresolved: unresolved.length,
+      },
+      `policy map: ${entries.length} rules (${changed.length} written, ${stale.length} removed, ${unresolved.length} waiting for their identities)`,
+    )
   }
 
   onAuthRequired(listener: (event: AuthRequiredEvent) => void): () => void {

@@ -7,6 +7,7 @@
  * SVID that just authenticated (or, before pair authentication, from a node-handshake inventory that
  * was checked against the peer node's name constraints).
  */
+import type { CompiledPolicy } from '../policy/compiled.js'
 
 import type { ProvenPair } from './datapath-desired.js'
 
@@ -42,6 +43,11 @@ export interface IdentityDatapath {
   /** Delete auth[(src, dst)] at once unless a proven pair holds it (entries written by hand, adopted at start). */
   revoke(src: string, dst: string): Promise<void>
   listAuth(): Promise<AuthPairEntry[]>
+  /**
+   * The rules the kernel enforces (the policy map): what each source may open to each destination.
+   * Idempotent; rules of identities without an id yet are written once the identity appears.
+   */
+  setPolicy(policy: CompiledPolicy): Promise<void>
   /** Subscribe to auth-required events from the ring buffer; returns an unsubscribe function. */
   onAuthRequired(listener: (event: AuthRequiredEvent) => void): () => void
 }

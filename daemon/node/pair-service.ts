@@ -130,6 +130,8 @@ export class PairService {
       (next, previous, diff) => this.#policyChanged(next, previous, diff),
       (err) => this.#policyRejected(err),
     )
+    const first = this.#watch.current
+    this.#write('policy map', () => this.#o.datapath.setPolicy(first))
     await this.#svids.start()
     const server = createPairAuthServer({
       trust: this.#trust,
@@ -392,7 +394,9 @@ export class PairService {
       },
       `policy reloaded: ${diff.added.length} pairs allowed, ${diff.removed.length} no longer allowed`,
     )
-    // entries of pairs the policy stopped allowing go at once, whoever wrote them
+    // the kernel enforces the new rules at once (established flows included), then
+    // entries of pairs the policy stopped allowing go, whoever wrote them
+    this.#write('policy map', () => this.#o.datapath.setPolicy(next))
     for (const { a, b } of diff.removed) {
       if (this.#localIds.has(a) || this.#localIds.has(b)) this.#revokeBoth(a, b)
     }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { PortSet, type Protocol } from './ports.js'
-import type { IdentityPair, PolicyRule, PolicyTest } from './types.js'
+import { type IdentityPair, NODE_SOURCE, type PolicyRule, type PolicyTest } from './types.js'
 
 /** Why `explain()` answered what it did: the deciding rule, if any. */
 export interface Verdict {
@@ -21,7 +21,7 @@ export class CompiledPolicy {
   readonly trustDomain: string
   readonly rules: readonly PolicyRule[]
   readonly tests: readonly PolicyTest[]
-  /** Every SPIFFE ID some rule names, sorted. */
+  /** Every SPIFFE ID some rule names, sorted (NODE_SOURCE is not one). */
   readonly identities: readonly string[]
   /** sha256 (hex) of the rules' meaning: the same for two files that differ only in layout/comments. */
   readonly digest: string
@@ -42,6 +42,11 @@ export class CompiledPolicy {
       const set = r.ports === undefined ? PortSet.ANY : PortSet.of(r.ports)
       inner(table, r.from).set(r.to, set)
       inner(byPair, r.from).set(r.to, r)
+      // the node's own traffic is not a workload identity and is never pair-authenticated
+      if (r.from === NODE_SOURCE) {
+        ids.add(r.to)
+        continue
+      }
       ids.add(r.from).add(r.to)
       const pair = r.from <= r.to ? { a: r.from, b: r.to } : { a: r.to, b: r.from }
       pairs.set(`${pair.a}\n${pair.b}`, Object.freeze(pair))
@@ -70,6 +75,7 @@ export class CompiledPolicy {
    * (and both identities authenticated). Allocates nothing.
    */
   pairAllowed(a: string, b: string): boolean {
+    if (a === NODE_SOURCE || b === NODE_SOURCE) return false
     return this.#table.get(a)?.has(b) === true || this.#table.get(b)?.has(a) === true
   }
 

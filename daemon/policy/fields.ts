@@ -7,7 +7,7 @@ import { isAlias, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } f
 import { isLatchError } from '../base/errors.js'
 import { nodeNameOf, parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
 import { type PortSpec, parsePortSpec } from './ports.js'
-import type { Expectation } from './types.js'
+import { type Expectation, NODE_SOURCE } from './types.js'
 import { closest, describeNode, keyText, type Problems } from './yaml-source.js'
 
 export const POLICY_VERSION = 1
@@ -124,10 +124,20 @@ export class FieldChecker {
   }
 
   /** A workload SPIFFE ID of this policy's trust domain. */
-  identity(pair: Entry | undefined, path: string): string | undefined {
+  /** A SPIFFE ID; with `node` (rule and test sources), also the keyword NODE_SOURCE. */
+  identity(pair: Entry | undefined, path: string, options: { node?: boolean } = {}): string | undefined {
     const raw = this.text(pair, path, `a SPIFFE ID such as ${EXAMPLE_ID}`)
     if (raw === undefined) return undefined
     const at = pair!.value
+    if (raw === NODE_SOURCE) {
+      if (options.node) return raw
+      this.#problems.at(
+        at,
+        path,
+        `"${NODE_SOURCE}" (the node's own traffic) can only be a source (from:); traffic to the node itself is not mesh traffic and is not enforced`,
+      )
+      return undefined
+    }
     if (raw.includes('*')) {
       this.#problems.at(
         at,
@@ -145,7 +155,11 @@ export class FieldChecker {
       return undefined
     }
     if (nodeNameOf(id) !== undefined) {
-      this.#problems.at(at, path, `"${raw}" is a node identity; policy allows pairs of workload identities`)
+      this.#problems.at(
+        at,
+        path,
+        `"${raw}" is a node identity; policy allows pairs of workload identities (write from: ${NODE_SOURCE} for the node's own traffic to its workloads)`,
+      )
       return undefined
     }
     if (this.#trustDomain !== undefined && id.trustDomain !== this.#trustDomain) {

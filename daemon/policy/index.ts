@@ -17,6 +17,7 @@ export type {
   PolicyTest,
   SourcePos,
 } from './types.js'
+export { NODE_SOURCE } from './types.js'
 export { POLICY_VERSION } from './validate.js'
 export {
   type OnPolicyChange,

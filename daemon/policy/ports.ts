@@ -16,6 +16,9 @@ export type ProtocolName = keyof typeof PROTOCOLS
 /** A protocol as callers give it: a name above or an IANA protocol number (what the datapath sees). */
 export type Protocol = ProtocolName | number
 
+/** Merged ranges one rule may hold (LATCH_POLICY_MAX_RANGES of the datapath; a test checks they agree). */
+export const MAX_PORT_RANGES = 16
+
 const PORTED: ReadonlySet<string> = new Set(['tcp', 'udp', 'sctp'])
 const NAMES = Object.keys(PROTOCOLS) as ProtocolName[]
 

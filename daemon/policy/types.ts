@@ -5,14 +5,21 @@
  * - Default deny: two mesh workloads may exchange packets only when a rule names them.
  * - A rule is directional: `from: X, to: Y` lets X open flows to Y (on `ports`, if given). It does
  *   not let Y open flows to X; write a second rule for that.
- * - The datapath authenticates identity pairs, not flows. Replies of an X→Y flow travel Y→X, so for
- *   every allowed X→Y the daemon writes auth entries for both (X, Y) and (Y, X): an IdentityPair is
- *   unordered. Direction and ports are what `allows()` answers (policy tests, and a port stage in the
- *   datapath once it has one); the auth map itself grants the pair both ways.
+ * - The kernel enforces rules as written (bpf/include/latch_abi.h): a policy map entry per rule says
+ *   what X may open to Y (protocols, destination ports, or any); connection tracking lets replies
+ *   and related ICMP errors of an allowed flow through, and a new flow Y→X needs its own rule.
+ *   Authentication is of identity PAIRS: for every rule X→Y the daemon authenticates X and Y to each
+ *   other and writes auth entries for both (X, Y) and (Y, X) (an IdentityPair is unordered); the auth
+ *   entry proves the pair, the policy entry says what it may do.
+ * - `from: node` (NODE_SOURCE) is the node's own stack (health probes, agents) as a source towards
+ *   its own workloads; it needs no pair authentication and is in no IdentityPair.
  * - Identities are exact SPIFFE IDs of the policy's trust domain. Wildcards are not supported: the
  *   daemon must know exactly which auth entries a policy change removes.
  */
 import type { PortSpec } from './ports.js'
+
+/** The `from:` keyword for the node's own traffic (the datapath's reserved LATCH_ID_NODE). */
+export const NODE_SOURCE = 'node'
 
 /** Where something is in the policy file, 1-based. */
 export interface SourcePos {

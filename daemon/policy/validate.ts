@@ -4,6 +4,7 @@
  */
 import { isScalar, type Node } from 'yaml'
 import { type Entry, FieldChecker, type Fields, POLICY_VERSION } from './fields.js'
+import { MAX_PORT_RANGES, PortSet } from './ports.js'
 import type { PolicyRule, PolicyTest } from './types.js'
 import type { Problems } from './yaml-source.js'
 
@@ -59,10 +60,19 @@ function checkRules(v: FieldChecker, pair: Entry | undefined): PolicyRule[] {
     const path = `allow[${i}]`
     const fields = v.entries(item, path, `allow rule ${path}`, RULE, RULE_EXAMPLE)
     if (fields === undefined) return
-    const from = v.identity(fields.get('from'), `${path}.from`)
+    const from = v.identity(fields.get('from'), `${path}.from`, { node: true })
     const to = v.identity(fields.get('to'), `${path}.to`)
     const ports = v.ports(fields.get('ports'), `${path}.ports`)
     if (from === undefined || to === undefined || ports === null) return
+    const ranges = ports === undefined ? 0 : PortSet.of(ports).describe().length
+    if (ranges > MAX_PORT_RANGES) {
+      v.problems.at(
+        item,
+        path,
+        `${from} → ${to} allows ${ranges} separate port ranges; the datapath holds at most ${MAX_PORT_RANGES} per rule: join neighbouring ports into ranges (e.g. tcp/8000-8010) or leave out ports:`,
+      )
+      return
+    }
     const pos = v.problems.posOfNode(item)
     const key = `${from}\n${to}`
     const first = firstByPair.get(key)
@@ -91,7 +101,7 @@ function checkTests(v: FieldChecker, pair: Entry | undefined): PolicyTest[] {
     const path = `tests[${i}]`
     const fields = v.entries(item, path, `test ${path}`, TEST, TEST_EXAMPLE)
     if (fields === undefined) return
-    const from = v.identity(fields.get('from'), `${path}.from`)
+    const from = v.identity(fields.get('from'), `${path}.from`, { node: true })
     const to = v.identity(fields.get('to'), `${path}.to`)
     const port = v.testPort(fields.get('port'), `${path}.port`)
     const expect = v.expectation(fields.get('expect'), `${path}.expect`)

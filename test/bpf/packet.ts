@@ -9,12 +9,27 @@ export type L4 =
   | { proto: 'udp'; sport: number; dport: number; payload?: Uint8Array }
   | { proto: 'icmp'; type: number; code: number; id?: number; seq?: number; payload?: Uint8Array }
 
+/** An IPv6 extension header placed between the fixed header and L4 (8 bytes each). */
+export type Ipv6Ext = 'hop-by-hop' | 'routing' | 'destination'
+
+/** Fragmentation of the packet: offset in 8-byte units; later fragments carry no L4 header. */
+export interface Fragment {
+  offset: number
+  more: boolean
+  id: number
+}
+
 export interface FrameSpec {
   src: string
   dst: string
   l4: L4
   ttl?: number
+  /** IPv6 only: extension headers in this order (a fragment header, if any, comes after them) */
+  ext?: Ipv6Ext[]
+  fragment?: Fragment
 }
+
+const EXT_NUMBER: Record<Ipv6Ext, number> = { 'hop-by-hop': 0, routing: 43, destination: 60 }
 
 const PROTO = { tcp: 6, udp: 17, icmp: 1 } as const
 const ICMPV6 = 58
@@ -83,7 +98,9 @@ export function frame(spec: FrameSpec): Buffer {
   const src = ipaddr.parse(spec.src)
   const dst = ipaddr.parse(spec.dst)
   if (src.kind() !== dst.kind()) throw new Error('src and dst must be the same family')
-  const l4 = l4Bytes(spec.l4)
+  const frag = spec.fragment
+  const later = frag !== undefined && frag.offset > 0
+  const l4 = later ? Buffer.from(spec.l4.payload ?? new Uint8Array(16).fill(0xab)) : l4Bytes(spec.l4)
   const srcB = Buffer.from(src.toByteArray())
   const dstB = Buffer.from(dst.toByteArray())
 
@@ -92,14 +109,16 @@ export function frame(spec: FrameSpec): Buffer {
     const ip = Buffer.alloc(20)
     ip[0] = 0x45
     ip.writeUInt16BE(20 + l4.length, 2)
-    ip.writeUInt16BE(0x1234, 4) // id
-    ip.writeUInt16BE(0x4000, 6) // DF
+    ip.writeUInt16BE(frag?.id ?? 0x1234, 4) // id
+    ip.writeUInt16BE(frag ? (frag.more ? 0x2000 : 0) | frag.offset : 0x4000, 6) // MF/offset, or DF
     ip[8] = spec.ttl ?? 64
     ip[9] = proto
     srcB.copy(ip, 12)
     dstB.copy(ip, 16)
     ip.writeUInt16BE(inetChecksum(ip), 10)
-    if (spec.l4.proto !== 'icmp') {
+    if (later) {
+      // a later fragment: no L4 header, nothing to checksum
+    } else if (spec.l4.proto !== 'icmp') {
       const pseudo = Buffer.alloc(12)
       srcB.copy(pseudo, 0)
       dstB.copy(pseudo, 4)
@@ -113,10 +132,27 @@ export function frame(spec: FrameSpec): Buffer {
   }
 
   const next = spec.l4.proto === 'icmp' ? ICMPV6 : PROTO[spec.l4.proto]
+  // extension headers: each 8 bytes, chained by their first byte
+  const chain: { type: number; body: Buffer }[] = (spec.ext ?? []).map((e) => ({
+    type: EXT_NUMBER[e],
+    body: Buffer.alloc(8),
+  }))
+  if (frag) {
+    const f = Buffer.alloc(8)
+    f.writeUInt16BE((frag.offset << 3) | (frag.more ? 1 : 0), 2)
+    f.writeUInt32BE(frag.id, 4)
+    chain.push({ type: 44, body: f })
+  }
+  for (const [i, h] of chain.entries()) {
+    h.body[0] = chain[i + 1]?.type ?? next
+    if (h.type === 43) h.body[2] = 4 // routing type 4 (segment routing), 0 segments left
+    if (h.type === 0 || h.type === 60) Buffer.from([1, 4, 0, 0, 0, 0]).copy(h.body, 2) // PadN
+  }
+  const ext = Buffer.concat(chain.map((h) => h.body))
   const ip6 = Buffer.alloc(40)
   ip6.writeUInt32BE(0x6000_0000, 0)
-  ip6.writeUInt16BE(l4.length, 4)
-  ip6[6] = next
+  ip6.writeUInt16BE(ext.length + l4.length, 4)
+  ip6[6] = chain[0]?.type ?? next
   ip6[7] = spec.ttl ?? 64
   srcB.copy(ip6, 8)
   dstB.copy(ip6, 24)
@@ -125,8 +161,18 @@ export function frame(spec: FrameSpec): Buffer {
   dstB.copy(pseudo, 16)
   pseudo.writeUInt32BE(l4.length, 32)
   pseudo[39] = next
-  l4.writeUInt16BE(inetChecksum(pseudo, l4), CSUM_OFFSET[spec.l4.proto])
-  return Buffer.concat([ethernet(0x86dd), ip6, l4])
+  if (!later) l4.writeUInt16BE(inetChecksum(pseudo, l4), CSUM_OFFSET[spec.l4.proto])
+  return Buffer.concat([ethernet(0x86dd), ip6, ext, l4])
+}
+
+/**
+ * The IP header and first 8 bytes of L4 of `quoted`, as an ICMP error quotes the packet that caused
+ * it (RFC 792 / RFC 4443): the payload of an ICMP error frame.
+ */
+export function quote(quoted: FrameSpec): Buffer {
+  const f = frame(quoted)
+  const ipLen = f[12] === 0x86 ? 40 : (f[14]! & 0xf) * 4
+  return f.subarray(14, 14 + ipLen + 8)
 }
 
 /** A non-IP frame (ARP request) for the "untouched" cases. */

@@ -65,6 +65,13 @@ export class MemoryDatapath implements IdentityDatapath {
     })
   }
 
+  /** the last policy handed over (not in `calls`: the transcript is about pairs) */
+  policy: import('../../daemon/policy/compiled.js').CompiledPolicy | undefined
+
+  async setPolicy(policy: import('../../daemon/policy/compiled.js').CompiledPolicy): Promise<void> {
+    this.policy = policy
+  }
+
   onAuthRequired(listener: (e: AuthRequiredEvent) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
