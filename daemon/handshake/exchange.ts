@@ -9,7 +9,7 @@ import { NodeChannel } from './channel.js'
 import { checkHello, checkPeerCertificate, claimedNodeName, type PeerIdentity } from './check-peer.js'
 import { FramedConnection } from './connection.js'
 import { certFingerprint } from './fingerprint.js'
-import { peerChain } from './peer-chain.js'
+import { MAX_PEER_CHAIN, peerChain } from './peer-chain.js'
 import { ALPN, type Hello, type Message, messageSchema, PROTOCOL_VERSION } from './protocol.js'
 import { derivePsk } from './psk.js'
 import type { Refusal, RefusalReason } from './reasons.js'
@@ -135,7 +135,12 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
         'local',
       )
     }
-    const chainPem = peerChain(o.socket).map((der) => new X509Certificate(der).toString())
+    const chainDer = peerChain(o.socket)
+    if (chainDer.length > MAX_PEER_CHAIN) {
+      peerUnverified = true
+      return fail('chain_too_long', `the peer sent more than ${MAX_PEER_CHAIN} certificates`, 'local')
+    }
+    const chainPem = chainDer.map((der) => new X509Certificate(der).toString())
     const cert = checkPeerCertificate(
       {
         chainPem,

@@ -6,7 +6,7 @@
  */
 import type { TLSSocket } from 'node:tls'
 import type { VerifyReason } from '../../certs/index.js'
-import { peerChain, presentedNotAfter } from '../handshake/peer-chain.js'
+import { MAX_PEER_CHAIN, peerChain, presentedNotAfter } from '../handshake/peer-chain.js'
 import { checkPeerSvid, type SvidVerdict } from './check-svid.js'
 import { PairConnection } from './framed.js'
 import type { PairMessage } from './protocol.js'
@@ -71,9 +71,14 @@ export function runPairExchange(o: ExchangeOptions): Promise<PairOutcome> {
 
     /** Check the peer's SVID and the policy; on success, our expiry proposal. */
     function judge(): number | undefined {
+      const chain = peerChain(o.socket)
+      if (chain.length > MAX_PEER_CHAIN) {
+        fail('chain_too_long', `the peer sent more than ${MAX_PEER_CHAIN} certificates`, 'local')
+        return undefined
+      }
       const v = checkPeerSvid(
         {
-          chain: peerChain(o.socket),
+          chain,
           tlsAuthorized: o.socket.authorized,
           tlsError: String(o.socket.authorizationError ?? ''),
           purpose: o.role === 'client' ? 'server' : 'client',
