@@ -3,6 +3,7 @@ export { assertVerified } from './assert.js'
 export { type InitCaOptions, initCa } from './ca.js'
 export type { CertInput, ChainInput } from './chain-input.js'
 export { DEFAULT_PKI_DIR, LIFETIME, LIFETIME_TEXT, resolvePkiDir } from './defaults.js'
+export { certFingerprint, FINGERPRINT_PATTERN } from './fingerprint.js'
 export { formatInspectReport, type InspectReport, inspectCertificate } from './inspect.js'
 export { readPrivateKey } from './keys.js'
 export {

@@ -8,9 +8,9 @@
  * certificate it proves is not the registered one. Pure.
  */
 import { z } from 'zod'
+import { FINGERPRINT_PATTERN } from '../../certs/fingerprint.js'
 import { keyIssues } from '../config/issues.js'
 import { ipAddress, nodeName, port } from '../config/net.js'
-import { FINGERPRINT_PATTERN } from '../handshake/fingerprint.js'
 import type { PeerEntry } from './peers-file.js'
 
 export const RECORD_VERSION = 1

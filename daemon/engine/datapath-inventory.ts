@@ -8,11 +8,11 @@
  */
 import type { Logger } from 'pino'
 import { asLatchError } from '../base/errors.js'
-import type { PeerSnapshot } from '../node/peer.js'
 import type { NodeDatapath } from './datapath.js'
+import type { PeerInventory } from './types.js'
 
 /** What the inventories of live peers say: remote SPIFFE ID → IPs (a peer in grace keeps its entries). */
-export function desiredRemoteIdentities(peers: readonly PeerSnapshot[]): Map<string, string[]> {
+export function desiredRemoteIdentities(peers: readonly PeerInventory[]): Map<string, string[]> {
   const out = new Map<string, string[]>()
   for (const p of peers) {
     if (p.tunnel === 'down' || !p.workloads) continue
@@ -24,7 +24,7 @@ export function desiredRemoteIdentities(peers: readonly PeerSnapshot[]): Map<str
 /** Brings the datapath's remote identities to the inventories (adoption and grace are the reconcile's). */
 export async function syncRemoteFromInventories(
   dp: NodeDatapath,
-  peers: readonly PeerSnapshot[],
+  peers: readonly PeerInventory[],
   logger: Logger,
 ): Promise<boolean> {
   const desired = desiredRemoteIdentities(peers)
@@ -46,7 +46,7 @@ export class InventorySync {
 
   constructor(
     private readonly dp: NodeDatapath,
-    private readonly peers: () => readonly PeerSnapshot[],
+    private readonly peers: () => readonly PeerInventory[],
     private readonly logger: Logger,
     intervalMs = 5000,
   ) {

@@ -5,13 +5,14 @@
 
 export type { LinkInfo, NetlinkPort } from '../transport/netlink-port.js'
 export type { CommandRunner, RunOptions, RunResult } from '../transport/runner.js'
+export type { WireguardOptions } from '../transport/wireguard.js'
 export { createEngine } from './engine.js'
 export type {
   Engine,
   EngineOptions,
   EngineStatus,
+  PeerInventory,
   PeerSession,
   PeerStatus,
   ReconcileResult,
-  WireguardOptions,
 } from './types.js'

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { NetlinkPort } from '../transport/netlink-port.js'
 import type { CommandRunner } from '../transport/runner.js'
+import type { WireguardOptions } from '../transport/wireguard.js'
 import type { XfrmPort } from '../transport/xfrm/port.js'
 
 /**
@@ -24,18 +25,15 @@ export interface PeerSession {
   establishedAt: Date
 }
 
-/** The `wireguard:` block of the latchd config (structurally the same as the config schema). */
-export interface WireguardOptions {
-  /** Interface name, e.g. `latch0`. */
-  interface: string
-  /** UDP listen port. */
-  listenPort: number
-  /** This node's tunnel address as a CIDR, e.g. `10.101.0.1/32`. */
-  address: string
-  /** Private key file (base64, as `wg genkey` writes it); created 0600 when missing. */
-  privateKeyFile: string
-  /** `kernel` = rtnetlink link type wireguard; `userspace` = wireguard-go; `auto` probes kernel first. */
-  backend: 'auto' | 'kernel' | 'userspace'
+/**
+ * What a peer node's checked inventory says, as the engine's inventory sync reads it: which remote
+ * workloads (SPIFFE ID → IPs) are behind the peer, and whether its tunnel is still there.
+ */
+export interface PeerInventory {
+  /** The peer's tunnel: up, grace (control connection lost, tunnel kept) or down (entries go). */
+  tunnel: 'up' | 'grace' | 'down'
+  /** The workloads the peer hosts (checked against its name constraints when they arrived). */
+  workloads?: ReadonlyArray<{ id: string; ips: readonly string[] }>
 }
 
 /** `transport: ipsec`: ESP through an XFRM interface instead of WireGuard. */

@@ -5,10 +5,10 @@
  */
 import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
+import { certFingerprint } from '../../certs/fingerprint.js'
 import { NodeChannel } from './channel.js'
 import { checkHello, checkPeerCertificate, claimedNodeName, type PeerIdentity } from './check-peer.js'
 import { FramedConnection } from './connection.js'
-import { certFingerprint } from './fingerprint.js'
 import { peerChain } from './peer-chain.js'
 import { ALPN, type Hello, type Message, messageSchema, PROTOCOL_VERSION } from './protocol.js'
 import { derivePsk } from './psk.js'

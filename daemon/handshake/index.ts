@@ -5,7 +5,6 @@
 export { NodeChannel } from './channel.js'
 export { checkHello, checkInventory, checkPeerCertificate } from './check-peer.js'
 export { type DialOptions, type DialTarget, dialPeer } from './client.js'
-export { certFingerprint, FINGERPRINT_PATTERN } from './fingerprint.js'
 export { ALPN, type Hello, PROTOCOL_VERSION, PSK_EXPORTER_LABEL, type WorkloadEntry } from './protocol.js'
 export { derivePsk, pskContext } from './psk.js'
 export { HANDSHAKE_REASONS, type Refusal, type RefusalBy, type RefusalReason } from './reasons.js'

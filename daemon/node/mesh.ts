@@ -4,6 +4,7 @@
  * tunnel, moved peers are re-dialed), every peer event logged and counted. Snapshot for status.
  */
 import type { Logger } from 'pino'
+import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from '../base/backoff.js'
 import type { Clock } from '../base/clock.js'
 import type { PeerEntry } from '../discovery/peers-file.js'
 import { diffPeers } from '../discovery/peers-file.js'
@@ -11,7 +12,6 @@ import { checkInventory } from '../handshake/check-peer.js'
 import type { DialTarget } from '../handshake/client.js'
 import type { HandshakeOutcome, NodeSession } from '../handshake/types.js'
 import type { DaemonMetrics } from '../observe/metrics.js'
-import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js'
 import { PeerController, type PeerDeps, type PeerEvent, type PeerSnapshot } from './peer.js'
 import { roleFor } from './roles.js'
 

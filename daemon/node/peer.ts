@@ -23,13 +23,13 @@
  * WireGuard after REKEY_TIMEOUT (5 s) while the current keypair (valid up to 180 s) carries traffic.
  */
 
+import type { Backoff } from '../base/backoff.js'
 import type { Clock, TimerHandle } from '../base/clock.js'
 import type { PeerEntry } from '../discovery/peers-file.js'
 import type { PeerSession } from '../engine/index.js'
 import type { DialTarget } from '../handshake/client.js'
 import type { Refusal } from '../handshake/reasons.js'
 import type { HandshakeOutcome, NodeSession } from '../handshake/types.js'
-import type { Backoff } from './backoff.js'
 import type { PeerRole } from './roles.js'
 
 export type PeerState = 'connecting' | 'established' | 'backoff' | 'refused' | 'awaiting' | 'stopped'

@@ -16,12 +16,17 @@ import {
 } from './wg-plan.js'
 import { applyWireguardPlan } from './wg-set.js'
 
-export interface WireguardTransportOptions {
+/** The `wireguard:` block of the latchd config (the one definition; the config schema matches it). */
+export interface WireguardOptions {
+  /** Interface name, e.g. `latch0`. */
   interface: string
+  /** UDP listen port. */
   listenPort: number
-  /** This node's tunnel address, CIDR. */
+  /** This node's tunnel address as a CIDR, e.g. `10.101.0.1/32`. */
   address: string
+  /** Private key file (base64, as `wg genkey` writes it); created 0600 when missing. */
   privateKeyFile: string
+  /** `kernel` = rtnetlink link type wireguard; `userspace` = wireguard-go; `auto` probes kernel first. */
   backend: 'auto' | WgBackend
 }
 
@@ -49,7 +54,7 @@ export class WireguardTransport {
   private publicKey = ''
 
   constructor(
-    private readonly opts: WireguardTransportOptions,
+    private readonly opts: WireguardOptions,
     private readonly runner: CommandRunner,
     private readonly netlink: NetlinkPort,
     private readonly logger: Logger,

@@ -6,14 +6,9 @@ import { promisify } from 'node:util'
 import test from 'ava'
 import { isLatchError } from '../../daemon/base/errors.js'
 import { parseConfig } from '../../daemon/config/index.js'
-import {
-  buildStatus,
-  ControlServer,
-  controlRequest,
-  fetchStatus,
-  formatStatus,
-} from '../../daemon/control/index.js'
+import { ControlServer, controlRequest, fetchStatus, formatStatus } from '../../daemon/control/index.js'
 import type { PeerSnapshot } from '../../daemon/node/peer.js'
+import { buildStatus } from '../../daemon/node/status-report.js'
 import type { StatusReport } from '../../daemon/wire/status.js'
 
 const run = promisify(execFile)

@@ -1,5 +1,6 @@
 import test from 'ava'
-import { certFingerprint, type HandshakeOutcome } from '../../daemon/handshake/index.js'
+import { certFingerprint } from '../../certs/fingerprint.js'
+import type { HandshakeOutcome } from '../../daemon/handshake/index.js'
 import { TD, TestPki } from './fixture.js'
 import { handshakePair, reasonOf } from './pair.js'
 

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { Backoff } from '../../daemon/node/backoff.js'
+import { Backoff } from '../../daemon/base/backoff.js'
 import { roleFor } from '../../daemon/node/roles.js'
 
 test('exactly one side of every pair dials', (t) => {

@@ -1,12 +1,13 @@
 /**
- * Building the status report from the daemon's parts. Pure: config, mesh snapshot and WireGuard
- * status in, a JSON-ready StatusReport out. WireGuard peers are matched to mesh peers by public key.
+ * The status report (wire/status.ts) from the daemon's parts: node/ hands control/ a finished
+ * report. Pure: config, mesh snapshot and WireGuard status in, a JSON-ready StatusReport out.
+ * WireGuard peers are matched to mesh peers by public key; a peer crosses from its node shape
+ * (PeerSnapshot) to its wire shape (StatusPeer) in statusPeerOf.
  */
 
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
-import type { EngineStatus } from '../engine/index.js'
-import type { PeerSnapshot } from '../node/peer.js'
+import type { EngineStatus, PeerStatus } from '../engine/index.js'
 import type {
   DiscoveryStatus,
   PairAuthStatus,
@@ -14,6 +15,7 @@ import type {
   StatusRefusal,
   StatusReport,
 } from '../wire/status.js'
+import type { PeerSnapshot } from './peer.js'
 
 export interface StatusInputs {
   config: Config
@@ -47,39 +49,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
   const peers: StatusPeer[] = i.peers.map((p) => {
     const w = p.wgPublicKey ? byKey.get(p.wgPublicKey) : undefined
     if (w) matched.add(w.publicKey)
-    const ref = refusal(p.refusal)
-    const err = refusal(p.lastError)
-    return {
-      name: p.name,
-      address: p.address,
-      port: p.port,
-      ...(p.fingerprint !== undefined && { fingerprint: p.fingerprint }),
-      role: p.role,
-      state: p.state,
-      tunnel: p.tunnel,
-      rotations: p.rotations,
-      ...(p.lastHandshakeAt && {
-        lastHandshakeAt: p.lastHandshakeAt.toISOString(),
-        pskAgeSeconds: Math.max(0, Math.round((i.now.getTime() - p.lastHandshakeAt.getTime()) / 1000)),
-      }),
-      ...(p.endpoint && { endpoint: p.endpoint }),
-      ...(p.tunnelAddress && { tunnelAddress: p.tunnelAddress }),
-      ...(p.wgPublicKey && { wgPublicKey: p.wgPublicKey }),
-      ...(p.workloadCidrs && { workloadCidrs: p.workloadCidrs }),
-      ...(p.workloads && { workloads: p.workloads }),
-      ...(ref && { refusal: ref }),
-      ...(err && { lastError: err }),
-      ...(p.nextAttemptAt && { nextAttemptAt: p.nextAttemptAt.toISOString() }),
-      ...(p.graceUntil && { graceUntil: p.graceUntil.toISOString() }),
-      ...(w && {
-        wireguard: {
-          rxBytes: w.rxBytes,
-          txBytes: w.txBytes,
-          hasPresharedKey: w.hasPresharedKey,
-          ...(w.latestHandshake && { latestHandshake: w.latestHandshake.toISOString() }),
-        },
-      }),
-    }
+    return statusPeerOf(p, w, i.now)
   })
   const c = i.config
   return {
@@ -115,5 +85,42 @@ export function buildStatus(i: StatusInputs): StatusReport {
     })),
     ...(i.pairAuth && { pairAuth: i.pairAuth }),
     ...(i.discovery && { discovery: i.discovery }),
+  }
+}
+
+/** A peer as status shows it: its node state, and WireGuard's counters when WireGuard has it. */
+export function statusPeerOf(p: PeerSnapshot, w: PeerStatus | undefined, now: Date): StatusPeer {
+  const ref = refusal(p.refusal)
+  const err = refusal(p.lastError)
+  return {
+    name: p.name,
+    address: p.address,
+    port: p.port,
+    ...(p.fingerprint !== undefined && { fingerprint: p.fingerprint }),
+    role: p.role,
+    state: p.state,
+    tunnel: p.tunnel,
+    rotations: p.rotations,
+    ...(p.lastHandshakeAt && {
+      lastHandshakeAt: p.lastHandshakeAt.toISOString(),
+      pskAgeSeconds: Math.max(0, Math.round((now.getTime() - p.lastHandshakeAt.getTime()) / 1000)),
+    }),
+    ...(p.endpoint && { endpoint: p.endpoint }),
+    ...(p.tunnelAddress && { tunnelAddress: p.tunnelAddress }),
+    ...(p.wgPublicKey && { wgPublicKey: p.wgPublicKey }),
+    ...(p.workloadCidrs && { workloadCidrs: p.workloadCidrs }),
+    ...(p.workloads && { workloads: p.workloads }),
+    ...(ref && { refusal: ref }),
+    ...(err && { lastError: err }),
+    ...(p.nextAttemptAt && { nextAttemptAt: p.nextAttemptAt.toISOString() }),
+    ...(p.graceUntil && { graceUntil: p.graceUntil.toISOString() }),
+    ...(w && {
+      wireguard: {
+        rxBytes: w.rxBytes,
+        txBytes: w.txBytes,
+        hasPresharedKey: w.hasPresharedKey,
+        ...(w.latestHandshake && { latestHandshake: w.latestHandshake.toISOString() }),
+      },
+    }),
   }
 }

@@ -1,0 +1,15 @@
+/** The eBPF datapath: load or adopt the pins, attach to local workloads (nothing when disabled). */
+import type { Component } from '../../base/lifecycle.js'
+import { startNodeDatapath } from '../../engine/datapath-start.js'
+import type { DaemonParts } from '../parts.js'
+
+export const datapathComponent: Component<DaemonParts> = {
+  name: 'datapath',
+  start(p) {
+    p.datapath = startNodeDatapath(p.config, p.logger)
+    p.identityDatapath = p.options.datapath ?? p.datapath
+  },
+  stop(p) {
+    p.datapath?.close()
+  },
+}
