@@ -87,7 +87,7 @@ export class TrustLifecycle {
       const self = this
       new Gauge({
         name: 'latch_cert_expiry_seconds',
-        help: 'Seconds until each credential latchd runs with expires (kind: root, intermediate, node, svid)',
+        help: 'Seconds until each credential latchd runs with expires (kind: root, intermediate, node)',
         labelNames: ['kind', 'serial'],
         registers: [o.registry],
         collect() {
@@ -234,7 +234,7 @@ export class TrustLifecycle {
         `the ${e.kind} certificate "${e.subject}" expires at ${e.notAfter.toISOString()} (in ${Math.round(left / 3_600_000)} h): ${
           e.kind === 'root'
             ? 'rotate the root (`latchctl ca rotate`, README runbook)'
-            : 're-issue it (`latchctl node issue NODE --force …`)'
+            : 'renew it (`latchctl node renew NODE`, README runbook)'
         }`,
       )
     }
