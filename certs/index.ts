@@ -11,12 +11,13 @@ export {
   checkNodeName,
   type DaemonPkiFiles,
   daemonPkiFiles,
+  type NodePaths,
   nodePaths,
   workloadPaths,
 } from './layout.js'
 export { readNameConstraints } from './name-constraints.js'
 export { cidrsWithin, parseCidr, parseIp } from './net.js'
-export { type IssueNodeOptions, issueNode } from './node.js'
+export { type IssueNodeOptions, intermediateNamesNode, issueNode } from './node.js'
 export { listNodes, type NodeInfo, readNodeInfo, readTrustDomain } from './state.js'
 export {
   type TrustBundle,

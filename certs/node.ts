@@ -3,6 +3,7 @@
  * name-constrained to the node's workload CIDRs and the trust domain, both signed by the root.
  */
 
+import type { X509Certificate } from 'node:crypto'
 import { durationWithin } from '../daemon/base/duration.js'
 import { LatchError } from '../daemon/base/errors.js'
 import { nodeSpiffeId } from '../daemon/base/spiffe-id.js'
@@ -128,4 +129,14 @@ export async function issueNode(options: IssueNodeOptions): Promise<{ files: str
   planned.push({ path: paths.info, data: `${JSON.stringify(info, null, 2)}\n`, mode: PUBLIC_MODE })
   const files = await commitFiles(planned)
   return { files }
+}
+
+/**
+ * Whether an intermediate is the node CA of `node` (as issueNode names it): its SPIFFE ID SAN, or
+ * for older intermediates the subject CN.
+ */
+export function intermediateNamesNode(cert: X509Certificate, node: string, trustDomain: string): boolean {
+  const san = cert.subjectAltName ?? ''
+  if (san.split(/,\s*/).includes(`URI:spiffe://${trustDomain}/latch/node/${node}`)) return true
+  return cert.subject.split('\n').includes(`CN=latch node CA ${node}`)
 }

@@ -9,7 +9,7 @@
  *     constraints cover the claimed CIDRs and our trust domain, and an inventory inside those CIDRs.
  */
 import { X509Certificate } from 'node:crypto'
-import { cidrsWithin, readNameConstraints, verify } from '../../certs/index.js'
+import { cidrsWithin, intermediateNamesNode, readNameConstraints, verify } from '../../certs/index.js'
 import type { RevocationCheck } from '../../certs/verify.js'
 import { nodeNameOf, parseSpiffeId } from '../base/spiffe-id.js'
 import { ipInCidrs, isInterfaceCidr, isNetworkCidr, parseEndpoint } from '../config/net.js'
@@ -150,12 +150,6 @@ function checkIntermediate(
  * (exact match, so no node name can match another node's intermediate), or a URI SAN with the node ID.
  * Without this binding a node could present another node's (public) intermediate and claim its CIDRs.
  */
-export function intermediateNamesNode(cert: X509Certificate, node: string, trustDomain: string): boolean {
-  const san = cert.subjectAltName ?? ''
-  if (san.split(/,\s*/).includes(`URI:spiffe://${trustDomain}/latch/node/${node}`)) return true
-  return cert.subject.split('\n').includes(`CN=latch node CA ${node}`)
-}
-
 export function checkInventory(
   workloads: WorkloadEntry[],
   cidrs: string[],

@@ -10,10 +10,9 @@
  * Otherwise the problems are returned and the caller keeps what it runs.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { cidrsWithin, readNameConstraints, verify } from '../../certs/index.js'
+import { cidrsWithin, intermediateNamesNode, readNameConstraints, verify } from '../../certs/index.js'
 import { CERT_BLOCK } from '../../certs/x509.js'
 import { nodeSpiffeId } from '../base/spiffe-id.js'
-import { intermediateNamesNode } from '../handshake/check-peer.js'
 import { NO_REVOCATIONS, parseRevocations, type RevocationList } from './revocation.js'
 
 export interface TrustFiles {

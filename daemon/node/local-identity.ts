@@ -7,10 +7,16 @@
  * refusals (with reasons) are what an operator sees on both sides.
  */
 import { X509Certificate } from 'node:crypto'
-import { cidrsWithin, loadPem, readNameConstraints, readPrivateKey, verify } from '../../certs/index.js'
+import {
+  cidrsWithin,
+  intermediateNamesNode,
+  loadPem,
+  readNameConstraints,
+  readPrivateKey,
+  verify,
+} from '../../certs/index.js'
 import { nodeSpiffeId } from '../base/spiffe-id.js'
 import type { Config } from '../config/schema.js'
-import { intermediateNamesNode } from '../handshake/check-peer.js'
 
 export interface LocalIdentity {
   spiffeId: string

@@ -1,31 +1,22 @@
 /**
- * Test helpers for the PKI: a fresh PKI per test in a temp dir, a digest of a directory (to prove a
- * failed command changed nothing), and a forger that signs arbitrary certificates directly with a CA key,
+ * Test helpers for the certs tests: a fresh PKI per test (made by test/pki.ts) as files, a digest of
+ * a directory (to prove a failed command changed nothing), and a forger that signs arbitrary certificates directly with a CA key,
  * bypassing every issue-time check, to produce the bad certificates verification must reject.
  */
 import { createHash, createPublicKey, webcrypto } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { initCa } from '../../certs/ca.js'
 import { generateKey, keyObjectFromPem, signingKeyFromPem } from '../../certs/keys.js'
-import { nodePaths } from '../../certs/layout.js'
+import type { nodePaths } from '../../certs/layout.js'
 import { nameConstraintsExtension } from '../../certs/name-constraints.js'
-import { issueNode } from '../../certs/node.js'
-import { issueWorkload } from '../../certs/workload.js'
 import { parseCertificates, signCertificate, toPem, type X509Key, x509 } from '../../certs/x509.js'
+import { removeDir, TestPki, tempDir } from '../pki.js'
 
 export const TD = 'lab.latch'
 export const W1 = `spiffe://${TD}/ns/lab/sa/node1-w1`
 export const W2 = `spiffe://${TD}/ns/lab/sa/node1-w2`
 
-export async function tempDir(prefix = 'latch-pki-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix))
-}
-
-export async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-}
+export { removeDir, tempDir }
 
 export interface Pki {
   dir: string
@@ -37,29 +28,23 @@ export interface Pki {
   w2: { certPem: string; keyPem: string; chainPem: string }
 }
 
-/** CA (lab.latch) + node1 (10.100.1.0/24) + node2 (10.100.2.0/24) + two SVIDs on node1. */
+/** CA (lab.latch) + node1 (10.100.1.0/24) + node2 (10.100.2.0/24) + two SVIDs on node1, as files. */
 export async function makePki(dir?: string, trustDomain = TD): Promise<Pki> {
-  const d = dir ?? (await tempDir())
-  await initCa({ dir: d, trustDomain })
-  await issueNode({ dir: d, node: 'node1', ip: '10.99.0.11', workloadCidrs: ['10.100.1.0/24'] })
-  await issueNode({ dir: d, node: 'node2', ip: '10.99.0.12', workloadCidrs: ['10.100.2.0/24'] })
-  const w1 = await issueWorkload({
-    dir: d,
-    spiffeId: `spiffe://${trustDomain}/ns/lab/sa/node1-w1`,
-    node: 'node1',
-    ips: ['10.100.1.11'],
+  const pki = await TestPki.create({
+    trustDomain,
+    dir: dir ?? (await tempDir('latch-pki-test-')),
+    nodes: [
+      { name: 'node1', ip: '10.99.0.11', cidrs: ['10.100.1.0/24'] },
+      { name: 'node2', ip: '10.99.0.12', cidrs: ['10.100.2.0/24'] },
+    ],
   })
-  const w2 = await issueWorkload({
-    dir: d,
-    spiffeId: `spiffe://${trustDomain}/ns/lab/sa/node1-w2`,
-    node: 'node1',
-    ips: ['10.100.1.12'],
-  })
+  const w1 = await pki.workloadFiles('node1', `spiffe://${trustDomain}/ns/lab/sa/node1-w1`, ['10.100.1.11'])
+  const w2 = await pki.workloadFiles('node1', `spiffe://${trustDomain}/ns/lab/sa/node1-w2`, ['10.100.1.12'])
   return {
-    dir: d,
-    root: await readFile(join(d, 'ca/root.crt'), 'utf8'),
-    rootKey: await readFile(join(d, 'ca/root.key'), 'utf8'),
-    node1: nodePaths(d, 'node1'),
+    dir: pki.dir,
+    root: pki.rootPem,
+    rootKey: await pki.rootKeyPem(),
+    node1: pki.node('node1').paths,
     w1,
     w2,
   }

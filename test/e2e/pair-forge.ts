@@ -15,12 +15,13 @@
  *   foreign  a whole other trust domain's CA, node intermediate and SVID
  *   foreign-id  an ID in trust domain other.latch, signed (forged) with this node's intermediate key
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { initCa, issueNode, issueWorkload, issueWorkloadFromIntermediate } from '../../certs/index.js'
+import { issueWorkloadFromIntermediate } from '../../certs/index.js'
 import { authenticatePair } from '../../daemon/pairauth/client.js'
 import { WorkloadCredentials } from '../../daemon/pairauth/credentials.js'
 import { forge } from '../certs/helpers.js'
+import { TestPki } from '../pki.js'
 
 export type ForgeKind = 'genuine' | 'outside' | 'expired' | 'foreign' | 'foreign-id'
 
@@ -92,9 +93,13 @@ async function svidOf(
     case 'foreign': {
       const id = r.local.replace(/^spiffe:\/\/[^/]+/, 'spiffe://other.latch')
       const dir = join(r.scratch, 'foreign-pki')
-      await initCa({ dir, trustDomain: 'other.latch', force: true })
-      await issueNode({ dir, node: r.node, ip: '10.99.0.11', workloadCidrs: ['10.100.0.0/16'], force: true })
-      const s = await issueWorkload({ dir, spiffeId: id, node: r.node, ips: [r.localIp], ttl: '1h' })
+      await rm(dir, { recursive: true, force: true })
+      const pki = await TestPki.create({
+        trustDomain: 'other.latch',
+        dir,
+        nodes: [{ name: r.node, ip: '10.99.0.11', cidrs: ['10.100.0.0/16'] }],
+      })
+      const s = await pki.workloadFiles(r.node, id, [r.localIp], { ttl: '1h' })
       return { id, chainPem: s.chainPem, keyPem: s.keyPem }
     }
     case 'foreign-id': {

@@ -16,10 +16,11 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
 import { stringify } from 'yaml'
-import { daemonPkiFiles, initCa, issueNode } from '../../certs/index.js'
+import { daemonPkiFiles } from '../../certs/index.js'
 import { scaled, timeScale } from '../../daemon/base/time-scale.js'
 import { fetchStatus } from '../../daemon/control/index.js'
 import type { StatusPeer, StatusReport } from '../../daemon/wire/status.js'
+import { TestPki } from '../pki.js'
 import { labUp, useLab } from './helpers/lab.js'
 import { judgeCapture, MARKER, startCapture, startStream, udpExchange } from './traffic.js'
 
@@ -242,8 +243,11 @@ const rogues: Rogue[] = [
     name: 'a node certificate from another CA',
     config: async (dir) => {
       const pki = join(dir, 'pki')
-      await initCa({ dir: pki, trustDomain: 'lab.latch' })
-      await issueNode({ dir: pki, node: 'node3', ip: NODE3.ip, workloadCidrs: [NODE3.cidr] })
+      await TestPki.create({
+        trustDomain: 'lab.latch',
+        dir: pki,
+        nodes: [{ name: 'node3', ip: NODE3.ip, cidrs: [NODE3.cidr] }],
+      })
       return {
         yaml: rogueConfig(dir, pki, [NODE3.cidr]),
         reason: /^cert_(unknown_issuer|bad_signature)$/,

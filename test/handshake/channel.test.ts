@@ -9,16 +9,16 @@ import {
   HandshakeServer,
   type HandshakeTiming,
 } from '../../daemon/handshake/index.js'
-import { TD, TestPki } from './fixture.js'
+import { HandshakePki, TD } from './fixture.js'
 import { handshakePair } from './pair.js'
 
 const n1 = { name: 'node1', index: 1 }
 const n2 = { name: 'node2', index: 2 }
 const fast: HandshakeTiming = { handshakeTimeoutMs: 1500, pingIntervalMs: 100, idleTimeoutMs: 400 }
 
-let pki: TestPki
+let pki: HandshakePki
 test.before(async () => {
-  pki = await TestPki.create()
+  pki = await HandshakePki.create()
   await pki.issue(n1)
   await pki.issue(n2)
 })

@@ -1,14 +1,10 @@
 /**
- * A real PKI for handshake tests, generated per run in a temp dir with the certs API, and LocalNode
- * values built from it with fresh WireGuard (X25519) keys. Nodes listen on 127.0.0.1, so their node
- * certificates carry 127.0.0.1 as underlay IP (the endpoint check compares against it).
+ * The test PKI (test/pki.ts) for handshake tests, and LocalNode values built from it with fresh
+ * WireGuard (X25519) keys. Nodes listen on 127.0.0.1, so their node certificates carry 127.0.0.1 as underlay IP (the endpoint check compares against it).
  */
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { initCa, issueNode, nodePaths, readPrivateKey } from '../../certs/index.js'
 import type { LocalNode } from '../../daemon/handshake/index.js'
+import { TestPki } from '../pki.js'
 
 export const TD = 'test.latch'
 
@@ -34,29 +30,31 @@ export interface NodeSpec {
   ttl?: string
 }
 
-export class TestPki {
-  constructor(
-    readonly dir: string,
-    readonly trustDomain: string,
-  ) {}
+/** Handshake tests' view of the test PKI: nodes on 127.0.0.1 and the LocalNode each presents. */
+export class HandshakePki {
+  constructor(readonly pki: TestPki) {}
 
-  static async create(trustDomain = TD): Promise<TestPki> {
-    const dir = await mkdtemp(join(tmpdir(), 'latch-hs-'))
-    await initCa({ dir, trustDomain })
-    return new TestPki(dir, trustDomain)
+  static async create(trustDomain = TD): Promise<HandshakePki> {
+    return new HandshakePki(await TestPki.create({ trustDomain }))
+  }
+
+  get dir(): string {
+    return this.pki.dir
+  }
+
+  get trustDomain(): string {
+    return this.pki.trustDomain
   }
 
   async rootPem(): Promise<string> {
-    return readFile(join(this.dir, 'ca', 'root.crt'), 'utf8')
+    return this.pki.rootPem
   }
 
   async issue(spec: NodeSpec): Promise<void> {
-    await issueNode({
-      dir: this.dir,
-      node: spec.name,
+    await this.pki.issueNode({
+      name: spec.name,
       ip: '127.0.0.1',
-      workloadCidrs: spec.cidrs ?? [`10.100.${spec.index}.0/24`],
-      force: true,
+      cidrs: spec.cidrs ?? [`10.100.${spec.index}.0/24`],
       ...(spec.now && { now: spec.now }),
       ...(spec.ttl && { ttl: spec.ttl }),
     })
@@ -66,17 +64,17 @@ export class TestPki {
   async local(
     spec: NodeSpec,
     overrides: Partial<LocalNode> = {},
-    rootPki: TestPki = this,
+    rootPki: HandshakePki = this,
   ): Promise<LocalNode> {
-    const p = nodePaths(this.dir, spec.name)
+    const n = this.pki.node(spec.name)
     const cidrs = spec.cidrs ?? [`10.100.${spec.index}.0/24`]
     return {
       node: spec.name,
       trustDomain: this.trustDomain,
       rootPem: await rootPki.rootPem(),
-      certPem: await readFile(p.cert, 'utf8'),
-      keyPem: await readPrivateKey(p.key),
-      intermediatePem: await readFile(p.caCert, 'utf8'),
+      certPem: n.certPem,
+      keyPem: n.keyPem,
+      intermediatePem: n.intermediateCertPem,
       wgPublicKey: wgKeyPair().publicKey,
       endpoint: `127.0.0.1:${51820 + spec.index}`,
       tunnelAddress: `10.101.0.${spec.index}/32`,
@@ -92,6 +90,6 @@ export class TestPki {
   }
 
   async remove(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true })
+    await this.pki.remove()
   }
 }

@@ -1,19 +1,19 @@
 import test from 'ava'
 import { certFingerprint } from '../../certs/fingerprint.js'
 import type { HandshakeOutcome } from '../../daemon/handshake/index.js'
-import { TD, TestPki } from './fixture.js'
+import { HandshakePki, TD } from './fixture.js'
 import { handshakePair, reasonOf } from './pair.js'
 
 const n1 = { name: 'node1', index: 1 }
 const n2 = { name: 'node2', index: 2 }
 const n3 = { name: 'node3', index: 3 }
 
-let pki: TestPki
-let foreign: TestPki
+let pki: HandshakePki
+let foreign: HandshakePki
 
 test.before(async () => {
-  pki = await TestPki.create()
-  foreign = await TestPki.create(TD)
+  pki = await HandshakePki.create()
+  foreign = await HandshakePki.create(TD)
   await pki.issue(n1)
   await pki.issue(n2)
   await pki.issue(n3)
@@ -114,8 +114,8 @@ test('every handshake yields a different PSK', async (t) => {
 
 interface RefusalCase {
   name: string
-  client: () => ReturnType<TestPki['local']>
-  server: () => ReturnType<TestPki['local']>
+  client: () => ReturnType<HandshakePki['local']>
+  server: () => ReturnType<HandshakePki['local']>
   expect?: string
   known?: boolean
   clientSees: string | RegExp

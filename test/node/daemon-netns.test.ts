@@ -13,9 +13,10 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa, type ResultPromise } from 'execa'
 import { stringify } from 'yaml'
-import { daemonPkiFiles, initCa, issueNode, nodePaths } from '../../certs/index.js'
+import { daemonPkiFiles, nodePaths } from '../../certs/index.js'
 import { fetchStatus } from '../../daemon/control/index.js'
 import type { StatusReport } from '../../daemon/wire/status.js'
+import { TestPki } from '../pki.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const NODES = [
@@ -156,8 +157,11 @@ test.before(async () => {
   await cleanup()
   dir = await mkdtemp(join(tmpdir(), 'latch-d1-'))
   const pki = join(dir, 'pki')
-  await initCa({ dir: pki, trustDomain: 'd1.latch' })
-  for (const n of NODES) await issueNode({ dir: pki, node: n.name, ip: n.ip, workloadCidrs: [n.cidr] })
+  await TestPki.create({
+    trustDomain: 'd1.latch',
+    dir: pki,
+    nodes: NODES.map((n) => ({ name: n.name, ip: n.ip, cidrs: [n.cidr] })),
+  })
   for (const n of NODES) await sh(['ip', 'netns', 'add', n.netns])
   await sh([
     'ip',

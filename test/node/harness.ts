@@ -4,7 +4,7 @@ import type { PeerEntry } from '../../daemon/discovery/index.js'
 import { DEFAULT_TIMING, dialPeer, HandshakeServer, type LocalNode } from '../../daemon/handshake/index.js'
 import { Mesh } from '../../daemon/node/mesh.js'
 import type { FakeClock } from '../base/fake-clock.js'
-import type { TestPki } from '../handshake/fixture.js'
+import type { HandshakePki } from '../handshake/fixture.js'
 import { RecordingEngine } from './recording-engine.js'
 
 export interface TestNode {
@@ -21,7 +21,7 @@ export const REKEY_MS = 10_000
 export const GRACE_MS = 60_000
 
 export async function startNode(
-  pki: TestPki,
+  pki: HandshakePki,
   spec: { name: string; index: number },
   clock: FakeClock,
   overrides: Partial<LocalNode> = {},

@@ -1,14 +1,14 @@
 import test from 'ava'
 import { FakeClock } from '../base/fake-clock.js'
-import { TestPki } from '../handshake/fixture.js'
+import { HandshakePki } from '../handshake/fixture.js'
 import { GRACE_MS, REKEY_MS, startNode, stopNode, type TestNode, waitFor } from './harness.js'
 
 const n1 = { name: 'node1', index: 1 }
 const n2 = { name: 'node2', index: 2 }
 
-let pki: TestPki
+let pki: HandshakePki
 test.before(async () => {
-  pki = await TestPki.create()
+  pki = await HandshakePki.create()
   await pki.issue(n1)
   await pki.issue(n2)
 })

@@ -10,20 +10,24 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { pino } from 'pino'
-import { daemonPkiFiles, initCa, issueNode } from '../../certs/index.js'
+import { daemonPkiFiles } from '../../certs/index.js'
 import type { Component } from '../../daemon/base/lifecycle.js'
 import { parseConfig } from '../../daemon/config/load.js'
 import type { Engine } from '../../daemon/engine/index.js'
 import { startDaemon } from '../../daemon/node/daemon.js'
 import type { DaemonParts } from '../../daemon/node/parts.js'
 import { COMPONENTS } from '../../daemon/node/start-up.js'
+import { TestPki } from '../pki.js'
 
 let dir: string
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'latch-start-up-'))
-  await initCa({ dir: join(dir, 'pki'), trustDomain: 'su.latch' })
-  await issueNode({ dir: join(dir, 'pki'), node: 'alpha', ip: '127.0.0.1', workloadCidrs: ['10.91.1.0/24'] })
+  await TestPki.create({
+    trustDomain: 'su.latch',
+    dir: join(dir, 'pki'),
+    nodes: [{ name: 'alpha', ip: '127.0.0.1', cidrs: ['10.91.1.0/24'] }],
+  })
   await writeFile(join(dir, 'peers.yaml'), '[]\n')
 })
 test.after.always(async () => {

@@ -1,22 +1,13 @@
 /**
- * A real PKI for pair-auth tests, made per run in a temp dir with the certs API: a root for
- * trust domain pair.latch, three nodes with name-constrained intermediates (node1 10.100.1.0/24,
- * node2 10.100.2.0/24, node3 10.100.3.0/24) and SVIDs issued from them in memory. Daemons run on
+ * The test PKI (test/pki.ts) for pair-auth tests: a root for trust domain pair.latch, three nodes
+ * with name-constrained intermediates (node1 10.100.1.0/24, node2 10.100.2.0/24, node3
+ * 10.100.3.0/24) and SVIDs issued from them in memory. Daemons run on
  * loopback: each node has its own 127.0.0.x "tunnel address", so the server can tell the sender.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import {
-  type IssuedSvid,
-  initCa,
-  issueNode,
-  issueWorkloadFromIntermediate,
-  nodePaths,
-  readPrivateKey,
-} from '../../certs/index.js'
+import type { IssuedSvid } from '../../certs/index.js'
 import type { CompiledPolicy } from '../../daemon/policy/index.js'
 import { compilePolicy } from '../../daemon/policy/index.js'
+import { TestPki } from '../pki.js'
 
 export const TD = 'pair.latch'
 export const WEB = `spiffe://${TD}/ns/shop/sa/web`
@@ -42,32 +33,44 @@ export const NODES = [
   { name: 'node3', address: '127.0.0.13', cidr: '10.100.3.0/24' },
 ] as const
 
+/** Pair-auth tests' view of the test PKI: three nodes on loopback tunnel addresses. */
 export class PairPki {
   constructor(
-    readonly dir: string,
-    readonly trustDomain: string,
-    readonly rootPem: string,
+    readonly pki: TestPki,
     readonly nodes: ReadonlyMap<string, NodeFixture>,
   ) {}
 
   static async create(trustDomain = TD): Promise<PairPki> {
-    const dir = await mkdtemp(join(tmpdir(), 'latch-pair-'))
-    await initCa({ dir, trustDomain })
+    const pki = await TestPki.create({
+      trustDomain,
+      nodes: NODES.map((n) => ({ name: n.name, ip: n.address, cidrs: [n.cidr] })),
+    })
     const nodes = new Map<string, NodeFixture>()
     for (const n of NODES) {
-      await issueNode({ dir, node: n.name, ip: n.address, workloadCidrs: [n.cidr] })
-      const p = nodePaths(dir, n.name)
+      const t = pki.node(n.name)
       nodes.set(n.name, {
         ...n,
-        intermediateCertPem: await readFile(p.caCert, 'utf8'),
-        intermediateKeyPem: await readPrivateKey(p.caKey),
-        certPem: await readFile(p.cert, 'utf8'),
-        keyPem: await readPrivateKey(p.key),
-        caCertFile: p.caCert,
-        caKeyFile: p.caKey,
+        intermediateCertPem: t.intermediateCertPem,
+        intermediateKeyPem: t.intermediateKeyPem,
+        certPem: t.certPem,
+        keyPem: t.keyPem,
+        caCertFile: t.paths.caCert,
+        caKeyFile: t.paths.caKey,
       })
     }
-    return new PairPki(dir, trustDomain, await readFile(join(dir, 'ca', 'root.crt'), 'utf8'), nodes)
+    return new PairPki(pki, nodes)
+  }
+
+  get dir(): string {
+    return this.pki.dir
+  }
+
+  get trustDomain(): string {
+    return this.pki.trustDomain
+  }
+
+  get rootPem(): string {
+    return this.pki.rootPem
   }
 
   node(name: string): NodeFixture {
@@ -78,14 +81,7 @@ export class PairPki {
 
   /** An SVID for `id` issued by `node`'s intermediate. */
   svid(node: string, id: string, ips: string[], o: { ttl?: string; now?: Date } = {}): Promise<IssuedSvid> {
-    const n = this.node(node)
-    return issueWorkloadFromIntermediate({
-      intermediateCertPem: n.intermediateCertPem,
-      intermediateKeyPem: n.intermediateKeyPem,
-      spiffeId: id,
-      ips,
-      ...o,
-    })
+    return this.pki.svid(node, id, ips, o)
   }
 
   trust(): { rootPem: string; trustDomain: string } {
@@ -102,7 +98,7 @@ export class PairPki {
   }
 
   async remove(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true })
+    await this.pki.remove()
   }
 }
 
