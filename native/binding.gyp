@@ -12,7 +12,8 @@
         "src/testrun.cc",
         "src/abi.cc",
         "src/sys.cc",
-        "src/sockopt.cc"
+        "src/sockopt.cc",
+        "src/notify.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

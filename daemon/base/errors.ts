@@ -133,6 +133,10 @@ export const ERRORS = {
     exit: 76,
     fix: 'latchctl and latchd disagree on the control protocol: run the same latch version for both',
   },
+  LATCH_ERR_SYSTEMD_NOTIFY: {
+    exit: 69,
+    fix: 'latchd could not write to $NOTIFY_SOCKET (sd_notify): run it from its systemd unit (Type=notify, packaging/debian/latchd.service) or unset NOTIFY_SOCKET; without the message systemd fails the start after TimeoutStartSec',
+  },
 
   // --- policy files (daemon/policy) --------------------------------------------------------------
   LATCH_ERR_POLICY_INVALID: {

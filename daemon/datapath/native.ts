@@ -117,6 +117,8 @@ export interface NativeAddon {
   numPossibleCpus(): number
   /** SO_BINDTODEVICE on a socket fd (native/src/sockopt.cc). */
   bindToDevice(fd: number, ifname: string): void
+  /** One datagram to an AF_UNIX SOCK_DGRAM socket; "@name" is abstract (native/src/notify.cc). */
+  unixDatagramSend(path: string, message: string): void
   abi: {
     structs: Record<string, { size: number; align: number; fields: Record<string, AbiField> }>
     consts: Record<string, number>

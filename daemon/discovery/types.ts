@@ -20,5 +20,7 @@ export interface Discovery {
   start(): Promise<readonly PeerEntry[]>
   readonly peers: readonly PeerEntry[]
   status(): DiscoveryStatus
+  /** Re-read now (SIGHUP) where the backend has something to re-read (the peers file). */
+  reload?(): Promise<void>
   stop(): void | Promise<void>
 }

@@ -5,7 +5,10 @@
  * in reverse but leaves WireGuard as it is, so the next daemon re-adopts the interface and its peers
  * without cutting traffic.
  */
+
+import { asLatchError } from '../base/errors.js'
 import { type Component, startComponents } from '../base/lifecycle.js'
+import { loadConfig } from '../config/load.js'
 import { formatEndpoint } from '../config/net.js'
 import type { Config } from '../config/schema.js'
 import type { Engine } from '../engine/index.js'
@@ -27,7 +30,21 @@ export interface Daemon {
   /** Identity-pair authentication; undefined without a policy file. */
   readonly pairs: PairService | undefined
   status(): Promise<ControlResponse>
+  /**
+   * SIGHUP / `systemctl reload`: re-read now the files latchd also watches (policy, peers file,
+   * PKI and revocation list), each applied the way its hot reload applies it (an invalid file keeps
+   * the one in force, nothing is torn down), and re-read `configFile`: a config that differs from
+   * the running one is reported in `restartNeeded` (its keys), since only a restart applies it.
+   */
+  reload(configFile: string): Promise<ReloadResult>
   stop(): Promise<void>
+}
+
+export interface ReloadResult {
+  /** Top-level config keys whose value differs from the running config (empty: nothing to restart for). */
+  restartNeeded: string[]
+  /** The config file could not be loaded (the running config stays): its error code. */
+  configError?: string
 }
 
 export async function startDaemon(
@@ -64,6 +81,25 @@ export async function startDaemon(
     listenPort,
     pairs: p.pairs,
     status: () => daemonStatus(p),
+    async reload(configFile) {
+      await Promise.all([p.pairs?.reloadPolicy(), p.discovery?.reload?.(), p.trust?.reload()])
+      let next: Config
+      try {
+        next = await loadConfig(configFile)
+      } catch (err) {
+        const e = asLatchError(err)
+        logger.error({ event: 'config_reload_failed', code: e.code }, `kept the running config: ${e.message}`)
+        return { restartNeeded: [], configError: e.code }
+      }
+      const restartNeeded = changedKeys(c, next)
+      logger.info(
+        { event: 'reloaded', restartNeeded },
+        restartNeeded.length === 0
+          ? 'reloaded policy, peers and PKI files'
+          : `reloaded policy, peers and PKI files; config keys ${restartNeeded.join(', ')} changed and take effect on a restart (systemctl restart latchd keeps traffic flowing)`,
+      )
+      return { restartNeeded }
+    },
     stop() {
       stopping ??= (async () => {
         const failures = await running.stop()
@@ -79,6 +115,14 @@ export async function startDaemon(
       return stopping
     },
   }
+}
+
+/** Top-level keys whose values differ between two loaded configs. */
+function changedKeys(a: Config, b: Config): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+  const ra = a as unknown as Record<string, unknown>
+  const rb = b as unknown as Record<string, unknown>
+  return [...keys].filter((k) => JSON.stringify(ra[k]) !== JSON.stringify(rb[k])).sort()
 }
 
 /** The started log line names the peers, or only counts them in a large fleet. */

@@ -115,6 +115,11 @@ export class PairService {
     return this.#server ? [{ listener: 'pair_auth', ...this.#server.counts() }] : []
   }
 
+  /** Re-read the policy file now (SIGHUP); applied like a hot reload, an invalid file keeps the current one. */
+  reloadPolicy(): Promise<void> {
+    return this.#watch?.reload() ?? Promise.resolve()
+  }
+
   get policy(): CompiledPolicy | undefined {
     return this.#watch?.current
   }

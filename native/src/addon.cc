@@ -14,6 +14,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   InitAbi(env, exports);
   InitSys(env, exports);
   InitSockopt(env, exports);
+  InitNotify(env, exports);
   return exports;
 }
 
