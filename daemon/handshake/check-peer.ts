@@ -1,8 +1,8 @@
 /**
  * The checks a daemon applies to its peer during the handshake. Pure: certificates and messages in,
  * a verdict with a typed reason out. Two steps:
- *  1. checkPeerCertificate: the TLS peer certificate chains to our root (node:tls said so AND certs'
- *     verify() agrees), carries exactly one node SPIFFE ID of our trust domain, and is the node we
+ *  1. checkPeerCertificate: the TLS peer certificate chains to our root (node:tls said so — looked at
+ *     first: a refusal OpenSSL names is not re-verified — AND certs' verify() agrees), carries exactly one node SPIFFE ID of our trust domain, and is the node we
  *     expected (client) or one we know (server, see the caller).
  *  2. checkHello: what the peer claims is bound to what it proved: name = certificate, endpoint = an
  *     address of the certificate, an intermediate issued by our root for that node whose name
@@ -13,6 +13,7 @@ import { cidrsWithin, intermediateNamesNode, readNameConstraints, verify } from 
 import type { RevocationCheck } from '../../certs/verify.js'
 import { nodeNameOf, parseSpiffeId } from '../base/spiffe-id.js'
 import { ipInCidrs, isInterfaceCidr, isNetworkCidr, parseEndpoint } from '../config/net.js'
+import { opensslVerdict } from './openssl-verdict.js'
 import { type Hello, PROTOCOL_VERSION, type WorkloadEntry } from './protocol.js'
 import type { RefusalReason } from './reasons.js'
 
@@ -55,10 +56,10 @@ function refuse(
 }
 
 /** The node name a certificate claims, unverified: for attributing a refusal in logs only. */
-export function claimedNodeName(leafPem: string | undefined): string | undefined {
-  if (!leafPem) return undefined
+export function claimedNodeName(leaf: string | Buffer | undefined): string | undefined {
+  if (!leaf || leaf.length === 0) return undefined
   try {
-    const san = new X509Certificate(leafPem).subjectAltName ?? ''
+    const san = new X509Certificate(leaf).subjectAltName ?? ''
     const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(san)?.[1]
     return uri ? nodeNameOf(parseSpiffeId(uri)) : undefined
   } catch {
@@ -71,6 +72,8 @@ export function checkPeerCertificate(
   trust: TrustContext,
 ): Verdict<PeerIdentity> {
   if (input.chainPem.length === 0) return refuse('no_certificate', 'the peer presented no certificate')
+  const tls = opensslVerdict(input.tlsAuthorized, input.tlsError)
+  if (!tls.ok && tls.reason !== undefined) return refuse(`cert_${tls.reason}`, tls.message)
   const result = verify(
     input.chainPem.join(''),
     {
@@ -81,9 +84,7 @@ export function checkPeerCertificate(
     { purpose: input.purpose, kind: 'node', at: trust.now },
   )
   if (!result.ok) return refuse(`cert_${result.reason}`, result.message)
-  if (!input.tlsAuthorized) {
-    return refuse('untrusted_certificate', `TLS path validation failed: ${input.tlsError ?? 'unknown error'}`)
-  }
+  if (!tls.ok) return refuse('untrusted_certificate', tls.message)
   const spiffeId = result.spiffeId
   const node = nodeNameOf(result.id)
   if (node === undefined) {

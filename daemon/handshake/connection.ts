@@ -6,7 +6,7 @@
  */
 import type { TLSSocket } from 'node:tls'
 import type { ZodType } from 'zod'
-import { encodeFrame, FrameDecoder } from './framing.js'
+import { encodeFrame, FrameDecoder, type FrameLimits } from './framing.js'
 import type { Message } from './protocol.js'
 
 export interface ConnectionHandlers<M = Message> {
@@ -23,13 +23,15 @@ export class FramedConnection<M = Message> {
   /** Time of the last frame received (ms since epoch). */
   lastReceivedAt = Date.now()
   readonly #schema: ZodType<M>
-  #decoder = new FrameDecoder()
+  readonly #decoder: FrameDecoder
   #handlers: ConnectionHandlers<M> | undefined
   #ended = false
 
-  constructor(socket: TLSSocket, schema: ZodType<M>) {
+  /** `limits`: the frame size and JSON depth this protocol allows (default: the node protocol's). */
+  constructor(socket: TLSSocket, schema: ZodType<M>, limits?: FrameLimits) {
     this.socket = socket
     this.#schema = schema
+    this.#decoder = new FrameDecoder(limits)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('end', () => this.#end('the peer closed the connection', false))
     socket.on('close', () => this.#end('the connection closed', false))

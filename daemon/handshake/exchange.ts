@@ -9,7 +9,7 @@ import { certFingerprint } from '../../certs/fingerprint.js'
 import { NodeChannel } from './channel.js'
 import { checkHello, checkPeerCertificate, claimedNodeName, type PeerIdentity } from './check-peer.js'
 import { FramedConnection } from './connection.js'
-import { peerChain } from './peer-chain.js'
+import { screenPeer } from './peer-chain.js'
 import { ALPN, type Hello, type Message, messageSchema, PROTOCOL_VERSION } from './protocol.js'
 import { derivePsk } from './psk.js'
 import type { Refusal, RefusalReason } from './reasons.js'
@@ -141,12 +141,21 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
         'local',
       )
     }
-    const chainPem = peerChain(o.socket).map((der) => new X509Certificate(der).toString())
+    // cheap checks first: a leaf, OpenSSL's verdict, the chain's length (peer-chain.ts)
+    const screened = screenPeer(o.socket)
+    if (!screened.ok) {
+      peerUnverified = true
+      if (screened.refusal === 'no_certificate') return fail('no_certificate', screened.message, 'local')
+      peerName ??= claimedNodeName(screened.leafDer)
+      if (screened.refusal === 'chain_too_long') return fail('chain_too_long', screened.message, 'local')
+      return fail(`cert_${screened.reason}`, screened.message, 'local')
+    }
+    const chainPem = screened.chain.map((der) => new X509Certificate(der).toString())
     const cert = checkPeerCertificate(
       {
         chainPem,
         tlsAuthorized: o.socket.authorized,
-        tlsError: o.socket.authorizationError?.message ?? String(o.socket.authorizationError ?? ''),
+        tlsError: String(o.socket.authorizationError ?? ''),
         expectedNode: o.expectedNode,
         purpose: o.role === 'client' ? 'server' : 'client',
       },

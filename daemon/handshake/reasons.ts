@@ -9,6 +9,7 @@ export const HANDSHAKE_REASONS = {
   tls_failed: 'the TLS 1.3 handshake itself failed (version, cipher, ALPN or a transport error)',
   no_certificate: 'the peer presented no certificate',
   untrusted_certificate: "the peer's certificate does not chain to our root CA",
+  chain_too_long: 'the peer sent more certificates than a latch chain has (refused before any is parsed)',
   wrong_peer: 'the peer is authenticated but is not the node we expected',
   unknown_peer: 'the peer is authenticated but not in our peers file',
   registration_mismatch:

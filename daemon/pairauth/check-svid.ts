@@ -1,13 +1,16 @@
 /**
  * The checks each side applies to the peer's SVID. Pure: certificates and facts in, a verdict with a
  * typed reason out (safe to call inside a TLS callback).
- *  1. certs' verify(): chain to our root (name constraints included), trust domain, a workload ID, the
- *     TLS purpose, validity at `now`; then node:tls's own verdict must agree (socket.authorized).
+ *  1. node:tls's own verdict (socket.authorized), looked at first: a refusal OpenSSL names (unknown
+ *     issuer, expired, …) is not re-verified; then certs' verify(): chain to our root (name
+ *     constraints included), trust domain, a workload ID, the TLS purpose, validity at `now`; a
+ *     chain OpenSSL refused without naming why is refused even when verify() finds nothing.
  *  2. the identity asked for (client side: the server must be exactly Y);
  *  3. the SVID's IPs lie inside the constraints of the node the connection belongs to: a node speaks
  *     only for the workloads it hosts, whatever intermediate signed the SVID.
  */
 import { cidrsWithin, type VerifyReason, verify } from '../../certs/index.js'
+import { opensslVerdict } from '../handshake/openssl-verdict.js'
 import { type PairReason, reasonOfVerify } from './reasons.js'
 import type { NodeConstraints, TrustAnchor } from './types.js'
 
@@ -37,6 +40,15 @@ export type SvidVerdict =
 
 export function checkPeerSvid(input: PeerSvidInput, ctx: SvidContext): SvidVerdict {
   if (input.chain.length === 0) return { ok: false, reason: 'no_certificate', message: 'no certificate' }
+  const tls = opensslVerdict(input.tlsAuthorized, input.tlsError)
+  if (!tls.ok && tls.reason !== undefined) {
+    return {
+      ok: false,
+      reason: reasonOfVerify(tls.reason),
+      message: `the SVID of node ${ctx.node}'s workload: ${tls.message}`,
+      certReason: tls.reason,
+    }
+  }
   const result = verify(
     input.chain,
     {
@@ -54,11 +66,11 @@ export function checkPeerSvid(input: PeerSvidInput, ctx: SvidContext): SvidVerdi
       certReason: result.reason,
     }
   }
-  if (!input.tlsAuthorized) {
+  if (!tls.ok) {
     return {
       ok: false,
       reason: 'untrusted_svid',
-      message: `TLS path validation failed: ${input.tlsError || 'unknown error'}`,
+      message: `the SVID of node ${ctx.node}'s workload: ${tls.message}`,
     }
   }
   const spiffeId = result.spiffeId

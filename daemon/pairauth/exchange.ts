@@ -6,11 +6,11 @@
  */
 import type { TLSSocket } from 'node:tls'
 import type { VerifyReason } from '../../certs/index.js'
-import { peerChain, presentedNotAfter } from '../handshake/peer-chain.js'
+import { presentedNotAfter, screenPeer } from '../handshake/peer-chain.js'
 import { checkPeerSvid, type SvidVerdict } from './check-svid.js'
 import { PairConnection } from './framed.js'
 import type { PairMessage } from './protocol.js'
-import { isPairReason, type PairReason, type PairRefusalBy } from './reasons.js'
+import { isPairReason, type PairReason, type PairRefusalBy, reasonOfVerify } from './reasons.js'
 import type { NodeConstraints, PairOutcome, PairPolicy, PairRole, TrustAnchor } from './types.js'
 
 export interface ExchangeOptions {
@@ -71,9 +71,18 @@ export function runPairExchange(o: ExchangeOptions): Promise<PairOutcome> {
 
     /** Check the peer's SVID and the policy; on success, our expiry proposal. */
     function judge(): number | undefined {
+      // cheap checks first: a leaf, OpenSSL's verdict, the chain's length (handshake/peer-chain.ts)
+      const screened = screenPeer(o.socket)
+      if (!screened.ok) {
+        if (screened.refusal === 'untrusted') {
+          const message = `the SVID of node ${o.node}'s workload: ${screened.message}`
+          fail(reasonOfVerify(screened.reason), message, 'local', screened.reason)
+        } else fail(screened.refusal, screened.message, 'local')
+        return undefined
+      }
       const v = checkPeerSvid(
         {
-          chain: peerChain(o.socket),
+          chain: screened.chain,
           tlsAuthorized: o.socket.authorized,
           tlsError: String(o.socket.authorizationError ?? ''),
           purpose: o.role === 'client' ? 'server' : 'client',

@@ -4,11 +4,11 @@
  */
 import type { TLSSocket } from 'node:tls'
 import { FramedConnection } from '../handshake/connection.js'
-import { type PairMessage, pairMessageSchema } from './protocol.js'
+import { PAIR_FRAME_LIMITS, type PairMessage, pairMessageSchema } from './protocol.js'
 
 export class PairConnection extends FramedConnection<PairMessage> {
   constructor(socket: TLSSocket) {
-    super(socket, pairMessageSchema)
+    super(socket, pairMessageSchema, PAIR_FRAME_LIMITS)
   }
 
   /** Send a last message (if any) and close; no handler is called after this. */

@@ -58,6 +58,12 @@ export function serverNameFor(spiffeId: string): string {
   return base32(createHash('sha256').update(spiffeId, 'utf8').digest()) + SERVER_NAME_SUFFIX
 }
 
+/**
+ * Pair messages are flat and small (a refusal's message is at most 2048 characters, each up to 6
+ * bytes of JSON escape): a larger or nested frame is not the protocol and ends the connection.
+ */
+export const PAIR_FRAME_LIMITS = Object.freeze({ maxFrameBytes: 16 * 1024, maxDepth: 1 })
+
 /** Milliseconds since the epoch, as sent on the wire. */
 const instant = z.number().int().nonnegative().max(8.64e15)
 

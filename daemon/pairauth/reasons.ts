@@ -15,6 +15,7 @@ export const PAIR_REASONS = {
   wrong_trust_domain: 'the SPIFFE ID is not in our trust domain',
   revoked: 'the SVID, its SPIFFE ID or a certificate on its path is on the revocation list',
   untrusted_svid: 'the SVID does not chain to our root CA through a valid intermediate',
+  chain_too_long: 'the peer sent more certificates than a latch chain has (refused before any is parsed)',
   invalid_svid: 'the certificate is not a workload SVID (malformed, wrong usage or not a workload ID)',
   wrong_identity: 'the peer presented an SVID other than the identity asked for',
   unknown_identity: 'the peer daemon hosts no workload with the identity asked for',

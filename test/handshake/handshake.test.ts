@@ -2,6 +2,7 @@ import test from 'ava'
 import { certFingerprint } from '../../certs/fingerprint.js'
 import type { HandshakeOutcome } from '../../daemon/handshake/index.js'
 import { HandshakePki, TD } from './fixture.js'
+import { longChain } from './long-chain.js'
 import { handshakePair, reasonOf } from './pair.js'
 
 const n1 = { name: 'node1', index: 1 }
@@ -206,6 +207,17 @@ const refusals: RefusalCase[] = [
     server: () => pki.local(n2),
     clientSees: 'peer:inventory_outside_cidrs',
     serverSees: 'local:inventory_outside_cidrs',
+  },
+  {
+    name: 'a node sending a leaf and 150 self-made CAs is refused on OpenSSL verdict, its chain never parsed',
+    client: async () => {
+      const c = await longChain(150, { uris: [`spiffe://${TD}/latch/node/node1`], ips: ['127.0.0.1'] })
+      return pki.local(n1, { certPem: c.chainPem, keyPem: c.keyPem })
+    },
+    server: () => pki.local(n2),
+    clientSees: /^peer:cert_(unknown_issuer|path_too_long)$/,
+    serverSees: /^local:cert_(unknown_issuer|path_too_long)$/,
+    serverAttributes: { peer: 'node1', unverified: true },
   },
   {
     name: 'a tunnel address that is not a host address is refused',

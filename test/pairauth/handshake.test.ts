@@ -4,6 +4,7 @@
  */
 import test from 'ava'
 import { forge } from '../certs/helpers.js'
+import { longChain } from '../handshake/long-chain.js'
 import { API, DB, PairPki, policyOf, TD, WEB } from './fixture.js'
 import { credentialsFor, dial, listen, type Side, verdictOf } from './harness.js'
 
@@ -156,6 +157,13 @@ const refusals: RefusalCase[] = [
   {
     name: 'an SVID from another CA is refused as untrusted',
     client: () => foreign.svid('node1', 'spiffe://other.latch/ns/shop/sa/web', ['10.100.1.11']),
+    server: db,
+    clientSees: 'peer:untrusted_svid',
+    serverSees: 'local:untrusted_svid',
+  },
+  {
+    name: 'a client SVID with 150 self-made CAs above it is refused on OpenSSL verdict as untrusted',
+    client: () => longChain(150, { uris: [WEB], ips: ['10.100.1.11'] }).then(asSvid(WEB)),
     server: db,
     clientSees: 'peer:untrusted_svid',
     serverSees: 'local:untrusted_svid',
