@@ -158,6 +158,9 @@ export class DaemonMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'latchd_' })
   }
 
+  /** Whether /readyz answers 200: set once start-up has finished, cleared when latchd stops. */
+  ready = false
+
   handshakeDone(role: 'client' | 'server', result: 'ok' | 'refused', reason: string, seconds?: number): void {
     this.handshakes.inc({ result, reason, role })
     if (seconds !== undefined) this.handshakeSeconds.observe({ role }, seconds)
@@ -172,15 +175,30 @@ export class DaemonMetrics {
   }
 
   /**
-   * Serve GET /metrics on address:port through a bounded listener (a connection that has not sent
+   * Serve GET /metrics (and /healthz, /readyz for probes) on address:port through a bounded listener (a connection that has not sent
    * a request by the deadline is closed). Resolves once listening, with what closes it.
    */
   async listen(address: string, port: number, guard?: GuardOptions): Promise<MetricsListener> {
     let listener: GuardedListener | undefined
     const server = createServer((req, res) => {
       listener?.authenticated(req.socket)
-      if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n')
+      const path = (req.url ?? '/').split('?')[0]
+      if (req.method === 'GET' && path === '/healthz') {
+        // the event loop answers: the process is alive (a liveness probe)
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+        return
+      }
+      if (req.method === 'GET' && path === '/readyz') {
+        // start-up finished (WireGuard up, datapath loaded, policy compiled) and not stopping
+        res
+          .writeHead(this.ready ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(this.ready ? 'ready\n' : 'starting or stopping\n')
+        return
+      }
+      if (req.method !== 'GET' || path !== '/metrics') {
+        res
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end('not found; try /metrics, /healthz or /readyz\n')
         return
       }
       this.registry.metrics().then(

@@ -1,7 +1,8 @@
 /**
  * latchd's reload (SIGHUP, `systemctl reload latchd`): daemon.reload(configFile) re-reads the peers
  * file now (before the watcher's debounce would), keeps the running config and names the changed
- * keys that need a restart, and reports an unreadable config without touching what runs. Real
+ * keys that need a restart, and reports an unreadable config without touching what runs; /readyz
+ * answers 503 until start-up has finished and /healthz answers while it runs (the DaemonSet probes). Real
  * components on 127.0.0.1 with a fake engine (the real engine runs in test/node/daemon-netns.test.ts
  * and, under systemd, in test/packaging/systemd-lane.test.ts).
  */
@@ -16,6 +17,7 @@ import { daemonPkiFiles, initCa, issueNode } from '../../certs/index.js'
 import { loadConfig } from '../../daemon/config/load.js'
 import type { Engine } from '../../daemon/engine/index.js'
 import { startDaemon } from '../../daemon/node/daemon.js'
+import { COMPONENTS } from '../../daemon/node/start-up.js'
 
 let dir: string
 let port: number
@@ -69,7 +71,7 @@ function raw(extra: Record<string, unknown> = {}) {
   }
 }
 
-test('reload re-reads the peers file now, and names config keys that need a restart', async (t) => {
+test.serial('reload re-reads the peers file now, and names config keys that need a restart', async (t) => {
   const file = join(dir, 'latchd.yaml')
   await writeFile(join(dir, 'peers.yaml'), '[]\n')
   await writeFile(file, stringify(raw()))
@@ -102,4 +104,44 @@ test('reload re-reads the peers file now, and names config keys that need a rest
   } finally {
     await daemon.stop()
   }
+})
+
+test.serial('/readyz is 503 until the last component has started, then 200; /healthz is 200 throughout', async (t) => {
+  const file = join(dir, 'probes.yaml')
+  await writeFile(join(dir, 'peers.yaml'), '[]\n')
+  const metricsPort = await freePort()
+  await writeFile(file, stringify(raw({ metrics: { address: '127.0.0.1', port: metricsPort } })))
+  const config = await loadConfig(file)
+  let release: () => void = () => undefined
+  const held = new Promise<void>((r) => {
+    release = r
+  })
+  let reached: () => void = () => undefined
+  const atLast = new Promise<void>((r) => {
+    reached = r
+  })
+  const last = {
+    name: 'held back',
+    async start() {
+      reached()
+      await held
+    },
+  }
+  const starting = startDaemon({ config, logger: pino({ level: 'silent' }), engine: fakeEngine() }, [
+    ...COMPONENTS,
+    last,
+  ])
+  await atLast
+  const url = (p: string) => `http://127.0.0.1:${metricsPort}${p}`
+  t.is((await fetch(url('/readyz'))).status, 503, 'not ready while start-up runs')
+  t.is((await fetch(url('/healthz'))).status, 200)
+  release()
+  const daemon = await starting
+  try {
+    t.is((await fetch(url('/readyz'))).status, 200)
+    t.is(await (await fetch(url('/healthz'))).text(), 'ok\n')
+  } finally {
+    await daemon.stop()
+  }
+  await t.throwsAsync(fetch(url('/healthz')), undefined, 'the listener is closed after stop')
 })
