@@ -106,42 +106,45 @@ test.serial('reload re-reads the peers file now, and names config keys that need
   }
 })
 
-test.serial('/readyz is 503 until the last component has started, then 200; /healthz is 200 throughout', async (t) => {
-  const file = join(dir, 'probes.yaml')
-  await writeFile(join(dir, 'peers.yaml'), '[]\n')
-  const metricsPort = await freePort()
-  await writeFile(file, stringify(raw({ metrics: { address: '127.0.0.1', port: metricsPort } })))
-  const config = await loadConfig(file)
-  let release: () => void = () => undefined
-  const held = new Promise<void>((r) => {
-    release = r
-  })
-  let reached: () => void = () => undefined
-  const atLast = new Promise<void>((r) => {
-    reached = r
-  })
-  const last = {
-    name: 'held back',
-    async start() {
-      reached()
-      await held
-    },
-  }
-  const starting = startDaemon({ config, logger: pino({ level: 'silent' }), engine: fakeEngine() }, [
-    ...COMPONENTS,
-    last,
-  ])
-  await atLast
-  const url = (p: string) => `http://127.0.0.1:${metricsPort}${p}`
-  t.is((await fetch(url('/readyz'))).status, 503, 'not ready while start-up runs')
-  t.is((await fetch(url('/healthz'))).status, 200)
-  release()
-  const daemon = await starting
-  try {
-    t.is((await fetch(url('/readyz'))).status, 200)
-    t.is(await (await fetch(url('/healthz'))).text(), 'ok\n')
-  } finally {
-    await daemon.stop()
-  }
-  await t.throwsAsync(fetch(url('/healthz')), undefined, 'the listener is closed after stop')
-})
+test.serial(
+  '/readyz is 503 until the last component has started, then 200; /healthz is 200 throughout',
+  async (t) => {
+    const file = join(dir, 'probes.yaml')
+    await writeFile(join(dir, 'peers.yaml'), '[]\n')
+    const metricsPort = await freePort()
+    await writeFile(file, stringify(raw({ metrics: { address: '127.0.0.1', port: metricsPort } })))
+    const config = await loadConfig(file)
+    let release: () => void = () => undefined
+    const held = new Promise<void>((r) => {
+      release = r
+    })
+    let reached: () => void = () => undefined
+    const atLast = new Promise<void>((r) => {
+      reached = r
+    })
+    const last = {
+      name: 'held back',
+      async start() {
+        reached()
+        await held
+      },
+    }
+    const starting = startDaemon({ config, logger: pino({ level: 'silent' }), engine: fakeEngine() }, [
+      ...COMPONENTS,
+      last,
+    ])
+    await atLast
+    const url = (p: string) => `http://127.0.0.1:${metricsPort}${p}`
+    t.is((await fetch(url('/readyz'))).status, 503, 'not ready while start-up runs')
+    t.is((await fetch(url('/healthz'))).status, 200)
+    release()
+    const daemon = await starting
+    try {
+      t.is((await fetch(url('/readyz'))).status, 200)
+      t.is(await (await fetch(url('/healthz'))).text(), 'ok\n')
+    } finally {
+      await daemon.stop()
+    }
+    await t.throwsAsync(fetch(url('/healthz')), undefined, 'the listener is closed after stop')
+  },
+)
