@@ -4,8 +4,9 @@
  *
  * Facts come from their writers: the local workloads (config, with their resolved ifindexes), the
  * remote identities' proven IPs (pair authentication: the IP SANs of the SVIDs that authenticated;
- * without a policy, the peers' checked inventories) and the auth entries (proven pairs, both ways;
- * `latchctl debug auth`).
+ * without a policy, the peers' checked inventories), the auth entries (proven pairs, both ways;
+ * `latchctl debug auth`) and the running policy (the policy map: what each source may open to each
+ * destination, see policy-entries.ts).
  */
 import {
   type AuthEntry,
@@ -14,9 +15,12 @@ import {
   formatPrefix,
   type IpcacheEntry,
   ipToBytes,
+  type PolicyEntry,
   parsePrefix,
 } from '../datapath/index.js'
+import type { CompiledPolicy } from '../policy/compiled.js'
 import { workloadIpcache } from './datapath-report.js'
+import { policyEntries } from './policy-entries.js'
 
 export interface LocalEndpointFact {
   id: string
@@ -50,6 +54,11 @@ export interface DatapathFacts {
   remote: ReadonlyMap<string, readonly string[]>
   /** authKey(src, dst) → expiry */
   auth: ReadonlyMap<string, AuthFact>
+  /**
+   * The running policy; undefined = not handed over yet (the policy map is left as it is: after a
+   * restart the previous latchd's rules stay in force until the policy is loaded).
+   */
+  policy?: CompiledPolicy | undefined
 }
 
 /** The maps as they should be: keyed like the maps (ifindex, canonical prefix, authKey of ids). */
@@ -57,6 +66,8 @@ export interface DesiredMaps {
   endpoints: Map<number, Endpoint>
   ipcache: Map<string, IpcacheEntry>
   auth: Map<string, AuthEntry>
+  /** authKey(srcId, dstId) → rule; undefined = the policy map is not managed (no policy yet) */
+  policy: Map<string, PolicyEntry> | undefined
 }
 
 /** Facts that could not become entries, for the caller to log. */
@@ -65,6 +76,8 @@ export interface DesiredProblems {
   clashes: Map<string, string[]>
   /** remote identities not written because the WireGuard interface is missing */
   deferred: string[]
+  /** rules not written because an identity they name has no id yet; written once it gets one */
+  unresolvedRules: number
 }
 
 export function authKey(src: string | number, dst: string | number): string {
@@ -111,17 +124,29 @@ export function identitiesOf(f: DatapathFacts): Set<string> {
   return out
 }
 
+/**
+ * `policyIdOf` names the identities policy rules may be written for (default: those of the facts).
+ * The reconcile passes every id the allocation knows: a rule for an identity no entry names is
+ * inert (no packet carries its id), and after a restart the rules of identities kept only as
+ * adopted entries must stay in force until their writers re-assert them.
+ */
 export function desiredMaps(
   f: DatapathFacts,
   ids: ReadonlyMap<string, number>,
+  policyIdOf: (spiffeId: string) => number | undefined = (s) => ids.get(s),
 ): { desired: DesiredMaps; problems: DesiredProblems } {
   const idOf = (spiffeId: string): number => {
     const id = ids.get(spiffeId)
     if (id === undefined) throw new Error(`no identity id for ${spiffeId} (allocate identitiesOf() first)`)
     return id
   }
-  const desired: DesiredMaps = { endpoints: new Map(), ipcache: new Map(), auth: new Map() }
-  const problems: DesiredProblems = { clashes: new Map(), deferred: [] }
+  const desired: DesiredMaps = {
+    endpoints: new Map(),
+    ipcache: new Map(),
+    auth: new Map(),
+    policy: undefined,
+  }
+  const problems: DesiredProblems = { clashes: new Map(), deferred: [], unresolvedRules: 0 }
   const localIps = new Set<string>()
   for (const l of f.local) {
     const identity = idOf(l.id)
@@ -157,6 +182,11 @@ export function desiredMaps(
     const srcId = idOf(a.src)
     const dstId = idOf(a.dst)
     desired.auth.set(authKey(srcId, dstId), { srcId, dstId, expiresAt: a.expiresAt })
+  }
+  if (f.policy !== undefined) {
+    const { entries, unresolved } = policyEntries(f.policy, policyIdOf)
+    desired.policy = new Map(entries.map((e) => [authKey(e.srcId, e.dstId), e]))
+    problems.unresolvedRules = unresolved.length
   }
   return { desired, problems }
 }

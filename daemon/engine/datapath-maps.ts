@@ -4,7 +4,14 @@
  * in-memory model the transcript tests replay against. One batch call per operation, whatever the
  * number of entries (the native addon's BPF_MAP_UPDATE_BATCH / delete loop).
  */
-import type { AuthEntry, AuthPair, Endpoint, IpcacheEntry } from '../datapath/index.js'
+import type {
+  AuthEntry,
+  AuthPair,
+  Endpoint,
+  IpcacheEntry,
+  PolicyEntry,
+  PolicyPair,
+} from '../datapath/index.js'
 
 export interface EndpointsPort {
   list(): Endpoint[]
@@ -25,8 +32,15 @@ export interface AuthPort {
   delete(pairs: readonly AuthPair[]): number
 }
 
+export interface PolicyPort {
+  list(): PolicyEntry[]
+  set(entries: readonly PolicyEntry[]): number
+  delete(pairs: readonly PolicyPair[]): number
+}
+
 export interface DatapathMaps {
   readonly endpoints: EndpointsPort
   readonly ipcache: IpcachePort
   readonly auth: AuthPort
+  readonly policy: PolicyPort
 }

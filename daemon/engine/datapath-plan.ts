@@ -10,15 +10,26 @@
  *   the current WireGuard ifindex — like WireGuard peers adopted by `wg-plan.ts`.
  * - anything else not desired is deleted: stale local entries, remote identities nobody claimed once
  *   the grace is over, entries whose ids the allocation does not know (fail closed);
- * - an auth entry at or past its expiry is deleted and never written (the GC).
+ * - an auth entry at or past its expiry is deleted and never written (the GC);
+ * - the policy map is diffed only when a policy is desired (`desired.policy` defined): until the
+ *   first policy hand-over after a restart, the rules a previous latchd wrote stay in force.
  */
-import type { AuthEntry, AuthPair, Endpoint, IpcacheEntry } from '../datapath/index.js'
+import type {
+  AuthEntry,
+  AuthPair,
+  Endpoint,
+  IpcacheEntry,
+  PolicyEntry,
+  PolicyPair,
+} from '../datapath/index.js'
 import { authKey, type DesiredMaps } from './datapath-desired.js'
 
 export interface ActualMaps {
   endpoints: readonly Endpoint[]
   ipcache: readonly IpcacheEntry[]
   auth: readonly AuthEntry[]
+  /** read only when a policy is desired */
+  policy?: readonly PolicyEntry[] | undefined
 }
 
 export interface DatapathKeep {
@@ -48,6 +59,7 @@ export interface DatapathPlan {
   endpoints: MapChanges<Endpoint, number>
   ipcache: MapChanges<IpcacheEntry, string>
   auth: MapChanges<AuthEntry, AuthPair>
+  policy: MapChanges<PolicyEntry, PolicyPair>
 }
 
 /**
@@ -78,6 +90,16 @@ export function planDatapath(desired: DesiredMaps, actual: ActualMaps, o: PlanOp
       (prefix) => prefix,
     ),
     auth: planAuth(desired.auth, actual.auth, keep.auth, o.now),
+    policy:
+      desired.policy === undefined
+        ? { write: [], delete: [] }
+        : diff(
+            desired.policy,
+            new Map((actual.policy ?? []).map((e) => [authKey(e.srcId, e.dstId), e])),
+            samePolicy,
+            () => undefined,
+            (_k, e) => ({ srcId: e.srcId, dstId: e.dstId }),
+          ),
   }
 }
 
@@ -141,21 +163,39 @@ function sameIpcache(a: IpcacheEntry, b: IpcacheEntry): boolean {
   return a.identity === b.identity && a.scope === b.scope && a.ifindex === b.ifindex
 }
 
+function samePolicy(a: PolicyEntry, b: PolicyEntry): boolean {
+  if (a.any !== b.any || a.ranges.length !== b.ranges.length) return false
+  return a.ranges.every((r, i) => {
+    const o = b.ranges[i]
+    return o !== undefined && r.proto === o.proto && r.low === o.low && r.high === o.high
+  })
+}
+
 export function planIsEmpty(p: DatapathPlan): boolean {
-  return [p.endpoints, p.ipcache, p.auth].every((c) => c.write.length === 0 && c.delete.length === 0)
+  return [p.endpoints, p.ipcache, p.auth, p.policy].every(
+    (c) => c.write.length === 0 && c.delete.length === 0,
+  )
 }
 
 /** Human-readable actions, ids as SPIFFE IDs where `nameOf` knows them. */
 export function describeDatapathPlan(p: DatapathPlan, nameOf: (id: number) => string | undefined): string[] {
   const who = (id: number) => nameOf(id) ?? `identity-id:${id}`
   const out: string[] = []
+  for (const a of p.policy.delete) out.push(`policy delete ${who(a.srcId)} -> ${who(a.dstId)}`)
   for (const a of p.auth.delete) out.push(`auth delete ${who(a.srcId)} -> ${who(a.dstId)}`)
   for (const prefix of p.ipcache.delete) out.push(`ipcache delete ${prefix}`)
   for (const ifindex of p.endpoints.delete) out.push(`endpoint delete ifindex ${ifindex}`)
   for (const e of p.endpoints.write) out.push(`endpoint set ifindex ${e.ifindex} ${who(e.identity)}`)
   for (const e of p.ipcache.write)
     out.push(`ipcache set ${e.prefix} ${who(e.identity)} ${e.scope} if ${e.ifindex}`)
+  for (const e of p.policy.write) out.push(`policy set ${who(e.srcId)} -> ${who(e.dstId)} ${rangesText(e)}`)
   for (const a of p.auth.write)
     out.push(`auth set ${who(a.srcId)} -> ${who(a.dstId)} until ${a.expiresAt.toISOString()}`)
   return out
+}
+
+/** `any` or `6:5432 17:53-54` (protocol number : port range). */
+export function rangesText(e: PolicyEntry): string {
+  if (e.any) return 'any'
+  return e.ranges.map((r) => `${r.proto}:${r.low === r.high ? r.low : `${r.low}-${r.high}`}`).join(' ')
 }

@@ -8,7 +8,11 @@
  * - pair authentication: `setProvenPairs` — the whole set of authenticated pairs; remote ipcache
  *   entries are the union of the IPs their SVIDs proved, auth entries both ways, latest expiry;
  * - the peers' inventories (no policy) and tests: `setRemoteIdentity` / `setRemoteIdentities`;
- * - `latchctl debug auth`: `authorize` / `revoke`.
+ * - `latchctl debug auth`: `authorize` / `revoke`;
+ * - the pair service: `setPolicy` — the running policy, compiled into the policy map (rules whose
+ *   identities have no id yet are written by the reconcile that allocates it). The
+ *   policy map is read and diffed only when its desired content changed (the policy's digest, or
+ *   new ids in the allocation), so a reconcile for a pair does not re-read 100k rules.
  *
  * Restart: `adopt` records what a previous latchd left in the maps under ids the allocation knows.
  * Those remote identities are kept (re-pointed at the current WireGuard ifindex) until a writer
@@ -18,6 +22,7 @@
  */
 import type { Logger } from 'pino'
 import type { AuthEntry } from '../datapath/index.js'
+import type { CompiledPolicy } from '../policy/compiled.js'
 import { applyDatapathPlan } from './datapath-apply.js'
 import {
   type AuthFact,
@@ -66,6 +71,9 @@ export class DatapathReconciler {
   readonly #adoptedAuth = new Set<string>()
   #scheduled: Promise<DatapathReconcileResult> | undefined
   #lastProblems = ''
+  #policy: CompiledPolicy | undefined
+  /** policyKey of the policy map's content as last written (undefined: not yet) */
+  #policyApplied: string | undefined
 
   private constructor(o: DatapathReconcilerOptions) {
     this.#o = o
@@ -138,6 +146,12 @@ export class DatapathReconciler {
     return this.schedule()
   }
 
+  /** The running policy (replaces the previous one); the policy map follows it. */
+  setPolicy(policy: CompiledPolicy): Promise<DatapathReconcileResult> {
+    this.#policy = policy
+    return this.schedule()
+  }
+
   authorize(src: string, dst: string, expiresAt: Date): Promise<DatapathReconcileResult> {
     this.#manual.set(authKey(src, dst), { src, dst, expiresAt })
     return this.schedule()
@@ -173,7 +187,11 @@ export class DatapathReconciler {
   reconcile(): DatapathReconcileResult {
     const facts = this.facts()
     const ids = new Map([...identitiesOf(facts)].map((id) => [id, this.#o.ids.idOf(id)]))
-    const { desired, problems } = desiredMaps(facts, ids)
+    // rules are written for every identity the allocation knows (ids only grow: its size says
+    // when more rules resolve); the map is diffed only when that or the policy changed
+    const policyKey = facts.policy && `${facts.policy.digest} ${this.#o.ids.size}`
+    if (policyKey !== undefined && policyKey === this.#policyApplied) facts.policy = undefined
+    const { desired, problems } = desiredMaps(facts, ids, (s) => this.#o.ids.peek(s))
     // a writer now holds these: from here on it decides
     for (const id of facts.remote.keys()) if (!problems.clashes.has(id)) this.#adoptedRemote.delete(id)
     for (const k of desired.auth.keys()) this.#adoptedAuth.delete(k)
@@ -184,16 +202,34 @@ export class DatapathReconciler {
       if (id !== undefined) keepIds.add(id)
     }
     const now = new Date(this.#now())
-    const actual = this.#read()
+    const actual = this.#read(desired.policy !== undefined)
     const plan = planDatapath(desired, actual, {
       now,
       keep: { remoteIds: keepIds, auth: this.#adoptedAuth },
       wireguardIfindex: facts.wireguardIfindex,
     })
-    if (planIsEmpty(plan)) return { changed: false, actions: [] }
+    if (planIsEmpty(plan)) {
+      if (desired.policy !== undefined) this.#policyApplied = policyKey
+      return { changed: false, actions: [] }
+    }
     const expired = actual.auth.filter((e) => e.expiresAt <= now).length
     const actions = describeDatapathPlan(plan, (id) => this.#o.ids.nameOf(id))
+    this.#policyApplied = undefined
     applyDatapathPlan(this.#o.maps, plan)
+    if (desired.policy !== undefined && facts.policy !== undefined) {
+      this.#policyApplied = policyKey
+      this.#log.info(
+        {
+          event: 'datapath_policy',
+          digest: facts.policy.digest,
+          entries: desired.policy.size,
+          written: plan.policy.write.length,
+          removed: plan.policy.delete.length,
+          unresolved: problems.unresolvedRules,
+        },
+        `policy map: ${desired.policy.size} rules (${plan.policy.write.length} written, ${plan.policy.delete.length} removed, ${problems.unresolvedRules} waiting for their identities)`,
+      )
+    }
     if (expired > 0)
       this.#log.info(
         { event: 'auth_expired', count: expired },
@@ -235,7 +271,13 @@ export class DatapathReconciler {
       const have = auth.get(k)
       if (have === undefined || have.expiresAt < a.expiresAt) auth.set(k, a)
     }
-    return { local: this.#o.local, wireguardIfindex: this.#o.wireguardIfindex(), remote, auth }
+    return {
+      local: this.#o.local,
+      wireguardIfindex: this.#o.wireguardIfindex(),
+      remote,
+      auth,
+      policy: this.#policy,
+    }
   }
 
   /** The remote identities written or kept, and whether each is still only adopted. */
@@ -258,12 +300,13 @@ export class DatapathReconciler {
     }
   }
 
-  #read(): ActualMaps {
+  #read(withPolicy = false): ActualMaps {
     const m = this.#o.maps
     return {
       endpoints: m.endpoints.list(),
       ipcache: m.ipcache.list(),
       auth: m.auth.list().map((e): AuthEntry => ({ srcId: e.srcId, dstId: e.dstId, expiresAt: e.expiresAt })),
+      ...(withPolicy && { policy: m.policy.list() }),
     }
   }
 

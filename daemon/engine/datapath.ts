@@ -23,7 +23,6 @@ import { DatapathEvents } from './datapath-events.js'
 import { DatapathReconciler } from './datapath-reconcile.js'
 import { IdentityAllocator, readIdentities } from './identities.js'
 import type { AuthPairEntry, AuthRequiredEvent, IdentityDatapath } from './identity-datapath.js'
-import { type PolicyEntry, policyEntries } from './policy-entries.js'
 
 export interface DatapathWorkload {
   id: string
@@ -216,34 +215,11 @@ export class NodeDatapath implements IdentityDatapath {
   }
 
   /**
-   * Makes the pinned policy map hold exactly the entries of `policy` for identities that have ids
-   * (stale entries deleted). TODO(reconcile): move into the desired state so rules of identities
-   * that get their id later are written then; today they wait for the next policy hand-over.
+   * The running policy: the reconcile keeps the pinned policy map equal to its rules (of the
+   * identities the datapath knows; a rule is written when its identities appear).
    */
   async setPolicy(policy: CompiledPolicy): Promise<void> {
-    const { entries, unresolved } = policyEntries(policy, (id) => this.#ids.peek(id))
-    const key = (e: { srcId: number; dstId: number }) => `${e.srcId}:${e.dstId}`
-    const same = (a: PolicyEntry, b: PolicyEntry) => JSON.stringify(a) === JSON.stringify(b)
-    const current = new Map(this.#dp.policy.list().map((e) => [key(e), e]))
-    const desired = new Set(entries.map(key))
-    const changed = entries.filter((e) => {
-      const c = current.get(key(e))
-      return c === undefined || !same(c, e)
-    })
-    const stale = [...current.values()].filter((e) => !desired.has(key(e)))
-    this.#dp.policy.set(changed)
-    this.#dp.policy.delete(stale)
-    this.#log.info(
-      {
-        event: 'datapath_policy',
-        digest: policy.digest,
-        entries: entries.length,
-        written: changed.length,
-        removed: stale.length,
-        unresolved: unresolved.length,
-      },
-      `policy map: ${entries.length} rules (${changed.length} written, ${stale.length} removed, ${unresolved.length} waiting for their identities)`,
-    )
+    await this.#reconciler.setPolicy(policy)
   }
 
   onAuthRequired(listener: (event: AuthRequiredEvent) => void): () => void {

@@ -2,6 +2,10 @@
  * The enforcement programs on crafted packets through BPF_PROG_TEST_RUN: every verdict, for TCP, UDP
  * and ICMP, asserting the tc return code AND exactly which stats counter moved.
  *
+ * Every case starts with an empty conntrack table, so a packet here is the first of its flow; policy
+ * entries allow B -> A and C -> A on anything, so the auth stage decides. Direction, ports,
+ * conntrack, fragments and the node source have their own table in policy.test.ts.
+ *
  * Interfaces are simulated through the test-run context: ifindex is the device the program runs on
  * (1 = lo, the only one that exists for sure), ingressIfindex the device the packet arrived on.
  */
@@ -39,6 +43,10 @@ test.before(() => {
     { prefix: 'fd00:100:2::/64', identity: B.id, scope: 'remote', ifindex: WG },
     { prefix: C.ip, identity: C.id, scope: 'local', ifindex: C_VETH },
   ])
+  dp.policy.set([
+    { srcId: B.id, dstId: A.id, any: true, ranges: [] },
+    { srcId: C.id, dstId: A.id, any: true, ranges: [] },
+  ])
 })
 
 test.after.always(() => destroyTestDatapath(dp, TAG))
@@ -67,6 +75,7 @@ function badIhl(): Buffer {
 }
 
 function run(c: Case): { retval: number; moved: Record<string, number> } {
+  dp.ct.flush()
   c.setup?.()
   const data = c.packet === 'arp' ? arpFrame() : c.packet === 'bad-ihl' ? badIhl() : frame(c.packet)
   const before = packetCounts(dp)
@@ -138,9 +147,9 @@ for (const [proto, l4] of Object.entries(L4S)) {
       counter: 'pass_not_mesh',
     },
     {
-      name: `${proto} sent by the workload from its own address passes anti-spoofing`,
+      name: `${proto} sent by the workload from its own address to a non-mesh address passes anti-spoofing`,
       program: 'from_workload',
-      packet: { src: A.ip, dst: B.ip, l4 },
+      packet: { src: A.ip, dst: OUTSIDE, l4 },
       retval: TC_ACT_OK,
       counter: 'pass_source_ok',
     },
@@ -180,12 +189,14 @@ cases.push(
     counter: 'pass_host_icmp_error',
   },
   {
-    name: 'an ICMP echo request the node itself sends to a workload is still dropped (no identity)',
+    // semantics changed by issue 10: the node's own traffic is the reserved source LATCH_ID_NODE,
+    // judged by policy (`from: node`); without such a rule it is dropped at the policy stage
+    name: 'an ICMP echo request the node itself sends to a workload is dropped without a rule from the node',
     program: 'to_workload',
     packet: { src: NODE_LINK, dst: A.ip, l4: L4S.icmp! },
     ingressIfindex: 0,
     retval: TC_ACT_SHOT,
-    counter: 'drop_unknown_source',
+    counter: 'drop_no_rule',
   },
   {
     name: 'a forwarded ICMP fragmentation-needed from a source without identity is dropped',
@@ -290,22 +301,28 @@ test.serial('an interface without an endpoint entry drops what the workload send
   }
 })
 
-test.serial('deleting the auth entry turns an allowed flow into drops at once', (t) => {
-  const spec: Case = {
-    name: '',
-    program: 'to_workload',
-    packet: { src: B.ip, dst: A.ip, l4: L4S.tcp! },
-    ingressIfindex: WG,
-    retval: TC_ACT_OK,
-    counter: 'allowed',
-  }
-  authBA(hour())()
-  t.is(run(spec).retval, TC_ACT_OK)
-  t.is(dp.auth.delete([{ srcId: B.id, dstId: A.id }]), 1)
-  const after = run(spec)
-  t.is(after.retval, TC_ACT_SHOT)
-  t.deepEqual(after.moved, { drop_no_auth: 1 })
-})
+test.serial(
+  'deleting the auth entry turns an allowed (now tracked) flow into drops at its next packet',
+  (t) => {
+    const spec: Case = {
+      name: '',
+      program: 'to_workload',
+      packet: { src: B.ip, dst: A.ip, l4: L4S.tcp! },
+      ingressIfindex: WG,
+      retval: TC_ACT_OK,
+      counter: 'allowed',
+    }
+    authBA(hour())()
+    t.is(run(spec).retval, TC_ACT_OK)
+    t.is(dp.auth.delete([{ srcId: B.id, dstId: A.id }]), 1)
+    const data = frame(spec.packet as FrameSpec)
+    const before = packetCounts(dp)
+    const r = dp.testRun('to_workload', { data, ifindex: LO, ingressIfindex: WG })
+    const after = { retval: r.retval, moved: moved(before, packetCounts(dp)) }
+    t.is(after.retval, TC_ACT_SHOT)
+    t.deepEqual(after.moved, { drop_no_auth: 1 })
+  },
+)
 
 test.serial('the test run hands the packet back unmodified', (t) => {
   authBA(hour())()

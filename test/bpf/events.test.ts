@@ -1,7 +1,8 @@
 /**
  * Ring-buffer events reach JavaScript: a packet dropped for lack of an auth entry produces an
  * auth-required event delivered by the addon's uv_poll watcher (no polling from the test), and the
- * per-pair rate limit folds repeats into one event plus a suppressed count.
+ * per-pair rate limit folds repeats into one event plus a suppressed count. Policy entries let the
+ * remote identities open flows to identity 1, so the auth stage is the one that drops.
  */
 import test from 'ava'
 import type { Datapath, DatapathEvent, EventSubscription } from '../../daemon/datapath/index.js'
@@ -25,6 +26,7 @@ test.before(() => {
     { prefix: '10.100.3.0/24', identity: 3, scope: 'remote', ifindex: WG },
     { prefix: '10.100.4.0/24', identity: 4, scope: 'remote', ifindex: WG },
   ])
+  dp.policy.set([2, 3, 4].map((srcId) => ({ srcId, dstId: 1, any: true, ranges: [] })))
   sub = dp.subscribe((events) => {
     received.push(...events)
     wake?.()

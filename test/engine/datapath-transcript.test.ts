@@ -1,7 +1,9 @@
 import test from 'ava'
+import { LatchIdentity } from '../../daemon/datapath/index.js'
 import type { ProvenPair } from '../../daemon/engine/datapath-desired.js'
 import { DatapathReconciler } from '../../daemon/engine/datapath-reconcile.js'
 import { IdentityAllocator } from '../../daemon/engine/identities.js'
+import { compilePolicy } from '../../daemon/policy/index.js'
 import { FakeMaps } from './helpers/fake-maps.js'
 import { silent } from './helpers/setup.js'
 
@@ -281,4 +283,78 @@ test('a local workload that went away loses its endpoint and ipcache entry at th
   })
   t.deepEqual(w.maps.take(), ['ipcache delete 10.100.1.12/32', 'endpoints delete 6'])
   t.false(r.reconcile().changed)
+})
+
+// --- the policy map as part of the desired state ---------------------------------------------------
+
+const policyOf = (lines: string[]) =>
+  compilePolicy(['version: 1', 'trustDomain: t.latch', 'allow:', ...lines, ''].join('\n'), {
+    file: 'p.yaml',
+  })
+const RULE_WEB_DB = [`  - from: ${WEB}`, `    to: ${DB}`, '    ports: [tcp/5432, tcp/5433]']
+const RULE_DB_CACHE = [`  - from: ${DB}`, `    to: ${CACHE}`]
+const RULE_NODE_WEB = ['  - from: node', `    to: ${WEB}`, '    ports: [tcp/8080, icmp]']
+const NODE = LatchIdentity.LATCH_ID_NODE
+
+test('the policy map follows the policy: one batch, nothing when unchanged, rules wait for their identities', async (t) => {
+  const w = world()
+  w.maps.take()
+  const p1 = policyOf([...RULE_WEB_DB, ...RULE_DB_CACHE, ...RULE_NODE_WEB])
+  await w.r.setPolicy(p1)
+  t.deepEqual(
+    w.maps.take(),
+    [`policy set ${NODE}->1=1:0-65535,6:8080-8080`],
+    'only the rule whose identities are known: DB has no entry yet',
+  )
+  await w.r.setProvenPairs([webDb])
+  t.deepEqual(w.maps.take(), [
+    'ipcache upsert 10.100.2.11/32=3/remote/if9',
+    'policy set 1->3=6:5432-5433 3->2=any',
+    'auth set 1->3 3->1',
+  ])
+  const reads = w.maps.policyReads
+  await w.r.setPolicy(policyOf([...RULE_NODE_WEB, ...RULE_DB_CACHE, ...RULE_WEB_DB]))
+  await w.r.setProvenPairs([webDb, cacheDb])
+  t.deepEqual(w.maps.take(), ['auth set 2->3 3->2'], 'the same rules in another order write nothing')
+  t.is(w.maps.policyReads, reads, 'nor re-read the policy map: its desired content did not change')
+  await w.r.setPolicy(policyOf([...RULE_WEB_DB.slice(0, 2), '    ports: [tcp/5432]', ...RULE_NODE_WEB]))
+  t.deepEqual(
+    w.maps.take(),
+    ['policy delete 3->2', 'policy set 1->3=6:5432-5432'],
+    'removed first, then changed',
+  )
+})
+
+test('a restart leaves the policy map alone until the policy is handed over, then writes only the difference', async (t) => {
+  const w = world()
+  await w.r.setProvenPairs([webDb])
+  await w.r.setPolicy(policyOf([...RULE_WEB_DB, ...RULE_NODE_WEB]))
+  w.maps.take()
+  w.r = adopt(w)
+  await w.r.setProvenPairs([webDb])
+  t.deepEqual(w.maps.take(), [], 'the rules of the previous latchd stay in force')
+  t.is(w.maps.policyMap.size, 2)
+  await w.r.setPolicy(policyOf([...RULE_WEB_DB]))
+  t.deepEqual(w.maps.take(), [`policy delete ${NODE}->1`])
+  w.maps.policyMap.delete('1 3') // someone else changed the map: the next policy change repairs it
+  await w.r.setPolicy(policyOf([...RULE_WEB_DB, ...RULE_NODE_WEB]))
+  t.deepEqual(w.maps.take(), [`policy set 1->3=6:5432-5433 ${NODE}->1=1:0-65535,6:8080-8080`])
+})
+
+test('after a restart the rules of adopted identities stay in force before their pairs re-authenticate', async (t) => {
+  const w = world()
+  await w.r.setPolicy(policyOf([...RULE_WEB_DB]))
+  await w.r.setProvenPairs([webDb])
+  w.maps.take()
+  w.r = adopt(w)
+  await w.r.setPolicy(policyOf([...RULE_WEB_DB]))
+  t.deepEqual(w.maps.take(), [], 'DB is only adopted (no writer yet): its rule is not deleted')
+  await w.r.setProvenPairs([])
+  w.now += GRACE
+  w.r.collect()
+  t.deepEqual(
+    w.maps.take(),
+    ['auth delete 1->3 3->1', 'ipcache delete 10.100.2.11/32'],
+    'a forgotten identity loses its addresses and auth entries; its rule is inert (no packet carries its id)',
+  )
 })

@@ -1,9 +1,16 @@
-import type { AuthEntry, AuthPair, Endpoint, IpcacheEntry } from '../../../daemon/datapath/index.js'
+import type {
+  AuthEntry,
+  AuthPair,
+  Endpoint,
+  IpcacheEntry,
+  PolicyEntry,
+  PolicyPair,
+} from '../../../daemon/datapath/index.js'
 import { formatPrefix, parsePrefix } from '../../../daemon/datapath/index.js'
 import type { DatapathMaps } from '../../../daemon/engine/datapath-maps.js'
 
 /**
- * An in-memory model of the pinned endpoints / ipcache / auth maps for transcript tests of the
+ * An in-memory model of the pinned endpoints / ipcache / auth / policy maps for transcript tests of the
  * datapath reconcile. Every batch call lands in `transcript` as one line (entries sorted so lines
  * compare across runs); reads are not recorded. Like the real maps it canonicalises prefixes,
  * refuses a remote ipcache entry without an ifindex, and stores expiries at millisecond precision.
@@ -13,6 +20,9 @@ export class FakeMaps implements DatapathMaps {
   readonly endpointsMap = new Map<number, Endpoint>()
   readonly ipcacheMap = new Map<string, IpcacheEntry>()
   readonly authMap = new Map<string, AuthEntry>()
+  readonly policyMap = new Map<string, PolicyEntry>()
+  /** whole-map reads of the policy map (the reconcile reads it only when its desired content changed) */
+  policyReads = 0
 
   readonly endpoints = {
     list: (): Endpoint[] =>
@@ -82,6 +92,35 @@ export class FakeMaps implements DatapathMaps {
     },
   }
 
+  readonly policy = {
+    list: (): PolicyEntry[] => {
+      this.policyReads++
+      return [...this.policyMap.values()].map((e) => ({ ...e, ranges: e.ranges.map((r) => ({ ...r })) }))
+    },
+    set: (entries: readonly PolicyEntry[]): number => {
+      for (const e of entries) {
+        if (e.any !== (e.ranges.length === 0)) throw new Error(`policy entry ${key(e)}: any xor ranges`)
+        this.policyMap.set(key(e), { ...e, ranges: e.ranges.map((r) => ({ ...r })) })
+      }
+      this.#log(
+        'policy set',
+        entries.map(
+          (e) =>
+            `${e.srcId}->${e.dstId}=${e.any ? 'any' : e.ranges.map((r) => `${r.proto}:${r.low}-${r.high}`).join(',')}`,
+        ),
+      )
+      return entries.length
+    },
+    delete: (pairs: readonly PolicyPair[]): number => {
+      const n = pairs.filter((p) => this.policyMap.delete(key(p))).length
+      this.#log(
+        'policy delete',
+        pairs.map((p) => `${p.srcId}->${p.dstId}`),
+      )
+      return n
+    },
+  }
+
   /** Lines since the previous call (what one step did). */
   take(): string[] {
     return this.transcript.splice(0)
@@ -96,6 +135,6 @@ function canonical(prefix: string): string {
   return formatPrefix(parsePrefix(prefix))
 }
 
-function key(p: AuthPair): string {
+function key(p: AuthPair | PolicyPair): string {
   return `${p.srcId} ${p.dstId}`
 }
