@@ -52,7 +52,7 @@ test("the ConfigMap's node configs and policy are what latchd accepts", async (t
     t.true(nodes.length > 0)
     const { parse } = await import('yaml')
     for (const k of nodes) {
-      const c = parseConfig(parse(cm.data[k]!), join('/etc/latch/nodes', k))
+      const c = parseConfig(parse(cm.data[k]!), join('/etc/latch', k))
       t.is(`${c.node}.yaml`, k, 'the key is the node name')
       t.is(c.metrics?.address, c.listen.address, 'probes reach the metrics listener on the node address')
       t.is(c.metrics?.port, 9464)
