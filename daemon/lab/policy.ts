@@ -3,8 +3,8 @@
  * lab latchd watches). What it allows, for N nodes with M workloads each:
  *  - every `nodeI-w1` and every other node's `-w1`, both directions (a full mesh of the w1s);
  *  - `node1-w2 → node2-w2` (one direction; replies flow, the pair is authenticated both ways);
- *  - nothing else: e.g. `node1-w2 ↔ node3-w2` and `node2-w2 ↔ node3-w2` stay denied, and so does
- *    every pair on one node (same-node traffic is not mesh traffic).
+ *  - nothing else: e.g. `node1-w2 ↔ node3-w2` and `node2-w2 ↔ node3-w2` stay denied, and so do
+ *    the pairs of two workloads on one node and the nodes' own traffic to workloads (no `from: node`).
  * The file carries its own tests (`latchctl policy test /run/latch-lab/policy.yaml`). Pure.
  */
 import { join } from 'node:path'

@@ -101,6 +101,7 @@ export class PairService {
     }
     this.#credentials = new WorkloadCredentials(o.rootPem)
     this.#svids = new WorkloadSvids(this.#c, this.#credentials, this.#log)
+    this.#svids.onRenewed(() => this.#publish())
     this.#localIds = new Set(this.#c.workloads.map((w) => w.id))
     this.#loop = new PairAuthLoop({
       authenticate: (p) => this.#authenticate(p),
@@ -199,6 +200,8 @@ export class PairService {
         remote,
       }).filter((p) => revoked.revokedId(p.local) === undefined && revoked.revokedId(p.remote) === undefined),
     )
+    // same-node pairs follow the policy, the SVIDs and the revocation list without a handshake
+    this.#publish()
   }
 
   /**
@@ -331,8 +334,47 @@ export class PairService {
           expiresAt: new Date(p.expiresAt),
         })
       }
+      pairs.push(...this.#sameNodePairs())
       return dp.setProvenPairs(pairs)
     })
+  }
+
+  /**
+   * Allowed pairs of two workloads of this node (policy.pairAllowed either way). No handshake can
+   * prove more than latchd already knows: it holds both SVIDs, and the datapath checks each end's
+   * source address on its own interface. Entries both ways until the earlier of the two SVIDs'
+   * notAfter (a renewal republishes); a workload without a usable SVID or on the revocation list
+   * has none. Cost: min(local², allowed pairs) lookups.
+   */
+  #sameNodePairs(): ProvenPair[] {
+    const policy = this.#watch?.current
+    if (policy === undefined || this.#localIds.size < 2) return []
+    const revoked = this.#trust.revocations
+    const now = Date.now()
+    const out: ProvenPair[] = []
+    const add = (a: string, b: string) => {
+      if (revoked.revokedId(a) !== undefined || revoked.revokedId(b) !== undefined) return
+      const ca = this.#credentials.get(a)
+      const cb = this.#credentials.get(b)
+      if (ca === undefined || cb === undefined) return
+      const expiresAt = ca.notAfter < cb.notAfter ? ca.notAfter : cb.notAfter
+      if (expiresAt.getTime() <= now) return
+      out.push({ local: a, remote: b, remoteIps: [], expiresAt })
+    }
+    const local = [...this.#localIds].sort()
+    const allowed = policy.allowedPairs()
+    if (local.length * local.length <= allowed.length) {
+      for (let i = 0; i < local.length; i++) {
+        for (let j = i + 1; j < local.length; j++) {
+          const a = local[i] as string
+          const b = local[j] as string
+          if (policy.pairAllowed(a, b)) add(a, b)
+        }
+      }
+    } else {
+      for (const { a, b } of allowed) if (a !== b && this.#localIds.has(a) && this.#localIds.has(b)) add(a, b)
+    }
+    return out
   }
 
   #authorized(p: PairState, outcome: PairSuccess): void {

@@ -18,6 +18,7 @@ export class WorkloadSvids {
   readonly #credentials: WorkloadCredentials
   readonly #renewer: SvidRenewer | undefined
   readonly #problems = new Map<string, string>()
+  readonly #renewedListeners: Array<(spiffeId: string) => void> = []
 
   constructor(c: Config, credentials: WorkloadCredentials, log: Logger) {
     this.#c = c
@@ -44,6 +45,7 @@ export class WorkloadSvids {
           { event: 'svid_renewed', workload: svid.spiffeId, cause: svid.cause, notAfter: svid.notAfter },
           `renewed the SVID of ${svid.spiffeId} (${svid.cause}); the next pair handshakes present it`,
         )
+        for (const l of this.#renewedListeners) l(svid.spiffeId)
       }
     })
     this.#renewer?.on('failed', (id, err) => {
@@ -86,6 +88,11 @@ export class WorkloadSvids {
 
   stop(): void {
     this.#renewer?.stop()
+  }
+
+  /** Called after a renewed SVID is in the credentials (same-node pairs take its new notAfter). */
+  onRenewed(listener: (spiffeId: string) => void): void {
+    this.#renewedListeners.push(listener)
   }
 
   /** Renew one workload's SVID now (whatever its half-life). */

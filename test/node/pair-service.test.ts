@@ -14,7 +14,7 @@ import { daemonPkiFiles } from '../../certs/layout.js'
 import { configSchema } from '../../daemon/config/schema.js'
 import { PairService } from '../../daemon/node/pair-service.js'
 import type { PeerSnapshot } from '../../daemon/node/peer.js'
-import { DB, PairPki, TD, WEB } from '../pairauth/fixture.js'
+import { API, DB, PairPki, TD, WEB } from '../pairauth/fixture.js'
 import { MemoryDatapath } from './memory-datapath.js'
 
 let pki: PairPki
@@ -61,6 +61,7 @@ async function node(
   peer: { name: string; workload: { id: string; ip: string } },
   port: number,
   sub: string,
+  alsoLocal: Array<{ id: string; ip: string; name: string }> = [],
 ): Promise<Node> {
   const n = pki.node(name)
   const other = pki.node(peer.name)
@@ -80,6 +81,12 @@ async function node(
         certFile: join(wdir, 'svid.crt'),
         keyFile: join(wdir, 'svid.key'),
       },
+      ...alsoLocal.map((w) => ({
+        id: w.id,
+        ips: [w.ip],
+        certFile: join(wdir, `${w.name}.crt`),
+        keyFile: join(wdir, `${w.name}.key`),
+      })),
     ],
     policyFile,
     pairAuth: { port },
@@ -159,6 +166,36 @@ test('removing the pair from the file revokes both directions on both nodes; add
   await waitFor('ipcache cleared', () => [a, b].every((n) => n.dp.remote.size === 0), 3000)
   await writeFile(policyFile, policyText([[DB, WEB]]))
   await waitFor('restored', () => [a, b].every((n) => n.dp.has(WEB, DB) && n.dp.has(DB, WEB)), 3000)
+  t.pass()
+})
+
+test('an allowed pair of two workloads on one node gets auth entries both ways without a handshake; removing its rule removes them', async (t) => {
+  const sub = 'same-node'
+  const policyFile = join(dir, sub, 'policy.yaml')
+  await mkdir(join(dir, sub, 'node1'), { recursive: true })
+  await writeFile(policyFile, policyText([[WEB, API]]))
+  const a = await node(
+    'node1',
+    policyFile,
+    { id: WEB, ip: '10.100.1.11' },
+    { name: 'node2', workload: { id: DB, ip: '10.100.2.11' } },
+    17450,
+    sub,
+    [{ id: API, ip: '10.100.1.12', name: 'api' }],
+  )
+  t.teardown(() => a.svc.stop())
+  await a.svc.start()
+  await waitFor('same-node entries', () => a.dp.has(WEB, API) && a.dp.has(API, WEB))
+  t.is(a.dp.remote.size, 0, 'a same-node pair proves no remote addresses')
+  t.false(a.dp.has(WEB, DB), 'the policy allows nothing towards node2')
+  const st = await a.svc.status()
+  t.is(st.pairs.length, 0, 'no pair handshake was planned')
+  const notAfter = st.identities.map((i) => Date.parse(String(i.notAfter)))
+  t.is(a.dp.auth.get(`${WEB} ${API}`)?.getTime(), Math.min(...notAfter), "until the earlier SVID's notAfter")
+  await writeFile(policyFile, policyText([[DB, WEB]]))
+  await waitFor('same-node entries removed', () => !a.dp.has(WEB, API) && !a.dp.has(API, WEB), 3000)
+  await writeFile(policyFile, policyText([[API, WEB]]))
+  await waitFor('restored by the rule the other way', () => a.dp.has(WEB, API) && a.dp.has(API, WEB), 3000)
   t.pass()
 })
 
