@@ -171,7 +171,7 @@ export const ERRORS = {
   },
   LATCH_ERR_PKI_ROTATION: {
     exit: 65,
-    fix: 'follow the rotation runbook in the README: `latchctl ca rotate`, distribute ca/root.crt, re-issue every node with `latchctl node issue NODE --force …`, then `latchctl ca retire`',
+    fix: 'follow the rotation runbook in the README: `latchctl ca rotate`, distribute ca/root.crt, renew every node with `latchctl node renew NODE` and distribute its files, then `latchctl ca retire`',
   },
 
   // --- lab (daemon/lab: namespaces, mounts, daemons on one machine) --------------------------------
