@@ -1,6 +1,7 @@
 /**
  * A PKI for an etcd cluster that latch discovery uses, apart from the mesh's trust domain: its own CA,
- * one certificate per member (server + client auth, SAN = the member's IP and name, also used for
+ * one certificate per member (server + client auth, SAN = the member's IP and name — and the IPs its
+ * peers dial from when they share its netns, see peerSourceIps —, also used for
  * peer TLS between members) and one client certificate per latchd (CN = the node name). etcd runs
  * with --client-cert-auth against this CA, so only holders of a client certificate can read or write
  * registrations. Layout under `dir`: ca.{crt,key}, members/<name>.{crt,key}, clients/<node>.{crt,key}.
@@ -40,7 +41,13 @@ export function etcdPkiPaths(dir: string): EtcdPkiPaths {
 
 export interface EnsureEtcdPkiOptions {
   dir: string
-  members: ReadonlyArray<{ name: string; ip: string }>
+  /**
+   * `peerSourceIps`: further addresses the member's certificate names, for members that share one
+   * network namespace (the lab): a connection to a local address leaves from that same address, so a
+   * member dialing a peer shows up with the PEER's IP, and etcd, which checks a peer's client
+   * certificate against the address it connects from, refuses it unless the certificate names it.
+   */
+  members: ReadonlyArray<{ name: string; ip: string; peerSourceIps?: readonly string[] }>
   clients: readonly string[]
   now?: Date
 }
@@ -111,6 +118,9 @@ export async function ensureEtcdPki(o: EnsureEtcdPkiOptions): Promise<string[]> 
   for (const m of o.members) {
     const sans: x509.JsonGeneralName[] = [
       { type: 'ip', value: m.ip },
+      ...(m.peerSourceIps ?? [])
+        .filter((ip) => ip !== m.ip)
+        .map((ip): x509.JsonGeneralName => ({ type: 'ip', value: ip })),
       { type: 'dns', value: m.name },
     ]
     files.push(

@@ -9,13 +9,20 @@
  *    listing resyncs the view, then a new watch starts at the listing's revision + 1.
  *  - the lease is lost (expired during an outage): a new lease, and the record is written again, with
  *    backoff until etcd answers. Someone overwriting or deleting our record: written again, logged.
+ *  - the client itself does not come back (seen in the lab after all members were killed: the gRPC
+ *    channels' reconnect backoff had grown to tens of seconds, and a watch or keep-alive stream bound
+ *    to one member stayed down while unary calls to another worked): after RECOVER_AFTER_MS without a
+ *    connected watch and a registration, the client is replaced by a new one (fresh channels), the
+ *    record is put again under a new lease and the view resyncs by a full listing and a watch from
+ *    its revision + 1 (so nothing missed during the outage, and compaction does not matter). Every
+ *    etcd call of the view has a deadline, so none can hang a resync.
  * The record is never revoked on stop: a restarting latchd puts the same record again and the other
  * nodes see no change; a node that stays away loses its record when the lease TTL ends, and peers
  * keep it for their grace period after that.
  */
 import { readFile } from 'node:fs/promises'
-import { ExponentialBackoff } from 'cockatiel'
-import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen } from 'cockatiel'
+import { Etcd3, type IKeyValue, isRecoverableError, type Lease, type Watcher } from 'etcd3'
 import type { Logger } from 'pino'
 import { readPrivateKey } from '../../certs/keys.js'
 import { Backoff } from '../base/backoff.js'
@@ -43,6 +50,33 @@ export interface EtcdDiscoveryOptions extends DiscoveryCallbacks {
 }
 
 const RETRY = { baseMs: 250, capMs: 5000 }
+/** No connected watch for this long (no registration: this + CALL_DEADLINE_MS): replace the client. */
+export const RECOVER_AFTER_MS = 3000
+/** The longest a listing or a watch creation may take before it counts as failed. */
+const CALL_DEADLINE_MS = 5000
+/**
+ * gRPC channel options: reconnect quickly once a member is back (gRPC's default backoff grows to
+ * 120 s, and a replaced client shares the process-wide subchannels, so it would inherit that), and
+ * HTTP/2 pings to notice a member that vanished without closing the connection (a partition). etcd
+ * allows pings every 5 s by default (--grpc-keepalive-min-time). Not a local subchannel pool: a
+ * closed client's subchannels would stay alive.
+ */
+const GRPC_OPTIONS = {
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 2000,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5000,
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
 
 async function readTls(e: EtcdConfig): Promise<{ ca: Buffer; cert: Buffer; key: Buffer }> {
   const read = async (what: string, file: string) => {
@@ -83,6 +117,13 @@ export class EtcdDiscovery implements Discovery {
   readonly #value: string
   readonly #log: Logger
   #client: Etcd3 | undefined
+  #tls: { ca: Buffer; cert: Buffer; key: Buffer } | undefined
+  #clients = 0
+  #watchOkAt = 0
+  #registeredAt = 0
+  #replacedAt = 0
+  #superviseTimer: NodeJS.Timeout | undefined
+  #wake: (() => void) | undefined
   #peers: readonly PeerEntry[] = []
   #stopped = false
   // registration
@@ -121,15 +162,11 @@ export class EtcdDiscovery implements Discovery {
   }
 
   async start(): Promise<readonly PeerEntry[]> {
-    const tls = await readTls(this.#o.etcd)
-    this.#client = new Etcd3({
-      hosts: [...this.#o.etcd.endpoints],
-      credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
-      dialTimeout: 3000,
-      faultHandling: {
-        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
-      },
-    })
+    this.#tls = await readTls(this.#o.etcd)
+    this.#client = this.#newClient()
+    this.#replacedAt = this.#clock.now()
+    this.#superviseTimer = setInterval(() => this.#supervise(), 500)
+    this.#superviseTimer.unref()
     void this.#register()
     const first = this.#resync()
     const timeoutMs = this.#o.startTimeoutMs ?? 5000
@@ -144,6 +181,63 @@ export class EtcdDiscovery implements Discovery {
     }
     this.#peers = this.#view.peers()
     return this.#peers
+  }
+
+  #newClient(): Etcd3 {
+    const tls = this.#tls
+    if (!tls) throw new LatchError('LATCH_ERR_INTERNAL_BUG', 'etcd client before the TLS files were read')
+    this.#clients++
+    return new Etcd3({
+      hosts: [...this.#o.etcd.endpoints],
+      credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
+      grpcOptions: GRPC_OPTIONS,
+      faultHandling: {
+        // a member that failed 3 calls in a row is skipped for 1 s (etcd3's default: 5 s)
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: 1000,
+            breaker: new ConsecutiveBreaker(3),
+          }),
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
+      },
+    })
+  }
+
+  /** Replace a client that did not recover by itself (header): register again, list again. */
+  #supervise(): void {
+    if (this.#stopped) return
+    const now = this.#clock.now()
+    if (this.#connected) this.#watchOkAt = now
+    if (this.#registered) this.#registeredAt = now
+    // a registration attempt may take up to its deadline: do not cut it short
+    const stuck =
+      now - Math.max(this.#watchOkAt, this.#replacedAt) >= RECOVER_AFTER_MS ||
+      now - Math.max(this.#registeredAt, this.#replacedAt) >= RECOVER_AFTER_MS + CALL_DEADLINE_MS
+    if (!stuck) return
+    this.#replacedAt = now
+    const old = this.#client
+    const w = this.#watcher
+    this.#watcher = undefined
+    w?.removeAllListeners()
+    w?.on('error', () => undefined)
+    // detached, or the old client's watch manager would keep re-dialing for it after close()
+    void w?.cancel().catch(() => undefined)
+    this.#releaseLease()
+    this.#registered = false
+    this.#connected = false
+    this.#client = this.#newClient()
+    old?.close()
+    this.#log.debug(
+      { event: 'etcd_client_replaced', clients: this.#clients },
+      'etcd not back on this client: replaced it (new channels), registering and listing again',
+    )
+    this.#regBackoff.reset()
+    this.#syncBackoff.reset()
+    this.#wake?.()
+    void this.#register()
+    this.#syncTimer?.cancel()
+    this.#syncTimer = undefined
+    void this.#resync()
   }
 
   status(): DiscoveryStatus {
@@ -170,6 +264,8 @@ export class EtcdDiscovery implements Discovery {
   async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
+    clearInterval(this.#superviseTimer)
+    this.#wake?.()
     for (const t of [this.#syncTimer, this.#expiryTimer]) t?.cancel()
     const w = this.#watcher
     this.#watcher = undefined
@@ -191,18 +287,20 @@ export class EtcdDiscovery implements Discovery {
   }
 
   async #registerLoop(): Promise<void> {
-    const client = this.#client
-    if (!client) return
     while (!this.#stopped) {
+      const client = this.#client
+      if (!client) return
       this.#releaseLease()
       const ttl = Math.max(1, Math.round(this.#o.etcd.leaseTtl / 1000))
       const lease = client.lease(ttl, { autoKeepAlive: true })
       lease.on('lost', (err) => this.#leaseLost(lease, err))
       try {
-        await lease.put(this.#key).value(this.#value).exec()
-        if (this.#stopped) {
+        await withDeadline(lease.put(this.#key).value(this.#value).exec(), CALL_DEADLINE_MS, 'put')
+        if (this.#stopped || client !== this.#client) {
+          lease.removeAllListeners()
           lease.release()
-          return
+          if (this.#stopped) return
+          continue // the client was replaced meanwhile: register on the new one
         }
         this.#lease = lease
         this.#watchKeepAlive(lease, ttl)
@@ -213,7 +311,7 @@ export class EtcdDiscovery implements Discovery {
           {
             event: this.#everRegistered ? 'etcd_registration_resumed' : 'etcd_registered',
             key: this.#key,
-            lease: await lease.grant(),
+            lease: String(await lease.grant()),
           },
           `${this.#everRegistered ? 'registered again' : 'registered'} in etcd as ${this.#key} (lease TTL ${ttl} s)`,
         )
@@ -223,9 +321,17 @@ export class EtcdDiscovery implements Discovery {
         lease.removeAllListeners()
         lease.release()
         this.#registered = false
+        if (this.#stopped) return
         const ms = this.#regBackoff.next()
         this.#fail(`cannot register ${this.#key}: ${(err as Error).message}; retrying in ${ms} ms`, err)
-        await new Promise<void>((r) => this.#clock.after(ms, r))
+        await new Promise<void>((r) => {
+          const t = this.#clock.after(ms, r)
+          this.#wake = () => {
+            t.cancel()
+            r()
+          }
+        })
+        this.#wake = undefined
       }
     }
   }
@@ -325,7 +431,11 @@ export class EtcdDiscovery implements Discovery {
       void old.cancel().catch(() => undefined)
     }
     try {
-      const res = await client.getAll().prefix(this.#o.etcd.prefix).exec()
+      const res = await withDeadline(
+        client.getAll().prefix(this.#o.etcd.prefix).exec(),
+        CALL_DEADLINE_MS,
+        'listing',
+      )
       if (this.#stopped) return
       const kvs = res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }))
       const own = kvs.find((kv) => kv.key === this.#key)
@@ -336,10 +446,26 @@ export class EtcdDiscovery implements Discovery {
       this.#schedulePublish()
       if (this.#registered) this.#ownKeyChanged(own?.value)
       const next = (BigInt(res.header.revision) + 1n).toString()
-      const w = await client.watch().prefix(this.#o.etcd.prefix).startRevision(next).create()
-      if (this.#stopped) {
-        await w.cancel().catch(() => undefined)
-        return
+      const builder = client.watch().prefix(this.#o.etcd.prefix).startRevision(next)
+      const pending = builder.watcher()
+      const w = await withDeadline(
+        new Promise<Watcher>((resolve, reject) => {
+          pending.once('connected', () => resolve(pending))
+          pending.once('error', reject)
+        }),
+        CALL_DEADLINE_MS,
+        'creating the watch',
+      ).catch((err: unknown) => {
+        pending.removeAllListeners()
+        pending.on('error', () => undefined)
+        void pending.cancel().catch(() => undefined)
+        throw err
+      })
+      if (this.#stopped || client !== this.#client) {
+        w.removeAllListeners()
+        void w.cancel().catch(() => undefined)
+        if (this.#stopped) return
+        throw new Error('the etcd client was replaced during the listing')
       }
       this.#watch(w)
       this.#syncBackoff.reset()

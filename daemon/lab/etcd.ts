@@ -63,7 +63,8 @@ export async function ensureLabEtcd(plan: LabPlan, stopped: readonly string[]): 
   const actions: string[] = []
   const files = await ensureEtcdPki({
     dir: LAB_ETCD_PKI_DIR,
-    members,
+    // every member in the one underlay netns: a peer connection comes from the dialed member's address
+    members: members.map((m) => ({ ...m, peerSourceIps: members.map((x) => x.ip) })),
     clients: [...plan.nodes.map((n) => n.name), LAB_ETCD_ADMIN],
   })
   if (files.length > 0) actions.push(`etcd certificates: ${files.length} files in ${LAB_ETCD_PKI_DIR}`)

@@ -145,6 +145,37 @@ test.serial(
   },
 )
 
+test.serial(
+  'a node started during a long outage registers when etcd returns, and the node that was up sees it',
+  async (t) => {
+    const etcd = await LocalEtcd.create(['node-a', 'node-b'])
+    t.teardown(() => etcd.destroy())
+    await etcd.start()
+    const a = node(etcd, 'node-a', 1, 60_000)
+    t.teardown(() => a.d.stop())
+    await a.d.start()
+    await etcd.kill()
+    const b = node(etcd, 'node-b', 2)
+    t.teardown(() => b.d.stop())
+    t.deepEqual(await b.d.start(), [], 'etcd down: b starts with no peers')
+    // long enough for gRPC's default reconnect backoff (1 s × 1.6ⁿ, up to 120 s) to pass 10 s
+    await new Promise((r) => setTimeout(r, 25_000))
+    await etcd.start()
+    const both = () =>
+      [a, b].every((n) => {
+        const s = n.d.status()
+        return s.backend === 'etcd' && s.connected && s.registered
+      })
+    await until('a and b connected and registered', both, 20_000).catch((err) => {
+      t.log(a.logs.slice(-8).join(''), b.logs.slice(-8).join(''))
+      throw err
+    })
+    await until('a sees b', () => names(a.d).includes('node-b'))
+    await until('b sees a', () => names(b.d).includes('node-a'))
+    t.pass()
+  },
+)
+
 test.serial('our own record overwritten by another writer is written back', async (t) => {
   const etcd = await LocalEtcd.create(['node-a'])
   t.teardown(() => etcd.destroy())
