@@ -9,8 +9,9 @@ import { connect, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { FdBudget, type GuardEvents, GuardedListener, LIMIT_DEFAULTS } from '../base/conn-guard.js'
 import { asLatchError, LatchError } from '../base/errors.js'
-import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES, requestSchema } from '../wire/control.js'
+import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES } from '../wire/control.js'
 import type { MonitorEvent } from '../wire/monitor.js'
+import { parseRequestLine } from './request.js'
 
 export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse>
 
@@ -149,22 +150,11 @@ export class ControlServer {
   }
 
   async #answer(line: string, socket: Socket): Promise<ControlResponse> {
-    let json: unknown
+    const req = parseRequestLine(line)
+    if (!req.ok) return req.response
+    if (req.request.cmd === 'monitor') return this.#startMonitor(socket)
     try {
-      json = JSON.parse(line)
-    } catch {
-      return failure('LATCH_ERR_CONTROL_PROTOCOL', 'the request is not JSON; send {"cmd":"status"}')
-    }
-    const req = requestSchema.safeParse(json)
-    if (!req.success) {
-      return failure(
-        'LATCH_ERR_CONTROL_PROTOCOL',
-        `unknown request ${line.slice(0, 200)}; commands: status, ping, auth_add, auth_del, auth_list, monitor`,
-      )
-    }
-    if (req.data.cmd === 'monitor') return this.#startMonitor(socket)
-    try {
-      return await this.#handle(req.data)
+      return await this.#handle(req.request)
     } catch (err) {
       const e = asLatchError(err)
       return failure(e.code, e.message)
