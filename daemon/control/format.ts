@@ -37,7 +37,7 @@ export function formatStatus(s: StatusReport): string {
     `  listen ${s.listen}  wireguard ${s.wireguard.interface} ${s.wireguard.address} :${s.wireguard.listenPort}  key ${s.wireguard.publicKey}`,
   )
   out.push(
-    `  up ${age(s.uptimeSeconds)}  pid ${s.pid}  rekey every ${s.rekeyIntervalSeconds}s  grace ${s.gracePeriodSeconds}s`,
+    `  up ${age(s.uptimeSeconds)}${s.ready === false ? ' (starting)' : ''}  pid ${s.pid}  rekey every ${s.rekeyIntervalSeconds}s  grace ${s.gracePeriodSeconds}s`,
   )
   if (s.wireguard.error) out.push(`  wireguard status unavailable: ${s.wireguard.error}`)
   if (s.discovery) out.push(...formatDiscovery(s.discovery))

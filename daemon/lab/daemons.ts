@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { LatchError } from '../base/errors.js'
 import { scaled } from '../base/time-scale.js'
+import { fetchStatus } from '../control/client.js'
 import { netnsPath } from './netns.js'
 import type { LabNode } from './plan.js'
 import { alive, type LabProcess } from './procs.js'
@@ -81,7 +82,10 @@ export async function startDaemon(node: LabNode, entry: string): Promise<number>
   }
 }
 
-/** Waits until the daemon's control socket exists; throws if it exits or the time runs out. */
+/**
+ * Waits until the daemon has finished starting (its control socket answers `status` with
+ * `ready: true`); throws if it exits or the time runs out.
+ */
 export async function waitReady(
   node: LabNode,
   pid: number,
@@ -89,7 +93,13 @@ export async function waitReady(
 ): Promise<void> {
   const until = Date.now() + timeoutMs
   for (;;) {
-    if (existsSync(node.controlSocket)) return
+    if (existsSync(node.controlSocket)) {
+      const ready = await fetchStatus(node.controlSocket, 2_000).then(
+        (s) => s.ready,
+        () => false,
+      )
+      if (ready) return
+    }
     if (!(await alive(pid))) {
       // it may have opened the socket and exited at once; that is still a death
       throw new LatchError(
@@ -101,7 +111,7 @@ export async function waitReady(
     if (Date.now() >= until) {
       throw new LatchError(
         'LATCH_ERR_LAB_DAEMON_TIMEOUT',
-        `latchd of ${node.name} (pid ${pid}) runs but did not open ${node.controlSocket} within ${timeoutMs / 1000}s; last lines of ${node.logFile}:\n${await logTail(node.logFile)}`,
+        `latchd of ${node.name} (pid ${pid}) runs but did not finish starting (status ready on ${node.controlSocket}) within ${timeoutMs / 1000}s; last lines of ${node.logFile}:\n${await logTail(node.logFile)}`,
         { details: { node: node.name, pid, log: node.logFile } },
       )
     }

@@ -73,6 +73,7 @@ export async function startDaemon(
     `latchd ${c.node} listening on ${formatEndpoint(c.listen.address, listenPort)}${wg.adopted ? ' (adopted the existing WireGuard interface)' : ''}`,
   )
 
+  p.ready = true // status `ready`
   if (p.metrics) p.metrics.ready = true // /readyz
   let stopping: Promise<void> | undefined
   return {
@@ -103,6 +104,7 @@ export async function startDaemon(
     },
     stop() {
       stopping ??= (async () => {
+        p.ready = false
         if (p.metrics) p.metrics.ready = false
         const failures = await running.stop()
         for (const f of failures) {

@@ -41,6 +41,8 @@ export interface DaemonParts {
   readonly config: Config
   readonly logger: Logger
   readonly startedAt: Date
+  /** Set when every component has started (status `ready`, /readyz); cleared when stopping. */
+  ready?: boolean
   identity?: LocalIdentity
   engine?: Engine
   /** What engine.start() found: this node's WireGuard key, and whether the interface was adopted. */

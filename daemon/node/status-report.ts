@@ -22,6 +22,8 @@ export interface StatusInputs {
   spiffeId: string
   wgPublicKey: string
   startedAt: Date
+  /** Start-up has finished (StatusReport.ready). */
+  ready: boolean
   now: Date
   peers: PeerSnapshot[]
   /** engine.status(), or the error it threw */
@@ -59,6 +61,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
     pid: process.pid,
     startedAt: i.startedAt.toISOString(),
     uptimeSeconds: Math.round((i.now.getTime() - i.startedAt.getTime()) / 1000),
+    ready: i.ready,
     listen: formatEndpoint(c.listen.address, c.listen.port),
     rekeyIntervalSeconds: c.rekeyInterval / 1000,
     gracePeriodSeconds: c.peerGracePeriod / 1000,

@@ -16,6 +16,7 @@ export async function daemonStatus(p: DaemonParts): Promise<ControlResponse> {
         spiffeId: need(p.identity, 'the identity').spiffeId,
         wgPublicKey: need(p.wireguard, 'WireGuard').publicKey,
         startedAt: p.startedAt,
+        ready: p.ready === true,
         now: new Date(),
         peers: need(p.mesh, 'the mesh').snapshot(),
         wireguard: wgStatus,

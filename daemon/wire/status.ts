@@ -15,6 +15,11 @@ export interface StatusReport {
   pid: number
   startedAt: string
   uptimeSeconds: number
+  /**
+   * true once start-up has finished (every component started, the discovered peers handed to the
+   * mesh); false while it runs and while stopping. The control socket answers before that.
+   */
+  ready: boolean
   /** The node handshake listener, `address:port` (IPv6 in brackets). */
   listen: string
   /** How often a dialer re-handshakes (and so rotates the PSK). */

@@ -81,6 +81,7 @@ function report(): StatusReport {
     spiffeId: 'spiffe://lab.latch/latch/node/node1',
     wgPublicKey: 'A'.repeat(43) + '=',
     startedAt: new Date('2030-01-01T00:00:00Z'),
+    ready: true,
     now,
     peers,
     wireguard: {

@@ -144,34 +144,48 @@ export async function startCapture(file: string, netns: string, iface: string): 
 
 export interface CaptureVerdict {
   packets: number
+  /** Tunnel packets between node addresses: WireGuard UDP, or ESP with `transport: 'ipsec'`. */
+  tunnel: number
   wireguard: number
+  esp: number
   handshake: number
   unexpected: string[]
   markerFound: boolean
 }
 
 const WG = /^\S+ IP (10\.99\.0\.\d+)\.51820 > (10\.99\.0\.\d+)\.51820: UDP/
+const ESP = /^\S+ IP (10\.99\.0\.\d+) > (10\.99\.0\.\d+): ESP\(spi=0x[0-9a-f]+,seq=0x[0-9a-f]+\)/
 const TCP = /^\S+ IP 10\.99\.0\.\d+\.(\d+) > 10\.99\.0\.\d+\.(\d+): (Flags|tcp)/
 const ARP = /^\S+ ARP, /
 // link-local IPv6 control (router/neighbour solicitation, MLD) the kernel sends on any new link
 const IP6_LINK_CONTROL = /^\S+ IP6 fe80::\S+ > ff02::\S+: (ICMP6|HBH)/
 
-/** Classify every packet: only WireGuard between node addresses, the handshake port, ARP. */
-export async function judgeCapture(file: string): Promise<CaptureVerdict> {
+/**
+ * Classify every packet: only the tunnel (WireGuard, or ESP for `ipsec`) between node addresses, the
+ * handshake port, ARP. The other transport's packets count as unexpected.
+ */
+export async function judgeCapture(
+  file: string,
+  transport: 'wireguard' | 'ipsec' = 'wireguard',
+): Promise<CaptureVerdict> {
   const raw = await readFile(file)
   const text = (await execa('tcpdump', ['-nn', '-r', file], { reject: false })).stdout
   const lines = text.split('\n').filter(Boolean)
   const v: CaptureVerdict = {
     packets: lines.length,
+    tunnel: 0,
     wireguard: 0,
+    esp: 0,
     handshake: 0,
     unexpected: [],
     markerFound: raw.includes(Buffer.from(MARKER)),
   }
   for (const l of lines) {
-    if (WG.test(l)) v.wireguard++
+    if (transport === 'wireguard' && WG.test(l)) v.wireguard++
+    else if (transport === 'ipsec' && ESP.test(l)) v.esp++
     else if (TCP.test(l) && [TCP.exec(l)![1], TCP.exec(l)![2]].includes('7443')) v.handshake++
     else if (!ARP.test(l) && !IP6_LINK_CONTROL.test(l)) v.unexpected.push(l)
   }
+  v.tunnel = v.wireguard + v.esp
   return v
 }
