@@ -18,7 +18,9 @@
  * find a descriptor. Accept errors (EMFILE, ENFILE) are reported, never thrown.
  *
  * Deadlines and byte caps are checked by one coarse sweep per budget (SWEEP_MS), not a timer per
- * connection. Imports nothing of latch.
+ * connection. The same sweep ends a period of pressure: once nothing was shed or refused for
+ * CALM_MS, the budget's `onCalm` hears how many were (latchd then reclaims the memory the attack
+ * left as garbage, base/reclaim.ts). Imports nothing of latch.
  */
 import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
@@ -62,6 +64,8 @@ export const LIMIT_DEFAULTS = Object.freeze({
 
 /** How often deadlines and byte caps are checked. */
 export const SWEEP_MS = 250
+/** Nothing shed or refused for this long ends a period of pressure (FdBudget.onCalm). */
+export const CALM_MS = 2000
 
 /** The soft RLIMIT_NOFILE of this process (Node raises it to the hard limit at start), or undefined. */
 export function openFileLimit(limitsText?: string): number | undefined {
@@ -97,6 +101,9 @@ export class FdBudget {
   readonly #listeners = new Set<GuardedListener>()
   readonly #now: () => number
   #timer: NodeJS.Timeout | undefined
+  #shedUncalmed = 0
+  #lastShedAt = 0
+  #onCalm: ((shed: number) => void) | undefined
 
   /**
    * @param maxUnauthenticated configured cap of unauthenticated connections (all listeners)
@@ -113,7 +120,12 @@ export class FdBudget {
     return this.#unauth.size
   }
 
-  /** Check deadlines and byte caps now (the sweep does this every SWEEP_MS). */
+  /** Called once per period of pressure, CALM_MS after its last shed, with how many were shed or refused. */
+  onCalm(f: (shed: number) => void): void {
+    this.#onCalm = f
+  }
+
+  /** Check deadlines, byte caps and the end of pressure now (the sweep does this every SWEEP_MS). */
   sweep(): void {
     const now = this.#now()
     for (const e of [...this.#unauth.values()]) {
@@ -121,6 +133,17 @@ export class FdBudget {
       if (now - e.acceptedAt >= l.handshakeTimeoutMs) e.listener.shed(e, 'deadline', false)
       else if (e.socket.bytesRead > l.maxPreAuthBytes) e.listener.shed(e, 'pre_auth_bytes', false)
     }
+    if (this.#shedUncalmed > 0 && now - this.#lastShedAt >= CALM_MS) {
+      const n = this.#shedUncalmed
+      this.#shedUncalmed = 0
+      this.#onCalm?.(n)
+    }
+  }
+
+  /** @internal A connection was shed or refused. */
+  noteShed(): void {
+    this.#shedUncalmed++
+    this.#lastShedAt = this.#now()
   }
 
   /** @internal */
@@ -164,6 +187,12 @@ export interface GuardedListenerOptions {
   budget: FdBudget
   /** Serve an admitted socket (e.g. `(s) => tlsServer.emit('connection', s)`). */
   serve: (socket: Socket) => void
+  /**
+   * Serve it only once its first bytes arrived (they are put back for the server: node:tls reads
+   * what a socket buffered when it wraps it). A connection that never speaks then costs a descriptor
+   * and a net.Socket, not a TLS session: idle floods stay cheap for the peers being served.
+   */
+  serveOnFirstData?: boolean
   events?: GuardEvents
   now?: () => number
 }
@@ -245,6 +274,7 @@ export class GuardedListener {
   shed(e: Entry, reason: ShedReason, refused: boolean): void {
     this.#forget(e)
     e.socket.destroy()
+    this.#budget.noteShed()
     this.#o.events?.shed?.(this.name, reason, refused)
   }
 
@@ -256,6 +286,7 @@ export class GuardedListener {
       const victim = this.#budget.oldest(match)
       if (victim === undefined) {
         socket.destroy()
+        this.#budget.noteShed()
         this.#o.events?.shed?.(this.name, reason, true)
         return false
       }
@@ -284,7 +315,15 @@ export class GuardedListener {
     if (source !== '') this.#perSource.set(source, (this.#perSource.get(source) ?? 0) + 1)
     this.#budget.track(e)
     socket.once('close', () => this.#forget(e))
-    this.#o.serve(socket)
+    if (!this.#o.serveOnFirstData) {
+      this.#o.serve(socket)
+      return
+    }
+    socket.once('data', (first: Buffer) => {
+      socket.pause()
+      socket.unshift(first)
+      if (!socket.destroyed) this.#o.serve(socket)
+    })
   }
 
   #forget(e: Entry): void {

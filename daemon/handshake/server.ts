@@ -65,6 +65,8 @@ export class HandshakeServer {
       name: 'node',
       ...g,
       serve: (s) => this.#server.emit('connection', s),
+      // a TLS session only for a connection that sent its ClientHello
+      serveOnFirstData: true,
     })
   }
 

@@ -1,11 +1,13 @@
 /**
  * The bounds of latchd's listeners from the config's `limits:` block: one FdBudget for the
  * process, the limits of each listener, and what a shed connection or a failed accept becomes
- * (a metric always; a log line at most once per PRESSURE_LOG_MS per listener and reason).
+ * (a metric always; a log line at most once per PRESSURE_LOG_MS per listener and reason), and the
+ * end of a period of pressure (one `pressure_over` line, then the memory the attack left is reclaimed).
  */
 import type { Logger } from 'pino'
 import { FdBudget, type GuardEvents } from '../base/conn-guard.js'
 import type { GuardOptions } from '../base/guard-options.js'
+import { reclaimMemory } from '../base/reclaim.js'
 import type { Config } from '../config/schema.js'
 import type { ControlGuard } from '../control/server.js'
 import type { DaemonMetrics } from '../observe/metrics.js'
@@ -30,6 +32,27 @@ export function daemonGuards(
   const l = c.limits
   const budget = new FdBudget(l.maxUnauthenticated, l.reservedFds)
   const once = new OncePer(PRESSURE_LOG_MS)
+  budget.onCalm((shed) => {
+    const rssMb = Math.round(process.memoryUsage.rss() / 2 ** 20)
+    logger.info(
+      { event: 'pressure_over', shed, rssMb },
+      `listeners calm again after ${shed} connections shed or refused; reclaiming memory`,
+    )
+    reclaimMemory().then(
+      () => {
+        const after = Math.round(process.memoryUsage.rss() / 2 ** 20)
+        logger.info(
+          { event: 'memory_reclaimed', rssMb: after },
+          `memory reclaimed: ${rssMb} → ${after} MB resident`,
+        )
+      },
+      (err: Error) =>
+        logger.warn(
+          { event: 'reclaim_failed', err: err.message },
+          `reclaiming memory failed: ${err.message}`,
+        ),
+    )
+  })
   const events: GuardEvents = {
     shed: (listener, reason, refused) => {
       metrics.connectionShed(listener, reason, refused)

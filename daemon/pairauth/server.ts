@@ -85,6 +85,8 @@ export class PairAuthServer {
       name: 'pair_auth',
       ...g,
       serve: (s) => this.#server.emit('connection', s),
+      // a TLS session only for a connection that sent its ClientHello
+      serveOnFirstData: true,
     })
   }
 

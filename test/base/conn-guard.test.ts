@@ -7,6 +7,7 @@
 import { connect, type Socket } from 'node:net'
 import test from 'ava'
 import {
+  CALM_MS,
   FdBudget,
   GuardedListener,
   type ListenerLimits,
@@ -158,4 +159,57 @@ test('the open-file limit is read from /proc/self/limits', (t) => {
   )
   t.is(openFileLimit('nothing here'), undefined)
   t.true((openFileLimit() ?? 0) > 0)
+})
+
+test('a period of pressure ends once, CALM_MS after the last shed, with the number shed', async (t) => {
+  let clock = 1_000_000
+  const budget = new FdBudget(1000, 0, 100_000, () => clock)
+  const calm: number[] = []
+  budget.onCalm((n) => calm.push(n))
+  const h = await start(t, { maxConnections: 1 }, budget)
+  const a = await client(h.port)
+  await served(h, 1)
+  h.listener.authenticated(h.served[0]!)
+  const b = await client(h.port)
+  await b.closed
+  t.deepEqual(h.shed, [['listener_full', true]])
+  clock += CALM_MS - 1
+  budget.sweep()
+  t.deepEqual(calm, [])
+  clock += 1
+  budget.sweep()
+  t.deepEqual(calm, [1])
+  clock += CALM_MS
+  budget.sweep()
+  t.deepEqual(calm, [1], 'nothing shed since: no second end')
+  a.socket.destroy()
+})
+
+test('with serveOnFirstData a silent connection is not served, and a speaking one gets its bytes intact', async (t) => {
+  const served: Socket[] = []
+  const listener = new GuardedListener({
+    name: 'lazy',
+    limits: LIMITS,
+    budget: new FdBudget(1000, 0, 100_000),
+    serve: (s) => served.push(s),
+    serveOnFirstData: true,
+  })
+  const { port } = await listener.listen('127.0.0.1', 0)
+  t.teardown(() => listener.close(true))
+  const silent = await client(port)
+  await settle()
+  t.is(served.length, 0)
+  t.is(listener.counts().unauthenticated, 1, 'admitted and bounded all the same')
+  const speaking = await client(port)
+  speaking.socket.write('hello ')
+  await new Promise((r) => setTimeout(r, 50))
+  speaking.socket.write('world')
+  while (served.length < 1) await settle()
+  const got: Buffer[] = []
+  served[0]!.on('data', (c: Buffer) => got.push(c))
+  served[0]!.resume()
+  await settle()
+  t.is(Buffer.concat(got).toString(), 'hello world')
+  silent.socket.destroy()
+  speaking.socket.destroy()
 })

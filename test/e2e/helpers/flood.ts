@@ -3,8 +3,10 @@
  * own on the lab bridge and no credentials. Phases, against every target, round-robin over the
  * source addresses: `idle` TCP connections that send nothing, `slowloris` connections that send a
  * TLS record header and then one byte a second, and a paced `flood` of connections (`rate` per
- * second). Every socket is kept until the peer closes it or `holdMs` after the last phase. Prints
- * one JSON line: per target, connects, refusals (ECONNREFUSED), closes by the peer, other errors.
+ * second). Every socket is kept until the peer closes it or `holdMs` after the last phase: the
+ * attacker never lets go by itself, so what closes them is latchd. Prints two JSON lines: at the end
+ * of the last phase `{"phase":"attack_done",…}`, and after the hold, per target, connects, refusals
+ * (ECONNREFUSED), closes by the peer, sockets still open, other errors.
  *
  *   node --import tsx flood.ts '{"targets":[{"host":"10.99.0.12","port":7443}],"sources":["10.99.0.240"],...}'
  */
@@ -92,11 +94,12 @@ await paced(plan.idle, 5000, 'idle')
 await paced(plan.slowloris, 2000, 'slowloris')
 await paced(plan.flood, plan.rate, 'flood')
 const attackMs = Date.now() - started
+console.log(JSON.stringify({ phase: 'attack_done', attackMs, open: open.size, maxOpen }))
 await sleep(plan.holdMs)
 const leftOpen = open.size
 for (const s of open) {
   ours.add(s)
   s.destroy()
 }
-console.log(JSON.stringify({ attackMs, maxOpen, leftOpen, targets: plan.targets, tallies }))
+console.log(JSON.stringify({ phase: 'report', attackMs, maxOpen, leftOpen, targets: plan.targets, tallies }))
 process.exit(0)
