@@ -156,6 +156,14 @@ serial(
   'the mesh comes up: every pair established, each node holds keys for every other, equal on both ends',
   async (t) => {
     await meshEstablished()
+    if (process.env.LATCH_KERNEL_LANE === '1') {
+      // the real-kernel lane: the kernel carries the mesh (no wireguard-go TUN)
+      const kind = TRANSPORT === 'ipsec' ? 'xfrm' : 'wireguard'
+      for (const n of lab().plan.nodes) {
+        const link = await lab().exec(n.name, ['ip', '-d', 'link', 'show', TUNNEL_IF])
+        t.regex(link.stdout, new RegExp(`\\n\\s+${kind} `), `${n.name}: ${TUNNEL_IF} is not a ${kind} link`)
+      }
+    }
     for (const n of lab().plan.nodes) {
       const mine = await keysTo(n.name)
       const others = lab().plan.nodes.filter((o) => o.name !== n.name)
