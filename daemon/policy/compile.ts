@@ -11,6 +11,8 @@ import { parseSource } from './yaml-source.js'
 export interface CompileOptions {
   /** The file name used in messages (FILE:LINE:COL). */
   file: string
+  /** The rule-count limit (default MAX_RULES, the datapath's policy map size); tests lower it. */
+  maxRules?: number
 }
 
 /** One problem the way compilers print them: `FILE:LINE:COL: message`. */
@@ -22,7 +24,7 @@ export function compilePolicy(text: string, options: CompileOptions): CompiledPo
   const { file } = options
   const { doc, problems } = parseSource(text)
   // Even with YAML syntax errors the document is mostly usable: report its problems too.
-  const valid = validatePolicy(doc.contents, problems)
+  const valid = validatePolicy(doc.contents, problems, options.maxRules)
   if (valid === undefined || problems.count > 0) throw invalidPolicy(file, problems.list())
   return new CompiledPolicy(file, valid.trustDomain, valid.rules, valid.tests)
 }

@@ -23,8 +23,18 @@ const TEST: Fields = { required: ['from', 'to', 'expect'], optional: ['port'] }
 const RULE_EXAMPLE = '{from: spiffe://td/ns/a/sa/x, to: spiffe://td/ns/b/sa/y, ports: [tcp/443]}'
 const TEST_EXAMPLE = '{from: spiffe://td/ns/a/sa/x, to: spiffe://td/ns/b/sa/y, port: tcp/443, expect: allow}'
 
+/**
+ * The most rules one policy may have: one entry each in the datapath's policy map
+ * (LATCH_POLICY_MAX of bpf/include/latch_abi.h; a test keeps the two equal).
+ */
+export const MAX_RULES = 262_144
+
 /** Validate the whole document. Returns undefined when any problem was found. */
-export function validatePolicy(root: Node | null, problems: Problems): ValidatedPolicy | undefined {
+export function validatePolicy(
+  root: Node | null,
+  problems: Problems,
+  maxRules = MAX_RULES,
+): ValidatedPolicy | undefined {
   const v = new FieldChecker(problems)
   if (root === null || (isScalar(root) && root.value === null)) {
     problems.at(
@@ -44,16 +54,25 @@ export function validatePolicy(root: Node | null, problems: Problems): Validated
   if (top === undefined) return undefined
   v.version(top.get('version'))
   v.trustDomain(top.get('trustDomain'))
-  const rules = checkRules(v, top.get('allow'))
+  const rules = checkRules(v, top.get('allow'), maxRules)
   const tests = checkTests(v, top.get('tests'))
   if (problems.count > 0 || v.trustDomainName === undefined) return undefined
   return { trustDomain: v.trustDomainName, rules, tests }
 }
 
-function checkRules(v: FieldChecker, pair: Entry | undefined): PolicyRule[] {
+function checkRules(v: FieldChecker, pair: Entry | undefined, maxRules: number): PolicyRule[] {
   if (pair === undefined) return []
   const items = v.list(pair, 'allow', RULE_EXAMPLE)
   if (items === undefined) return []
+  if (items.length > maxRules) {
+    // refused before any rule is checked: the kernel's policy map holds one entry per rule
+    v.problems.at(
+      items[maxRules] ?? null,
+      `allow[${maxRules}]`,
+      `the policy has ${items.length} rules; latch enforces at most ${maxRules} (one datapath policy-map entry per rule): this is rule ${maxRules + 1}`,
+    )
+    return []
+  }
   const rules: PolicyRule[] = []
   const firstByPair = new Map<string, { line: number; index: number }>()
   items.forEach((item, i) => {

@@ -1,6 +1,8 @@
 import test from 'ava'
 import { isLatchError } from '../../daemon/base/errors.js'
+import { LatchLimits } from '../../daemon/datapath/index.js'
 import { compilePolicy, type PolicyProblem } from '../../daemon/policy/index.js'
+import { MAX_RULES } from '../../daemon/policy/validate.js'
 
 interface Case {
   name: string
@@ -215,4 +217,20 @@ test('a byte order mark, comments and flow style are accepted', (t) => {
     file: 'p.yaml',
   })
   t.true(p.allows(A, B))
+})
+
+test('more rules than the datapath policy map holds are refused at the first rule over the limit; the limit is LATCH_POLICY_MAX', (t) => {
+  const rules = (n: number) =>
+    Array.from({ length: n }, (_, i) => `  - from: ${A}\n    to: spiffe://example.org/ns/b/sa/y${i}\n`).join(
+      '',
+    )
+  const text = (n: number) => `${HEAD}allow:\n${rules(n)}`
+  t.is(compilePolicy(text(3), { file: 'p.yaml', maxRules: 3 }).rules.length, 3, 'at the limit: accepted')
+  const err = t.throws(() => compilePolicy(text(4), { file: 'p.yaml', maxRules: 3 }))
+  t.true(isLatchError(err) && err.code === 'LATCH_ERR_POLICY_INVALID')
+  const problems = (err as { details?: { problems: PolicyProblem[] } }).details?.problems ?? []
+  t.is(problems.length, 1, 'one problem, not one per rule')
+  t.is(`${problems[0]?.line}:${problems[0]?.col}`, '10:5', 'at the 4th rule')
+  t.regex(problems[0]?.message ?? '', /the policy has 4 rules; latch enforces at most 3 .*this is rule 4/)
+  t.is(MAX_RULES, LatchLimits.LATCH_POLICY_MAX)
 })
