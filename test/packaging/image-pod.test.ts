@@ -11,7 +11,7 @@
  * Root only; userspace WireGuard (wireguard-go in the image), since this host's kernel has none.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
