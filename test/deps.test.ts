@@ -57,6 +57,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   daemon: [...BASE, 'daemon/config', 'daemon/observe', 'daemon/node'],
 }
 
+/** Single files allowed across a row, each with its reason (keep this list short). */
+const EXCEPTIONS: Record<string, string> = {
+  // sd_notify's AF_UNIX datagram send lives in the one native addon, which datapath/native.ts loads
+  'daemon/node/systemd.ts -> daemon/datapath/native.ts': 'the native addon loader',
+}
+
 /** Modules that reach the kernel or spawn processes: only the adapters (and the lab) import them. */
 const KERNEL_MODULES = ['netlink', 'execa', 'node:child_process', 'child_process']
 const KERNEL_FOLDERS = ['daemon/transport', 'daemon/datapath', 'daemon/engine', 'daemon/lab', 'daemon/cli']
@@ -94,7 +100,8 @@ function checkFile(file: string, source: string): Violation[] {
         continue
       }
       const to = folderOf(target)
-      if (to !== from && !allowed.includes(to)) {
+      const exception = EXCEPTIONS[`${file} -> ${target.replace(/\.js$/, '.ts')}`]
+      if (to !== from && !allowed.includes(to) && exception === undefined) {
         out.push({ file, line: lineOf(imp.pos), target, why: `${from} may not import ${to}` })
       }
     } else if (KERNEL_MODULES.includes(spec) && !KERNEL_FOLDERS.includes(from)) {
