@@ -7,7 +7,8 @@
  * `ltun` plays the WireGuard interface: the remote workload's ipcache entry requires it as ingress
  * interface, which proves the mechanism of latch_abi.h: on the veth's egress, ingress_ifindex is
  * the interface the forwarded packet was received on. The maps are pinned in bpffs, which is not
- * per netns, so this process edits them while the programs run inside `n`.
+ * per netns, so this process edits them while the programs run inside `n`. A policy rule allows
+ * remote → workload throughout: what passes or not here is decided by the auth entry.
  */
 import test from 'ava'
 import { execa } from 'execa'
@@ -94,6 +95,8 @@ test.before(async () => {
     { prefix: W, identity: W_ID, scope: 'local', ifindex: await ifindex(NS.n, 'lw1') },
     { prefix: '10.200.2.0/24', identity: R_ID, scope: 'remote', ifindex: await ifindex(NS.n, 'ltun') },
   ])
+  // the policy allows remote → workload on any port; the auth entry is what the tests add and remove
+  dp.policy.set([{ srcId: R_ID, dstId: W_ID, any: true, ranges: [] }])
 })
 
 test.after.always(async () => {
