@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
@@ -43,12 +44,34 @@ test('a daemon that never opens its socket times out with a clear error', async 
   await rm(dir, { recursive: true })
 })
 
-test('a daemon is ready once its control socket exists', async (t) => {
+/** A control socket that answers `status` with `ready` as `isReady()` says at that moment. */
+async function statusSocket(path: string, isReady: () => boolean): Promise<Server> {
+  const server = createServer((c) => {
+    c.once('data', () => c.end(`${JSON.stringify({ ok: true, status: { ready: isReady() } })}\n`))
+  })
+  await new Promise<void>((resolve) => server.listen(path, resolve))
+  return server
+}
+
+test('a daemon is ready once its control socket answers status with ready: true', async (t) => {
   const { dir, node } = await tempNode()
-  const pid = start(`sleep 0.2; exec socat UNIX-LISTEN:${node.controlSocket} STDOUT`, dir)
-  await t.notThrowsAsync(waitReady(node, pid, 5000))
-  process.kill(pid, 'SIGKILL')
-  await rm(dir, { recursive: true })
+  const pid = start('exec sleep 30', dir)
+  let ready = false
+  const server = await statusSocket(node.controlSocket, () => ready)
+  try {
+    // the socket answers, but start-up has not finished: not ready
+    const err = await t.throwsAsync(waitReady(node, pid, 500))
+    t.true(isLatchError(err, 'LATCH_ERR_LAB_DAEMON_TIMEOUT'))
+    t.regex(err!.message, /did not finish starting/)
+    setTimeout(() => {
+      ready = true
+    }, 200)
+    await t.notThrowsAsync(waitReady(node, pid, 5000))
+  } finally {
+    server.close()
+    process.kill(pid, 'SIGKILL')
+    await rm(dir, { recursive: true })
+  }
 })
 
 test("a node's latchd is recognised by its --config, and commands enter both namespaces", (t) => {
