@@ -46,7 +46,7 @@ export interface GuardEvents {
 }
 
 /**
- * The defaults of every listener and of the budget (the config's `limits:` block, README "Limits").
+ * The defaults of every listener and of the budget (the config's `limits:` block, README "Limits" under latchd).
  * A peer node dials one connection (two during a make-before-break re-handshake); pair
  * authentication runs up to 64 handshakes at once from one peer's tunnel address.
  */
