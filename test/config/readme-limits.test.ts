@@ -23,7 +23,12 @@ function minimal(): Record<string, unknown> {
     },
     listen: { address: '10.99.0.11', port: 7443 },
     workloadCidrs: ['10.100.1.0/24'],
-    wireguard: { interface: 'latch0', listenPort: 51820, address: '10.101.0.1/32', privateKeyFile: '/wg.key' },
+    wireguard: {
+      interface: 'latch0',
+      listenPort: 51820,
+      address: '10.101.0.1/32',
+      privateKeyFile: '/wg.key',
+    },
     peersFile: '/peers.yaml',
     controlSocket: '/latchd.sock',
   }
