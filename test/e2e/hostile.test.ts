@@ -9,15 +9,16 @@
  *    files are back to the baseline within the handshake deadline and memory, once latchd reclaimed
  *    it after the pressure, within 20 % of the baseline.
  *  - The pair-auth port refuses a connection from the underlay at TCP level (a reset: SO_BINDTODEVICE).
- *  - `wg` failing to start (its binary replaced by a non-executable in node2's mount namespace)
- *    leaves latchd alive; once the binary is back it reconciles by itself and traffic flows.
+ *  - `wg` failing to start mid-run — its binary replaced by a non-executable in node2's mount
+ *    namespace, or node2 out of file descriptors (its open-file limit lowered with prlimit: EMFILE)
+ *    — leaves latchd alive; once the cause is gone it reconciles by itself and traffic flows.
  *
  * node1 dials (the lower name), so node2's listeners are the ones attacked and a restart of node1
  * re-handshakes into them.
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
 import { labExec, labUp, useLab } from './helpers/lab.js'
 
@@ -91,10 +92,15 @@ interface Rehandshake {
 }
 
 /** SIGKILL node1's latchd, let the lab start it again, and time its first session with node2. */
-async function rehandshake(): Promise<Rehandshake> {
+async function rehandshake(outage?: Outage): Promise<Rehandshake> {
   const before = (await logLines('node1')).length
   process.kill((await pids()).node1!, 'SIGKILL')
   await new Promise((r) => setTimeout(r, 300))
+  if (outage) {
+    // node2 has seen node1's connection close (one descriptor fewer) before the outage begins
+    await new Promise((r) => setTimeout(r, 1000))
+    await outage.begin((await pids()).node2!)
+  }
   await labUp({ enforce: true })
   let found: Rehandshake | undefined
   await until(
@@ -281,44 +287,49 @@ test.serial(
   },
 )
 
-test.serial('wg failing to start leaves latchd alive; it reconciles once wg is back', async (t) => {
-  t.timeout(120_000)
+interface Outage {
+  /** Breaks what `wg` needs on node2; runs after node1 was killed, before it is started again. */
+  begin(pid: number): Promise<void>
+  end(pid: number): Promise<void>
+  /** What the failed reconcile's log line names (its `err`). */
+  reason: RegExp
+}
+
+/**
+ * node1 re-handshakes while `outage` is on, so node2 must set a new PSK with `wg` and cannot: a
+ * reconcile fails naming `reason`, latchd lives and answers; once the outage ends the coalescer's
+ * retry (backoff 1 s … 30 s) goes through by itself and traffic flows (the ping alone proves
+ * nothing: WireGuard's current session keys outlive a PSK change).
+ */
+async function wgOutage(t: ExecutionContext, outage: Outage): Promise<void> {
   await until('pairs authenticated', workloadPing, 30_000)
   const pid = (await pids()).node2!
-  const wg = (await labExec('node2', ['sh', '-c', 'command -v wg'])).stdout.trim()
-  t.truthy(wg)
-  // the binary is gone mid-run (in node2's own mount namespace: nothing else sees it)
-  const hide = await labExec('node2', ['mount', '--bind', '/dev/null', wg])
-  t.is(hide.exitCode, 0, hide.stderr)
   const before = (await logLines('node2')).length
+  const failure = (l: LogLine) => /reconcile failed/.test(l.msg ?? '') && outage.reason.test(l.err ?? '')
   try {
-    // a new session of node1 needs a new PSK on node2: `wg set` cannot start
-    await rehandshake()
+    await rehandshake(outage)
     await until(
       'a failed reconcile on node2',
-      async () => (await logLines('node2')).slice(before).some((l) => /reconcile failed/.test(l.msg ?? '')),
+      async () => (await logLines('node2')).slice(before).some(failure),
       20_000,
     )
     await new Promise((r) => setTimeout(r, 3000))
     t.true(alive(pid), 'latchd survived the failed spawns')
     t.true(await statusOk('node2'))
   } finally {
-    await labExec('node2', ['umount', wg])
+    await outage.end(pid)
   }
-  // the coalescer retries with backoff (1 s … 30 s): the reconcile goes through by itself (the
-  // ping alone proves nothing: WireGuard's current session keys outlive a PSK change)
   await until(
     'a reconcile after wg is back',
     async () => {
       const l = (await logLines('node2')).slice(before)
-      const failed = l.findIndex((x) => /reconcile failed/.test(x.msg ?? ''))
+      const failed = l.findIndex(failure)
       return failed >= 0 && l.slice(failed).some((x) => x.msg === 'reconciled WireGuard')
     },
     45_000,
   )
   await until('traffic after wg is back', workloadPing, 45_000)
   const lines = (await logLines('node2')).slice(before)
-  const failedAt = lines.findIndex((l) => /reconcile failed/.test(l.msg ?? ''))
   t.log(
     lines
       .filter((l) => /reconcile|WireGuard|handshake/.test(`${l.msg} ${l.event}`))
@@ -326,9 +337,49 @@ test.serial('wg failing to start leaves latchd alive; it reconciles once wg is b
       .join('\n'),
   )
   t.true(
-    lines.slice(failedAt).some((l) => l.msg === 'reconciled WireGuard'),
+    lines.slice(lines.findIndex(failure)).some((l) => l.msg === 'reconciled WireGuard'),
     'a later reconcile went through',
   )
   t.is((await pids()).node2, pid)
   t.true(alive(pid))
+}
+
+test.serial('wg failing to start leaves latchd alive; it reconciles once wg is back', async (t) => {
+  t.timeout(120_000)
+  const wg = (await labExec('node2', ['sh', '-c', 'command -v wg'])).stdout.trim()
+  t.truthy(wg)
+  // the binary is gone mid-run (in node2's own mount namespace: nothing else sees it)
+  await wgOutage(t, {
+    async begin() {
+      const hide = await labExec('node2', ['mount', '--bind', '/dev/null', wg])
+      if (hide.exitCode !== 0) throw new Error(hide.stderr)
+    },
+    async end() {
+      await labExec('node2', ['umount', wg])
+    },
+    reason: /EACCES|ENOENT|exit/,
+  })
 })
+
+test.serial(
+  'out of file descriptors (EMFILE) mid-run: latchd lives and reconciles once they are back',
+  async (t) => {
+    t.timeout(120_000)
+    const pid = (await pids()).node2!
+    const soft = /^Max open files\s+(\d+)\s+(\d+)/m.exec(await readFile(`/proc/${pid}/limits`, 'utf8'))
+    t.truthy(soft)
+    const [, softLimit, hardLimit] = soft!
+    await wgOutage(t, {
+      // room for node1's connection to be accepted, none for the pipes of a `wg` child
+      async begin(p) {
+        const n = (await openFiles(p)) + 2
+        await execa('prlimit', [`--pid=${p}`, `--nofile=${n}:${hardLimit}`])
+        t.log(`node2's open-file limit lowered to ${n} (${n - 2} open)`)
+      },
+      async end(p) {
+        await execa('prlimit', [`--pid=${p}`, `--nofile=${softLimit}:${hardLimit}`])
+      },
+      reason: /EMFILE/,
+    })
+  },
+)
