@@ -22,7 +22,7 @@ import {
 } from '../daemon/datapath/abi/generated.js'
 import { Datapath } from '../daemon/datapath/index.js'
 import { BPF_DIR, native, REPO_ROOT } from '../daemon/datapath/native.js'
-import { frame } from '../test/bpf/packet.js'
+import { frame } from '../daemon/datapath/packet.js'
 
 const { values: args } = parseArgs({
   options: {

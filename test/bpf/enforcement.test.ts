@@ -11,8 +11,8 @@
  */
 import test from 'ava'
 import type { Datapath } from '../../daemon/datapath/index.js'
+import { arpFrame, type FrameSpec, frame, type L4 } from '../../daemon/datapath/packet.js'
 import { destroyTestDatapath, loadTestDatapath, moved, packetCounts } from './fixture.js'
-import { arpFrame, type FrameSpec, frame, type L4 } from './packet.js'
 
 const TC_ACT_OK = 0
 const TC_ACT_SHOT = 2

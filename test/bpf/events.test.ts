@@ -6,8 +6,8 @@
  */
 import test from 'ava'
 import type { Datapath, DatapathEvent, EventSubscription } from '../../daemon/datapath/index.js'
+import { frame } from '../../daemon/datapath/packet.js'
 import { destroyTestDatapath, loadTestDatapath, moved, packetCounts } from './fixture.js'
-import { frame } from './packet.js'
 
 const LO = 1
 const WG = 1000

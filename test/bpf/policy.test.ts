@@ -13,8 +13,8 @@
  */
 import test, { type ExecutionContext } from 'ava'
 import { type Datapath, LatchIdentity } from '../../daemon/datapath/index.js'
+import { type FrameSpec, frame, type L4, quote } from '../../daemon/datapath/packet.js'
 import { destroyTestDatapath, loadTestDatapath, moved, packetCounts } from './fixture.js'
-import { type FrameSpec, frame, type L4, quote } from './packet.js'
 
 const OK = 0
 const SHOT = 2

@@ -132,6 +132,36 @@ test('policy test --json reports each result', async (t) => {
   t.like(out.results[0], { from: API, to: WEB, port: null, expect: 'allow', got: 'deny', passed: false })
 })
 
+test('policy test --datapath runs the tests through the kernel too: PASS lines with the trace, --json the steps', async (t) => {
+  const path = await file('good-dp.yaml', GOOD)
+  const r = await latchctl('policy', 'test', path, '--datapath')
+  t.is(r.code, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  t.regex(
+    lines[0]!,
+    /^PASS .*: allow, as expected; .*; kernel on tcp\/8080: first packet allowed at source, allowed at destination; reply pass_reply at destination, pass_reply at source; reverse new flow drop_reverse at destination$/,
+  )
+  t.regex(
+    lines[1]!,
+    /^PASS .*: deny, as expected; .*; kernel on tcp\/1: first packet drop_no_rule at source; reverse new flow drop_no_rule at destination$/,
+  )
+  t.is(lines[2], '2 passed, 0 failed')
+  const j = await latchctl('policy', 'test', path, '--datapath', '--json')
+  t.is(j.code, 0, j.stderr)
+  const out = JSON.parse(j.stdout)
+  t.like(out.results[1], { probe: 'tcp/1', kernel: 'deny', passed: true })
+  t.deepEqual(out.results[1].steps, [
+    { packet: 'first', end: 'source', program: 'from_workload', passed: false, reason: 'drop_no_rule' },
+    {
+      packet: 'reverse',
+      end: 'destination',
+      program: 'from_workload',
+      passed: false,
+      reason: 'drop_no_rule',
+    },
+  ])
+})
+
 test('policy test of a file without tests is an error, not a silent pass', async (t) => {
   const r = await latchctl('policy', 'test', await file('notests.yaml', policyText(rule(WEB, API))))
   t.is(r.code, 65)

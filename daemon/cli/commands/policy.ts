@@ -1,14 +1,22 @@
 /**
  * latchctl policy check FILE [--json]   validate a policy file; every problem as FILE:LINE:COL: message
- * latchctl policy test FILE [--json]    run the file's tests: section
- * Both only read the file. Failures are LatchErrors, printed and mapped to exit codes by cli/report.ts.
+ * latchctl policy test FILE [--json] [--datapath]
+ *                                       run the file's tests: section; --datapath also runs each test's
+ *                                       packets through the real eBPF programs (root; see
+ *                                       engine/policy-datapath-test.ts)
+ * Both only read the file (--datapath loads the programs into scratch pin dirs and removes them). Failures are LatchErrors, printed and mapped to exit codes by cli/report.ts.
  */
 import type { Command } from 'commander'
 import { LatchError } from '../../base/errors.js'
-import { type CompiledPolicy, loadPolicyFile, runPolicyTests } from '../../policy/index.js'
+import { type DatapathTestResult, runPolicyTestsOnDatapath } from '../../engine/policy-datapath-test.js'
+import { type CompiledPolicy, loadPolicyFile, runPolicyTests, type TestResult } from '../../policy/index.js'
 
 interface JsonOption {
   json?: boolean
+}
+
+interface TestOptions extends JsonOption {
+  datapath?: boolean
 }
 
 function plural(n: number, word: string): string {
@@ -41,14 +49,16 @@ async function check(file: string, opts: JsonOption): Promise<void> {
   )
 }
 
-async function test(file: string, opts: JsonOption): Promise<void> {
+async function test(file: string, opts: TestOptions): Promise<void> {
   const policy = await loadPolicyFile(file)
   if (policy.tests.length === 0) {
     throw new LatchError('LATCH_ERR_POLICY_NO_TESTS', `${file} has no tests: section (or it is empty)`, {
       details: { file },
     })
   }
-  const results = runPolicyTests(policy)
+  const results: (TestResult | DatapathTestResult)[] = opts.datapath
+    ? runPolicyTestsOnDatapath(policy)
+    : runPolicyTests(policy)
   const failed = results.filter((r) => !r.passed)
   if (opts.json) {
     const rows = results.map((r) => ({
@@ -61,6 +71,7 @@ async function test(file: string, opts: JsonOption): Promise<void> {
       got: r.got,
       passed: r.passed,
       summary: r.summary,
+      ...('kernel' in r ? { probe: r.probe, kernel: r.kernel, steps: r.steps } : {}),
     }))
     const out = {
       ok: failed.length === 0,
@@ -99,5 +110,9 @@ export function registerPolicy(program: Command): void {
     .description("run the policy file's tests: section; exits non-zero when any test fails")
     .argument('<file>', 'the policy file (YAML)')
     .option('--json', 'print one JSON object')
+    .option(
+      '--datapath',
+      'also run each test through the real eBPF programs with BPF_PROG_TEST_RUN (first packet, reply, reverse new flow); needs root',
+    )
     .action(test)
 }

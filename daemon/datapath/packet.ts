@@ -1,12 +1,14 @@
 /**
- * Builds Ethernet frames with IPv4 (or IPv6) and TCP, UDP or ICMP on top, checksums included, for
- * BPF_PROG_TEST_RUN tests and the datapath benchmark.
+ * Builds Ethernet frames with IPv4 (or IPv6) and TCP, UDP, SCTP or ICMP on top, checksums included
+ * (SCTP's CRC32c is left 0: the programs read ports only), for BPF_PROG_TEST_RUN: the tests, the
+ * datapath benchmark and `latchctl policy test --datapath`. Pure.
  */
 import ipaddr from 'ipaddr.js'
 
 export type L4 =
   | { proto: 'tcp'; sport: number; dport: number; flags?: number; payload?: Uint8Array }
   | { proto: 'udp'; sport: number; dport: number; payload?: Uint8Array }
+  | { proto: 'sctp'; sport: number; dport: number; payload?: Uint8Array }
   | { proto: 'icmp'; type: number; code: number; id?: number; seq?: number; payload?: Uint8Array }
 
 /** An IPv6 extension header placed between the fixed header and L4 (8 bytes each). */
@@ -31,7 +33,7 @@ export interface FrameSpec {
 
 const EXT_NUMBER: Record<Ipv6Ext, number> = { 'hop-by-hop': 0, routing: 43, destination: 60 }
 
-const PROTO = { tcp: 6, udp: 17, icmp: 1 } as const
+const PROTO = { tcp: 6, udp: 17, sctp: 132, icmp: 1 } as const
 const ICMPV6 = 58
 
 /** RFC 1071 internet checksum of the concatenation of `parts`. */
@@ -70,6 +72,13 @@ function l4Bytes(l4: L4): Buffer {
       h.writeUInt16BE(l4.sport, 0)
       h.writeUInt16BE(l4.dport, 2)
       h.writeUInt16BE(8 + payload.length, 4)
+      return Buffer.concat([h, payload])
+    }
+    case 'sctp': {
+      const h = Buffer.alloc(12) // common header: ports, verification tag, checksum (left 0)
+      h.writeUInt16BE(l4.sport, 0)
+      h.writeUInt16BE(l4.dport, 2)
+      h.writeUInt32BE(1, 4)
       return Buffer.concat([h, payload])
     }
     case 'icmp': {
@@ -116,8 +125,8 @@ export function frame(spec: FrameSpec): Buffer {
     srcB.copy(ip, 12)
     dstB.copy(ip, 16)
     ip.writeUInt16BE(inetChecksum(ip), 10)
-    if (later) {
-      // a later fragment: no L4 header, nothing to checksum
+    if (later || spec.l4.proto === 'sctp') {
+      // a later fragment: no L4 header; SCTP: CRC32c left 0
     } else if (spec.l4.proto !== 'icmp') {
       const pseudo = Buffer.alloc(12)
       srcB.copy(pseudo, 0)
@@ -161,7 +170,9 @@ export function frame(spec: FrameSpec): Buffer {
   dstB.copy(pseudo, 16)
   pseudo.writeUInt32BE(l4.length, 32)
   pseudo[39] = next
-  if (!later) l4.writeUInt16BE(inetChecksum(pseudo, l4), CSUM_OFFSET[spec.l4.proto])
+  if (!later && spec.l4.proto !== 'sctp') {
+    l4.writeUInt16BE(inetChecksum(pseudo, l4), CSUM_OFFSET[spec.l4.proto])
+  }
   return Buffer.concat([ethernet(0x86dd), ip6, ext, l4])
 }
 

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { arpFrame, frame, inetChecksum } from './packet.js'
+import { arpFrame, frame, inetChecksum } from '../../daemon/datapath/packet.js'
 
 test('the internet checksum of RFC 1071 section 3 example data is right', (t) => {
   // RFC 1071 §3: 00 01 f2 03 f4 f5 f6 f7 sums (one's complement) to 0xddf2; the checksum is ~0xddf2
