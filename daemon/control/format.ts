@@ -30,16 +30,25 @@ function stateText(p: StatusPeer): string {
   return `${p.state}${tunnel}`
 }
 
+/** `wireguard (kernel) latch0 10.101.0.1/32 :51820` or `ipsec (esp) latchx0 if_id 0x4c41 10.101.0.1/32`. */
+function transportText(s: StatusReport): string {
+  const t = s.transport
+  if (t.kind === 'ipsec') {
+    const ifId = t.ifId === undefined ? '' : ` if_id 0x${t.ifId.toString(16)}`
+    return `ipsec (esp) ${t.interface}${ifId} ${s.wireguard.address}`
+  }
+  const backend = t.backend === 'userspace' ? ' (wireguard-go)' : t.backend === 'kernel' ? ' (kernel)' : ''
+  return `wireguard${backend} ${t.interface} ${s.wireguard.address} :${s.wireguard.listenPort}`
+}
+
 export function formatStatus(s: StatusReport): string {
   const out: string[] = []
   out.push(`node ${s.node}  ${s.spiffeId}`)
-  out.push(
-    `  listen ${s.listen}  wireguard ${s.wireguard.interface} ${s.wireguard.address} :${s.wireguard.listenPort}  key ${s.wireguard.publicKey}`,
-  )
+  out.push(`  listen ${s.listen}  ${transportText(s)}  key ${s.wireguard.publicKey}`)
   out.push(
     `  up ${age(s.uptimeSeconds)}${s.ready === false ? ' (starting)' : ''}  pid ${s.pid}  rekey every ${s.rekeyIntervalSeconds}s  grace ${s.gracePeriodSeconds}s`,
   )
-  if (s.wireguard.error) out.push(`  wireguard status unavailable: ${s.wireguard.error}`)
+  if (s.wireguard.error) out.push(`  ${s.transport.kind} status unavailable: ${s.wireguard.error}`)
   if (s.discovery) out.push(...formatDiscovery(s.discovery))
   out.push('')
   if (s.peers.length === 0) {
@@ -50,7 +59,18 @@ export function formatStatus(s: StatusReport): string {
     )
   } else {
     const rows = [
-      ['PEER', 'STATE', 'ROLE', 'ENDPOINT', 'LAST HANDSHAKE', 'PSK AGE', 'ROTATIONS', 'RX', 'TX', 'WG PSK'],
+      [
+        'PEER',
+        'STATE',
+        'ROLE',
+        'ENDPOINT',
+        'LAST HANDSHAKE',
+        'PSK AGE',
+        'ROTATIONS',
+        'RX',
+        'TX',
+        s.transport.kind === 'ipsec' ? 'ESP KEYS' : 'WG PSK',
+      ],
     ]
     for (const p of s.peers) {
       rows.push([
@@ -85,7 +105,7 @@ export function formatStatus(s: StatusReport): string {
   if (s.wireguard.unmanagedPeers.length > 0) {
     out.push(
       '',
-      `WireGuard peers not matched to a peer: ${s.wireguard.unmanagedPeers.map((p) => p.publicKey).join(', ')}`,
+      `${s.transport.kind === 'ipsec' ? 'IPsec pairs' : 'WireGuard peers'} not matched to a peer: ${s.wireguard.unmanagedPeers.map((p) => p.publicKey).join(', ')}`,
     )
   }
   out.push('', s.workloads.length === 0 ? 'no local workloads' : 'local workloads:')

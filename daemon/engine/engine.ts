@@ -44,6 +44,7 @@ class EngineImpl implements Engine {
   private readonly wg: Coalescer<ReconcileResult>
   private readonly adoptGraceMs: number
   private phase: 'new' | 'starting' | 'started' | 'stopped' = 'new'
+  private backend: EngineStatus['backend'] = 'kernel'
   private graceTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly opts: EngineOptions) {
@@ -101,6 +102,7 @@ class EngineImpl implements Engine {
       this.graceTimer.unref()
     }
     this.phase = 'started'
+    this.backend = started.backend
     this.opts.logger.info(
       {
         interface: this.transport.interfaceName,
@@ -164,6 +166,7 @@ class EngineImpl implements Engine {
     const names = new Map([...this.entries.values()].map((e) => [e.config.publicKey, e.session.name]))
     return {
       interface: this.transport.interfaceName,
+      backend: this.backend,
       publicKey: this.transport.ownPublicKey,
       peers: [...state.peers.values()].map((p) => {
         const name = names.get(p.publicKey)

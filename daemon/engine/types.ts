@@ -87,6 +87,8 @@ export interface PeerStatus {
 
 export interface EngineStatus {
   interface: string
+  /** What carries the tunnel: the WireGuard kernel module, wireguard-go, or ESP through XFRM. */
+  backend: 'kernel' | 'userspace' | 'ipsec'
   publicKey: string
   peers: PeerStatus[]
 }

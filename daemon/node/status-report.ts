@@ -65,6 +65,12 @@ export function buildStatus(i: StatusInputs): StatusReport {
     listen: formatEndpoint(c.listen.address, c.listen.port),
     rekeyIntervalSeconds: c.rekeyInterval / 1000,
     gracePeriodSeconds: c.peerGracePeriod / 1000,
+    transport: {
+      kind: c.transport,
+      interface: c.transport === 'ipsec' ? c.ipsec.interface : c.wireguard.interface,
+      ...(wg && { backend: wg.backend }),
+      ...(c.transport === 'ipsec' && { ifId: c.ipsec.ifId }),
+    },
     wireguard: {
       interface: c.wireguard.interface,
       publicKey: wg?.publicKey ?? i.wgPublicKey,

@@ -26,8 +26,19 @@ export interface StatusReport {
   rekeyIntervalSeconds: number
   /** How long a tunnel outlives its lost control connection. */
   gracePeriodSeconds: number
+  /**
+   * What carries the mesh, as running: `wireguard` (backend `kernel` or `userspace` = wireguard-go)
+   * or `ipsec` (ESP through XFRM; the interface is the XFRM interface, `ifId` its if_id). `backend`
+   * is absent when the engine could not be read (then `wireguard.error` says why).
+   */
+  transport: {
+    kind: 'wireguard' | 'ipsec'
+    interface: string
+    backend?: 'kernel' | 'userspace' | 'ipsec'
+    ifId?: number
+  }
   wireguard: {
-    /** The WireGuard interface latchd manages. */
+    /** The WireGuard interface latchd manages (config `wireguard.interface`; unused with IPsec). */
     interface: string
     /** This node's WireGuard public key (base64). */
     publicKey: string

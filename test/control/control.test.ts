@@ -19,25 +19,23 @@ test.before(async () => {
 })
 test.after.always(async () => rm(dir, { recursive: true, force: true }))
 
-const config = parseConfig(
-  {
-    node: 'node1',
-    trustDomain: 'lab.latch',
-    pki: {
-      caFile: '/c',
-      certFile: '/n',
-      keyFile: '/k',
-      intermediateCertFile: '/i',
-      intermediateKeyFile: '/ik',
-    },
-    listen: { address: '10.99.0.11' },
-    workloadCidrs: ['10.100.1.0/24'],
-    wireguard: { address: '10.101.0.1/32', privateKeyFile: '/wg.key' },
-    peersFile: '/peers.yaml',
-    workloads: [{ id: 'spiffe://lab.latch/ns/lab/sa/node1-w1', ips: ['10.100.1.11'], interface: 'lw1' }],
+const configInput = {
+  node: 'node1',
+  trustDomain: 'lab.latch',
+  pki: {
+    caFile: '/c',
+    certFile: '/n',
+    keyFile: '/k',
+    intermediateCertFile: '/i',
+    intermediateKeyFile: '/ik',
   },
-  '/x.yaml',
-)
+  listen: { address: '10.99.0.11' },
+  workloadCidrs: ['10.100.1.0/24'],
+  wireguard: { address: '10.101.0.1/32', privateKeyFile: '/wg.key' },
+  peersFile: '/peers.yaml',
+  workloads: [{ id: 'spiffe://lab.latch/ns/lab/sa/node1-w1', ips: ['10.100.1.11'], interface: 'lw1' }],
+}
+const config = parseConfig(configInput, '/x.yaml')
 
 const now = new Date('2030-01-01T00:10:00Z')
 const peers: PeerSnapshot[] = [
@@ -86,6 +84,7 @@ function report(): StatusReport {
     peers,
     wireguard: {
       interface: 'latch0',
+      backend: 'kernel',
       publicKey: 'A'.repeat(43) + '=',
       peers: [
         {
@@ -123,9 +122,33 @@ test('the status report has each peer with state, PSK age, counters and refusal'
     { id: 'spiffe://lab.latch/ns/lab/sa/node1-w1', ips: ['10.100.1.11'], interface: 'lw1' },
   ])
   const text = formatStatus(s)
+  t.deepEqual(s.transport, { kind: 'wireguard', interface: 'latch0', backend: 'kernel' })
+  t.regex(text, /^ {2}listen 10\.99\.0\.11:7443 {2}wireguard \(kernel\) latch0 10\.101\.0\.1\/32 :51820 /m)
   t.regex(text, /node2\s+established\s+dialer\s+10\.99\.0\.12:51820/)
   t.regex(text, /2\.0 KiB\s+4\.0 KiB\s+yes/)
   t.regex(text, /this node refused node3 \(identity not proven\): cert_unknown_issuer/)
+})
+
+test('on an IPsec node status names the XFRM interface and its if_id, not a WireGuard interface', (t) => {
+  const ipsec = parseConfig({ ...configInput, transport: 'ipsec' }, '/x.yaml')
+  const s = buildStatus({
+    config: ipsec,
+    spiffeId: 'spiffe://lab.latch/latch/node/node1',
+    wgPublicKey: 'A'.repeat(43) + '=',
+    startedAt: new Date('2030-01-01T00:00:00Z'),
+    ready: true,
+    now,
+    peers,
+    wireguard: { interface: 'latchx0', backend: 'ipsec', publicKey: 'A'.repeat(43) + '=', peers: [] },
+  })
+  t.deepEqual(s.transport, { kind: 'ipsec', interface: 'latchx0', backend: 'ipsec', ifId: 0x4c41 })
+  const text = formatStatus(s)
+  t.regex(
+    text,
+    /^ {2}listen 10\.99\.0\.11:7443 {2}ipsec \(esp\) latchx0 if_id 0x4c41 10\.101\.0\.1\/32 {2}key /m,
+  )
+  t.notRegex(text, /wireguard|latch0\b/)
+  t.regex(text, /ESP KEYS/)
 })
 
 test('status round-trips over the control socket, which is 0600', async (t) => {

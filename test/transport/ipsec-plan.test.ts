@@ -215,3 +215,32 @@ test('XFRM messages: usersa_info and userpolicy_info round-trip through the code
   }
   t.deepEqual(decodePolicy(encodePolicy(p)), p)
 })
+
+test('XFRM messages: SAs and policies carry no expiry (byte/packet limits infinite, expiry times 0)', (t) => {
+  const INF = 0xffff_ffff_ffff_ffffn
+  // xfrm_lifetime_cfg: soft/hard byte limit, soft/hard packet limit, then soft/hard add and use
+  // expiry seconds. An expiry of XFRM_INF makes the kernel expire the entry a second after it is added.
+  const lifetime = (buf: Buffer, off: number) =>
+    Array.from({ length: 8 }, (_, i) => buf.readBigUInt64LE(off + i * 8))
+  const want = [INF, INF, INF, INF, 0n, 0n, 0n, 0n]
+  const sa = encodeNewSa({
+    src: '10.99.0.11',
+    dst: '10.99.0.12',
+    spi: 0x1234,
+    reqid: 1,
+    key: Buffer.alloc(20, 1),
+    ifId: 7,
+  })
+  t.deepEqual(lifetime(sa, 96), want, 'xfrm_usersa_info.lft')
+  t.deepEqual(lifetime(sa, 160).slice(0, 4), [0n, 0n, 0n, 0n], 'xfrm_usersa_info.curlft is empty')
+  const pol = encodePolicy({
+    dir: 'out',
+    sel: { src: '0.0.0.0/0', dst: '10.100.2.0/24' },
+    tmplSrc: '10.99.0.11',
+    tmplDst: '10.99.0.12',
+    reqid: 1,
+    ifId: 7,
+    priority: 1000,
+  })
+  t.deepEqual(lifetime(pol, 56), want, 'xfrm_userpolicy_info.lft')
+})

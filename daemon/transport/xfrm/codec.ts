@@ -124,6 +124,12 @@ function readSelector(buf: Buffer, off: number): Selector {
   return { dst: `${d}/${buf.readUInt8(off + 42)}`, src: `${s}/${buf.readUInt8(off + 43)}` }
 }
 
+/**
+ * An xfrm_lifetime_cfg with no limit: its byte and packet limits (the first four u64) are XFRM_INF,
+ * its four expiry times (the last four) stay 0 = none. An XFRM_INF expiry would not mean "never": the
+ * kernel adds it to the creation time as a signed number (-1), and its timer expires the SA or
+ * policy about a second after it was added (iproute2 fills the same four fields only).
+ */
 function writeInfiniteLifetime(buf: Buffer, off: number): void {
   for (let i = 0; i < 4; i++) buf.writeBigUInt64LE(XFRM_INF, off + i * 8)
 }
@@ -166,7 +172,6 @@ export function encodeNewSa(sa: EspSa): Buffer {
   b.writeUInt8(IPPROTO_ESP, 76)
   addr16(sa.src).copy(b, 80)
   writeInfiniteLifetime(b, 96)
-  writeInfiniteLifetime(b, 96 + 32)
   b.writeUInt32LE(sa.reqid >>> 0, 208)
   b.writeUInt16LE(family(sa.dst), 212)
   b.writeUInt8(XFRM_MODE_TUNNEL, 214)
@@ -229,7 +234,6 @@ export function encodePolicy(p: EspPolicy): Buffer {
   const b = Buffer.alloc(USERPOLICY_INFO)
   writeSelector(b, 0, p.sel)
   writeInfiniteLifetime(b, SELECTOR)
-  writeInfiniteLifetime(b, SELECTOR + 32)
   b.writeUInt32LE(p.priority >>> 0, SELECTOR + LIFETIME_CFG + 32)
   b.writeUInt8(dirNumber(p.dir), 160)
   // action 0 = allow, flags 0, share 0

@@ -37,6 +37,8 @@ export interface XfrmPort {
 
 export class NetlinkXfrmPort implements XfrmPort {
   readonly #socket: NetlinkSocket
+  /** The request in flight: one at a time (see #call). */
+  #tail: Promise<unknown> = Promise.resolve()
 
   constructor() {
     this.#socket = createNetlink(NETLINK_XFRM)
@@ -90,7 +92,22 @@ export class NetlinkXfrmPort implements XfrmPort {
     this.#socket.socket.close()
   }
 
-  async #call<T>(what: string, fn: () => Promise<T>, goneIsFine = false): Promise<T | never> {
+  /**
+   * One request at a time on the socket: the kernel runs one dump per netlink socket and answers a
+   * second request meanwhile with EBUSY, whose error message lands inside the first dump's reply
+   * (the `netlink` package then fails that dump: "Multipart message not terminated properly"). A
+   * status read (SAs and policies) racing a reconcile did exactly that.
+   */
+  #call<T>(what: string, fn: () => Promise<T>, goneIsFine = false): Promise<T> {
+    const run = this.#tail.then(
+      () => this.#once(what, fn, goneIsFine),
+      () => this.#once(what, fn, goneIsFine),
+    )
+    this.#tail = run.catch(() => undefined)
+    return run
+  }
+
+  async #once<T>(what: string, fn: () => Promise<T>, goneIsFine: boolean): Promise<T> {
     try {
       return await fn()
     } catch (err) {
