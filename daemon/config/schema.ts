@@ -28,6 +28,20 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info' as const,
   datapathPinDir: '/sys/fs/bpf/latch',
   datapathIdentitiesFile: '/var/lib/latch/identities.json',
+  /**
+   * Connection tracking idle timeouts (datapath.conntrack): the LATCH_CT_DEFAULT_* of
+   * bpf/include/latch_abi.h, which the programs use for an unset field (a test keeps them equal).
+   */
+  conntrackMs: Object.freeze({
+    tcpSyn: 60_000,
+    tcpEstablished: 21_600_000,
+    tcpClosing: 60_000,
+    tcpClosed: 10_000,
+    udp: 60_000,
+    icmp: 30_000,
+    other: 60_000,
+    fragments: 30_000,
+  }),
   /** TCP port of the identity-pair authentication listener on the tunnel address (DESIGN §5). */
   pairAuthPort: 7444,
   /** Upper bound of an auth entry's life (also bounded by both SVIDs' notAfter). */
@@ -165,6 +179,34 @@ const pairAuthSchema = z
   })
   .strict()
 
+/** Bounds of a conntrack idle timeout: below 1 s flows die between two packets; above 7 d entries never go. */
+export const CT_TIMEOUT_MIN_MS = 1000
+export const CT_TIMEOUT_MAX_MS = 7 * 86_400_000
+
+const ctTimeout = (key: keyof typeof DEFAULTS.conntrackMs) =>
+  duration(CT_TIMEOUT_MIN_MS, CT_TIMEOUT_MAX_MS).default(`${DEFAULTS.conntrackMs[key]}ms`)
+
+/** How long the kernel keeps an idle tracked flow, per protocol and TCP state (1s … 7d each). */
+const conntrackSchema = z
+  .object({
+    /** TCP: SYN seen, no reply yet. */
+    tcpSyn: ctTimeout('tcpSyn'),
+    /** TCP: both directions seen. */
+    tcpEstablished: ctTimeout('tcpEstablished'),
+    /** TCP: FIN seen in one direction. */
+    tcpClosing: ctTimeout('tcpClosing'),
+    /** TCP: FIN both ways, or RST (how soon a closed connection is forgotten). */
+    tcpClosed: ctTimeout('tcpClosed'),
+    udp: ctTimeout('udp'),
+    /** ICMP / ICMPv6 echo. */
+    icmp: ctTimeout('icmp'),
+    /** Every other protocol. */
+    other: ctTimeout('other'),
+    /** How long the later fragments of a packet may follow its first fragment. */
+    fragments: ctTimeout('fragments'),
+  })
+  .strict()
+
 const datapathSchema = z
   .object({
     /** Enforce identity pairs with the eBPF datapath (false: WireGuard transport only). */
@@ -173,6 +215,8 @@ const datapathSchema = z
     pinDir: path.default(DEFAULTS.datapathPinDir),
     /** SPIFFE ID → identity id allocation, kept across restarts (JSON, 0600). */
     identitiesFile: path.default(DEFAULTS.datapathIdentitiesFile),
+    /** Connection tracking idle timeouts; written to the datapath's config map at start. */
+    conntrack: conntrackSchema.default({}),
   })
   .strict()
 

@@ -7,7 +7,7 @@ import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import { asLatchError, isLatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import { Datapath } from '../datapath/index.js'
+import { type CtTimeouts, Datapath } from '../datapath/index.js'
 import { NodeDatapath } from './datapath.js'
 
 export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | undefined {
@@ -25,7 +25,23 @@ export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | und
     workloads: c.workloads,
     logger: log,
     remoteAdoptGraceMs: c.peerGracePeriod,
+    ctTimeouts: ctTimeoutsOf(c.datapath.conntrack),
   })
+}
+
+/** datapath.conntrack (ms) -> the config map's ct_* fields (ns). */
+export function ctTimeoutsOf(ct: Config['datapath']['conntrack']): CtTimeouts {
+  const ns = (ms: number) => BigInt(ms) * 1_000_000n
+  return {
+    ctTcpSynNs: ns(ct.tcpSyn),
+    ctTcpEstablishedNs: ns(ct.tcpEstablished),
+    ctTcpClosingNs: ns(ct.tcpClosing),
+    ctTcpClosedNs: ns(ct.tcpClosed),
+    ctUdpNs: ns(ct.udp),
+    ctIcmpNs: ns(ct.icmp),
+    ctOtherNs: ns(ct.other),
+    fragNs: ns(ct.fragments),
+  }
 }
 
 /** datapath.enabled: false after an enforcing run: take our filters off the workload interfaces. */

@@ -14,7 +14,7 @@
  */
 import type { Logger } from 'pino'
 import { asLatchError } from '../base/errors.js'
-import { Datapath, type DatapathEvent, REASONS } from '../datapath/index.js'
+import { type CtTimeouts, Datapath, type DatapathEvent, REASONS } from '../datapath/index.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { MonitorEvent } from '../wire/monitor.js'
 import type { DatapathReport, InterfaceReport } from '../wire/status.js'
@@ -38,6 +38,8 @@ export interface NodeDatapathOptions {
   wireguardInterface: string
   workloads: readonly DatapathWorkload[]
   logger: Logger
+  /** conntrack idle timeouts written to the config map at start (a field left out: the built-in default) */
+  ctTimeouts?: Partial<CtTimeouts>
   /** how long remote entries found at start survive without being re-asserted (default 180 s) */
   remoteAdoptGraceMs?: number
   /** period of the one coarse timer that forgets unclaimed identities and expired entries (default 10 s) */
@@ -66,7 +68,7 @@ export class NodeDatapath implements IdentityDatapath {
 
   /** Loads or adopts the datapath and programs the local workloads. */
   static start(o: NodeDatapathOptions): NodeDatapath {
-    const dp = Datapath.load({ pinDir: o.pinDir })
+    const dp = Datapath.load({ pinDir: o.pinDir, ...(o.ctTimeouts && { ctTimeouts: o.ctTimeouts }) })
     try {
       const stored = readIdentities(o.identitiesFile)
       const self = new NodeDatapath(dp, new IdentityAllocator(o.identitiesFile, stored), o)

@@ -191,6 +191,24 @@ const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
   ],
   ['an unknown log level', withChange('log.level', 'verbose'), 'log.level', /trace/],
   [
+    'a conntrack timeout below a second',
+    withChange('datapath', { conntrack: { udp: '100ms' } }),
+    'datapath.conntrack.udp',
+    /must be between 1s and 7d, got 100ms/,
+  ],
+  [
+    'a conntrack timeout without unit',
+    withChange('datapath', { conntrack: { tcpEstablished: 'long' } }),
+    'datapath.conntrack.tcpEstablished',
+    /duration/,
+  ],
+  [
+    'an unknown conntrack key',
+    withChange('datapath', { conntrack: { tcp: '1m' } }),
+    'datapath.conntrack.tcp',
+    /unknown key/,
+  ],
+  [
     'metrics on the handshake port',
     withChange('metrics', { address: '10.99.0.11', port: 7443 }),
     'metrics.port',
