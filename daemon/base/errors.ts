@@ -371,6 +371,36 @@ export const ERRORS = {
     fix: 'give SPIFFE IDs like spiffe://example.org/ns/shop/sa/web and a TTL such as 30s, 10m or 1h',
   },
 
+  // --- runtime workload registration (control socket, latchctl workload, latch-cni) ---------------
+  LATCH_ERR_WORKLOAD_BAD_REQUEST: {
+    exit: 65,
+    fix: "give the workload's SPIFFE ID in this node's trust domain, IPs inside this node's workloadCidrs that no other local workload uses, and an existing host-side interface (or --netns PATH --netns-interface IF)",
+  },
+  LATCH_ERR_WORKLOAD_EXISTS: {
+    exit: 65,
+    fix: 'that SPIFFE ID is already a local workload with other IPs or another interface: remove it first (`latchctl workload remove ID`), or register the same IPs and interface again (which is a no-op)',
+  },
+  LATCH_ERR_WORKLOAD_STATIC: {
+    exit: 65,
+    fix: 'this workload comes from `workloads:` in latchd.yaml; remove it there and restart latchd',
+  },
+  LATCH_ERR_WORKLOAD_LIMIT: {
+    exit: 69,
+    fix: 'this latchd already hosts registrations.max workloads; remove some, or raise registrations.max in latchd.yaml',
+  },
+  LATCH_ERR_WORKLOAD_FAILED: {
+    exit: 70,
+    fix: 'latchd could not set the workload up (SVID, datapath or state file, see the message); nothing was kept. Check the latchd log, fix the cause and register again',
+  },
+  LATCH_ERR_WORKLOAD_STATE_FILE: {
+    exit: 78,
+    fix: 'the registrations file (registrations.file) is damaged: fix or remove it (its workloads then need registering again) and restart latchd',
+  },
+  LATCH_ERR_WORKLOAD_NOT_READY: {
+    exit: 69,
+    fix: "the workload is registered but some of its allowed pairs were not authenticated in time: check `latchctl status` (peers up, recent pair failures) and the peer's latchd log",
+  },
+
   // --- benchmarks (bench/, scripts/bench) ----------------------------------------------------------
   LATCH_ERR_BENCH_TOOL_FAILED: {
     exit: 70,

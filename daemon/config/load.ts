@@ -88,6 +88,11 @@ function resolvePaths(c: Config, base: string): Config {
     }),
     controlSocket: abs(c.controlSocket),
     workloads: c.workloads.map((w) => ({ ...w, certFile: optAbs(w.certFile), keyFile: optAbs(w.keyFile) })),
+    registrations: {
+      ...c.registrations,
+      file: abs(c.registrations.file),
+      svidDir: abs(c.registrations.svidDir),
+    },
   }
 }
 

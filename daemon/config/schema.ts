@@ -48,6 +48,12 @@ export const DEFAULTS = Object.freeze({
   pairAuthTtlMs: 600_000,
   /** Lifetime of the SVIDs latchd issues for its workloads; renewed at half-life. */
   svidTtlMs: 3_600_000,
+  /** Runtime workload registrations (control socket / CNI), kept across restarts (JSON, 0600). */
+  registrationsFile: '/var/lib/latch/workloads.json',
+  /** Where latchd keeps the SVIDs and keys it issues for registered workloads (0700). */
+  registrationsSvidDir: '/var/lib/latch/workloads',
+  /** The most workloads one latchd hosts (config + registered). */
+  maxWorkloads: 4096,
   /** etcd discovery: the key prefix every node registers under, and its lease TTL. */
   etcdPrefix: '/latch/nodes/',
   etcdLeaseTtlMs: 10_000,
@@ -220,6 +226,17 @@ const datapathSchema = z
   })
   .strict()
 
+const registrationsSchema = z
+  .object({
+    /** The runtime registrations (`latchctl workload add`, latch-cni), re-adopted on start. */
+    file: path.default(DEFAULTS.registrationsFile),
+    /** SVID + key of each registered workload (issued here; the key never leaves the node). */
+    svidDir: path.default(DEFAULTS.registrationsSvidDir),
+    /** Refuse registrations beyond this many local workloads (config + registered). */
+    max: z.number().int().min(1).max(DEFAULTS.maxWorkloads).default(DEFAULTS.maxWorkloads),
+  })
+  .strict()
+
 const count = (max: number) => z.number().int().min(1).max(max)
 const listenerLimits = (d: { maxConnections: number; maxPerSource: number }) =>
   z
@@ -335,6 +352,8 @@ export const configSchema = z
     svidTtl: duration(10_000, REKEY_MAX_MS).default(`${DEFAULTS.svidTtlMs}ms`),
     /** The eBPF identity datapath (DESIGN §6). */
     datapath: datapathSchema.default({}),
+    /** Workloads registered at runtime through the control socket (DESIGN §8b). */
+    registrations: registrationsSchema.default({}),
     /** Optional Prometheus /metrics listener. */
     metrics: metricsSchema.optional(),
     /** Bounds of every listener against a hostile network. */

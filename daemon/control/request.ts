@@ -17,7 +17,7 @@ export function parseRequestLine(line: string): ParsedRequest {
   const req = requestSchema.safeParse(json)
   if (!req.success) {
     return refused(
-      `unknown request ${line.slice(0, 200)}; commands: status, ping, auth_add, auth_del, auth_list, monitor`,
+      `unknown request ${line.slice(0, 200)}; commands: status, ping, auth_add, auth_del, auth_list, monitor, workload_add, workload_remove, workload_list`,
     )
   }
   return { ok: true, request: req.data }

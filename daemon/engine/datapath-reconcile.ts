@@ -63,6 +63,8 @@ export class DatapathReconciler {
   readonly #now: () => number
   readonly #startedAt: number
   #proven: readonly ProvenPair[] = []
+  /** the local workloads now: options.local at start, then setLocal (workloads registered at runtime) */
+  #local: readonly LocalEndpointFact[]
   readonly #remote = new Map<string, readonly string[]>()
   readonly #manual = new Map<string, AuthFact>()
   /** remote identities found in the maps at start, not yet claimed: name → addresses */
@@ -79,6 +81,7 @@ export class DatapathReconciler {
     this.#o = o
     this.#log = o.logger
     this.#now = o.now ?? Date.now
+    this.#local = o.local
     this.#startedAt = this.#now()
   }
 
@@ -125,6 +128,12 @@ export class DatapathReconciler {
   /** Pair authentication's whole set of authenticated pairs (replaces the previous set). */
   setProvenPairs(pairs: readonly ProvenPair[]): Promise<DatapathReconcileResult> {
     this.#proven = [...pairs]
+    return this.schedule()
+  }
+
+  /** Every local workload (replaces the previous set): a workload registered or removed at runtime. */
+  setLocal(local: readonly LocalEndpointFact[]): Promise<DatapathReconcileResult> {
+    this.#local = [...local]
     return this.schedule()
   }
 
@@ -272,7 +281,7 @@ export class DatapathReconciler {
       if (have === undefined || have.expiresAt < a.expiresAt) auth.set(k, a)
     }
     return {
-      local: this.#o.local,
+      local: this.#local,
       wireguardIfindex: this.#o.wireguardIfindex(),
       remote,
       auth,

@@ -8,12 +8,18 @@ import type { Logger } from 'pino'
 import { asLatchError, isLatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
 import { type CtTimeouts, Datapath } from '../datapath/index.js'
-import { NodeDatapath } from './datapath.js'
+import { type DatapathWorkload, NodeDatapath } from './datapath.js'
 
-export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | undefined {
+/** `registered`: the workloads registered at runtime and re-adopted (node/workload-registry.ts). */
+export function startNodeDatapath(
+  c: Config,
+  logger: Logger,
+  registered: readonly DatapathWorkload[] = [],
+): NodeDatapath | undefined {
   const log = logger.child({ component: 'datapath' })
+  const workloads = [...c.workloads, ...registered]
   if (!c.datapath.enabled) {
-    detachLeftovers(c, log)
+    detachLeftovers(c, workloads, log)
     return undefined
   }
   mkdirSync(dirname(c.datapath.identitiesFile), { recursive: true, mode: 0o700 })
@@ -22,7 +28,7 @@ export function startNodeDatapath(c: Config, logger: Logger): NodeDatapath | und
     identitiesFile: c.datapath.identitiesFile,
     // the tunnel interface: decrypted packets carry its ifindex (WireGuard's, or the XFRM interface's)
     wireguardInterface: c.transport === 'ipsec' ? c.ipsec.interface : c.wireguard.interface,
-    workloads: c.workloads,
+    workloads,
     logger: log,
     remoteAdoptGraceMs: c.peerGracePeriod,
     ctTimeouts: ctTimeoutsOf(c.datapath.conntrack),
@@ -45,7 +51,7 @@ export function ctTimeoutsOf(ct: Config['datapath']['conntrack']): CtTimeouts {
 }
 
 /** datapath.enabled: false after an enforcing run: take our filters off the workload interfaces. */
-function detachLeftovers(c: Config, log: Logger): void {
+function detachLeftovers(c: Config, workloads: readonly DatapathWorkload[], log: Logger): void {
   let dp: Datapath
   try {
     dp = Datapath.openPinned({ pinDir: c.datapath.pinDir })
@@ -59,7 +65,7 @@ function detachLeftovers(c: Config, log: Logger): void {
     return
   }
   try {
-    for (const w of c.workloads) {
+    for (const w of workloads) {
       if (!w.interface) continue
       try {
         const r = dp.detach(w.interface)

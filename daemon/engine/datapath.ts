@@ -13,7 +13,7 @@
  * `remoteAdoptGraceMs` and deletes expired auth entries (see datapath-plan.ts).
  */
 import type { Logger } from 'pino'
-import { asLatchError } from '../base/errors.js'
+import { asLatchError, LatchError } from '../base/errors.js'
 import { type CtTimeouts, Datapath, type DatapathEvent, REASONS } from '../datapath/index.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { MonitorEvent } from '../wire/monitor.js'
@@ -55,6 +55,8 @@ export class NodeDatapath implements IdentityDatapath {
   readonly #events: DatapathEvents
   readonly #interfaces: InterfaceReport[] = []
   #reconciler!: DatapathReconciler
+  /** the local workloads the reconcile programs: those of the config, then those registered at runtime */
+  #local: LocalEndpointFact[] = []
   #sub: { close(): void } | undefined
   #gc: NodeJS.Timeout | undefined
 
@@ -90,6 +92,7 @@ export class NodeDatapath implements IdentityDatapath {
         )
       }
       const local = self.#resolveLocal()
+      self.#local = local
       self.#reconciler = DatapathReconciler.adopt({
         maps: dp,
         ids: self.#ids,
@@ -180,6 +183,83 @@ export class NodeDatapath implements IdentityDatapath {
         )
       }
     }
+  }
+
+  // --- workloads registered at runtime (node/workload-registry.ts) -------------------------------
+
+  /**
+   * A workload registered at runtime: its endpoint and ipcache entries are written (one reconcile),
+   * then the programs go on its host-side interface. Throws LATCH_ERR_WORKLOAD_FAILED, with nothing
+   * left behind, when the interface is unknown or the programs cannot be attached.
+   */
+  async addWorkload(w: DatapathWorkload & { interface: string }): Promise<void> {
+    const identity = this.#ids.idOf(w.id)
+    let ifindex: number
+    try {
+      ifindex = this.#dp.ifindex(w.interface)
+    } catch (err) {
+      throw new LatchError(
+        'LATCH_ERR_WORKLOAD_FAILED',
+        `cannot attach the datapath to ${w.interface}: ${asLatchError(err).message}`,
+        { cause: err, details: { workload: w.id, interface: w.interface } },
+      )
+    }
+    this.#local = [...this.#local.filter((l) => l.id !== w.id), { id: w.id, ips: [...w.ips], ifindex }]
+    await this.#reconciler.setLocal(this.#local)
+    try {
+      const r = this.#dp.attach(ifindex)
+      this.#interfaces.push({ workload: w.id, interface: w.interface, ifindex, identity, attached: true })
+      this.#log.info(
+        {
+          event: 'datapath_attached',
+          workload: w.id,
+          interface: w.interface,
+          ifindex,
+          ingress: r.ingress,
+          egress: r.egress,
+        },
+        `datapath on ${w.interface} (${w.id}): ingress ${r.ingress}, egress ${r.egress}`,
+      )
+    } catch (err) {
+      this.#local = this.#local.filter((l) => l.id !== w.id)
+      await this.#reconciler.setLocal(this.#local)
+      throw new LatchError(
+        'LATCH_ERR_WORKLOAD_FAILED',
+        `cannot attach the datapath to ${w.interface}: ${asLatchError(err).message}`,
+        { cause: err, details: { workload: w.id, interface: w.interface } },
+      )
+    }
+  }
+
+  /**
+   * A local workload leaves: its endpoint and ipcache entries go (one reconcile; its auth entries
+   * went when pair authentication dropped its pairs), then the programs come off its interface when
+   * it is still there. Its identity id stays allocated (never reused for another SPIFFE ID).
+   */
+  async removeWorkload(id: string): Promise<void> {
+    this.#local = this.#local.filter((l) => l.id !== id)
+    await this.#reconciler.setLocal(this.#local)
+    for (let i = this.#interfaces.length - 1; i >= 0; i--) {
+      const r = this.#interfaces[i] as InterfaceReport
+      if (r.workload !== id) continue
+      this.#interfaces.splice(i, 1)
+      if (r.ifindex === undefined || !r.attached) continue
+      try {
+        this.#dp.detach(r.ifindex)
+      } catch (err) {
+        // an interface that is already gone took its filters with it
+        this.#log.debug(
+          { event: 'datapath_detach_skipped', interface: r.interface },
+          asLatchError(err).message,
+        )
+      }
+    }
+    this.#log.info({ event: 'datapath_workload_removed', workload: id }, `datapath: removed ${id}`)
+  }
+
+  /** Whether a local workload's programs are attached (undefined: no interface of it is known). */
+  attached(id: string): boolean | undefined {
+    return this.#interfaces.find((i) => i.workload === id)?.attached
   }
 
   #wireguardIfindex(): number | undefined {

@@ -23,6 +23,8 @@ export class NodeChannel extends EventEmitter<NodeChannelEvents> {
   #lastSentAt = Date.now()
   #closed = false
   #byeReason: string | undefined
+  /** An inventory that arrived before anyone listened (the peer adopts the session a tick later). */
+  #early: WorkloadEntry[] | undefined
 
   constructor(conn: FramedConnection, timing: HandshakeTiming) {
     super()
@@ -37,7 +39,8 @@ export class NodeChannel extends EventEmitter<NodeChannelEvents> {
           case 'pong':
             break // liveness only: receiving it already refreshed lastReceivedAt
           case 'inventory':
-            this.emit('inventory', m.workloads)
+            if (this.listenerCount('inventory') === 0) this.#early = m.workloads
+            else this.emit('inventory', m.workloads)
             break
           case 'bye':
             this.#byeReason = m.reason
@@ -55,6 +58,13 @@ export class NodeChannel extends EventEmitter<NodeChannelEvents> {
 
   get closed(): boolean {
     return this.#closed
+  }
+
+  /** The latest inventory received before an `inventory` listener was attached, once. */
+  takeEarlyInventory(): WorkloadEntry[] | undefined {
+    const w = this.#early
+    this.#early = undefined
+    return w
   }
 
   /** Send this node's current inventory to the peer. */

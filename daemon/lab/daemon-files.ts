@@ -81,6 +81,11 @@ export function renderDaemonConfig(
       pinDir: '/sys/fs/bpf/latch',
       identitiesFile: join(dirname(node.configFile), 'identities.json'),
     },
+    // workloads registered at runtime (`lab workload add`, latch-cni): kept per node
+    registrations: {
+      file: join(dirname(node.configFile), 'workloads.json'),
+      svidDir: join(dirname(node.configFile), 'workloads'),
+    },
     log: { level: 'info' },
   }
   return `# latchd config of lab ${node.name}; written by \`latchctl lab up\`\n${stringify(config)}`

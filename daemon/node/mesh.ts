@@ -29,6 +29,8 @@ export interface MeshOptions {
   random?: () => number
   /** A session was established, lost or its inventory changed (pair authentication re-plans). */
   onSessionsChanged?: () => void
+  /** This node's inventory now (sent on every new session; see setInventory for changes). */
+  inventory?: () => NodeSession['peer']['workloads']
 }
 
 export class Mesh {
@@ -138,6 +140,11 @@ export class Mesh {
     return counts
   }
 
+  /** This node's workloads changed: tell every peer with a live session (new sessions get it too). */
+  announceInventory(workloads: NodeSession['peer']['workloads']): void {
+    for (const c of this.#peers.values()) c.sendInventory(workloads)
+  }
+
   /** Stop every peer; tunnels stay in place for the next daemon unless `removeTunnels`. */
   stop(removeTunnels = false): void {
     this.#stopped = true
@@ -156,6 +163,7 @@ export class Mesh {
         const v = checkInventory(workloads, session.peer.workloadCidrs, this.#o.trustDomain)
         return v.ok ? undefined : v.message
       },
+      ...(this.#o.inventory && { inventory: this.#o.inventory }),
       report: (e) => this.#event(e),
     }
   }

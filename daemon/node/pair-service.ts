@@ -26,7 +26,7 @@ import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
 import { PairAuthLoop, type RevokeWhy } from '../pairauth/loop.js'
 import type { PairState } from '../pairauth/pair-table.js'
-import { desiredPairs, type WorkloadRef } from '../pairauth/planner.js'
+import { desiredPairs, pairKey, type WorkloadRef } from '../pairauth/planner.js'
 import { createPairAuthServer, type PairAuthServer } from '../pairauth/server.js'
 import type {
   NodeConstraints,
@@ -41,7 +41,7 @@ import { type PolicyWatch, watchPolicy } from '../policy/watch.js'
 import type { PairAuthStatus } from '../wire/status.js'
 import { policyErrorOf, RecentFailures } from './pair-status.js'
 import type { PeerSnapshot } from './peer.js'
-import { WorkloadSvids } from './workload-svids.js'
+import { type SvidWorkload, WorkloadSvids } from './workload-svids.js'
 
 export interface PairServiceOptions {
   config: Config
@@ -55,6 +55,10 @@ export interface PairServiceOptions {
   /** The node sessions (mesh.snapshot()). */
   peers: () => PeerSnapshot[]
   datapath: IdentityDatapath
+  /** This node's workloads now (config + registered); default: the config's. */
+  local?: () => readonly WorkloadRef[]
+  /** Registered workloads whose SVIDs latchd issues (re-adopted at start). */
+  registered?: readonly SvidWorkload[]
   /** Admission limits of the pair-auth listener. */
   guard?: GuardOptions
   /**
@@ -63,6 +67,12 @@ export interface PairServiceOptions {
    */
   bindToWireguard?: boolean
 }
+
+/**
+ * How long a pair answered before this node planned it (the peer registered a workload and dialed
+ * before its inventory update arrived here) is held without being planned before it is dropped.
+ */
+const EARLY_GRACE_MS = 10_000
 
 /** `10.101.0.1/32` → `10.101.0.1`; `::ffff:10.0.0.1` → `10.0.0.1`. */
 function hostOf(address: string): string {
@@ -78,7 +88,17 @@ export class PairService {
   readonly #svids: WorkloadSvids
   readonly #loop: PairAuthLoop
   readonly #failures = new RecentFailures(50)
-  readonly #localIds: ReadonlySet<string>
+  readonly #local: () => readonly WorkloadRef[]
+  #localIds: ReadonlySet<string> = new Set()
+  readonly #listeners = new Set<() => void>()
+  /**
+   * Answers that succeeded for a pair this node has not planned yet: the peer registered a workload
+   * and dialed before its inventory update reached us. They are published at once (so the new
+   * workload's first packet passes here too) and handed to the loop when the inventory plans the
+   * pair; one not planned within EARLY_GRACE_MS is dropped (its entries go with the next publish).
+   */
+  readonly #early = new Map<string, { outcome: PairSuccess; at: number }>()
+  #earlySweep: NodeJS.Timeout | undefined
   #watch: PolicyWatch | undefined
   #server: PairAuthServer | undefined
   #unsubscribe: (() => void) | undefined
@@ -100,9 +120,11 @@ export class PairService {
       revocations: o.revocations ?? NO_REVOCATIONS,
     }
     this.#credentials = new WorkloadCredentials(o.rootPem)
-    this.#svids = new WorkloadSvids(this.#c, this.#credentials, this.#log)
+    this.#svids = new WorkloadSvids(this.#c, this.#credentials, this.#log, o.registered)
     this.#svids.onRenewed(() => this.#publish())
-    this.#localIds = new Set(this.#c.workloads.map((w) => w.id))
+    const configured = this.#c.workloads.map((w) => ({ id: w.id, ips: w.ips }))
+    this.#local = o.local ?? (() => configured)
+    this.#localIds = new Set(this.#local().map((w) => w.id))
     this.#loop = new PairAuthLoop({
       authenticate: (p) => this.#authenticate(p),
       onAuthenticated: (p, outcome) => this.#authorized(p, outcome),
@@ -190,18 +212,75 @@ export class PairService {
     }
     this.#sessions = sessions
     this.#byTunnel = new Map([...sessions].map(([name, s]) => [s.tunnel, name]))
+    const local = this.#local()
+    this.#localIds = new Set(local.map((w) => w.id))
     // a revoked identity (local or remote) has no pairs: leaving the plan revokes their entries
     const revoked = this.#trust.revocations
     this.#loop.update(
       desiredPairs({
         localNode: this.#c.node,
         policy: this.#watch.current,
-        local: this.#c.workloads.map((w) => ({ id: w.id, ips: w.ips })),
+        local,
         remote,
       }).filter((p) => revoked.revokedId(p.local) === undefined && revoked.revokedId(p.remote) === undefined),
     )
+    for (const [key, e] of this.#early) {
+      if (!this.#localIds.has(e.outcome.local)) this.#early.delete(key)
+      else if (this.#loop.table.get(key) !== undefined) {
+        this.#early.delete(key)
+        this.#loop.accepted(e.outcome)
+      }
+    }
     // same-node pairs follow the policy, the SVIDs and the revocation list without a handshake
     this.#publish()
+    this.#changed()
+  }
+
+  /** Issue (or re-adopt) a registered workload's SVID; the caller then refresh()es. */
+  addWorkload(w: SvidWorkload): Promise<{ notAfter: Date }> {
+    return this.#svids.add(w)
+  }
+
+  /** Stop presenting a workload; the caller then refresh()es, which revokes its pairs at once. */
+  removeWorkload(id: string): void {
+    this.#svids.remove(id)
+  }
+
+  /** The planned pairs of one local workload: how many, how many authenticated, which are pending. */
+  pairsOf(local: string): { planned: number; authenticated: number; pending: string[] } {
+    let planned = 0
+    let authenticated = 0
+    const pending: string[] = []
+    for (const p of this.#loop.table.list()) {
+      if (p.local !== local) continue
+      planned++
+      if (p.expiresAt !== undefined) authenticated++
+      else pending.push(`${p.remote}@${p.node}`)
+    }
+    return { planned, authenticated, pending: pending.sort() }
+  }
+
+  /** The SVID latchd presents for a local workload, if any. */
+  svidOf(id: string): { notAfter: string; renewAt?: string } | undefined {
+    const i = this.#svids.info().find((x) => x.id === id)
+    return i?.notAfter === undefined
+      ? undefined
+      : { notAfter: i.notAfter, ...(i.renewAt && { renewAt: i.renewAt }) }
+  }
+
+  /** Called after every re-plan, authentication and revocation; returns an unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Resolves when every datapath write queued so far is done. */
+  settled(): Promise<void> {
+    return this.#writes
+  }
+
+  #changed(): void {
+    for (const l of this.#listeners) l()
   }
 
   /**
@@ -284,6 +363,7 @@ export class PairService {
 
   async stop(): Promise<void> {
     this.#stopped = true
+    if (this.#earlySweep) clearInterval(this.#earlySweep)
     this.#unsubscribe?.()
     this.#watch?.close()
     this.#svids.stop()
@@ -309,7 +389,59 @@ export class PairService {
 
   #accepted(outcome: PairOutcome): void {
     if (!outcome.ok) this.#failed(outcome, 'answered')
+    else if (
+      outcome.remoteNode !== undefined &&
+      this.#localIds.has(outcome.local) &&
+      this.#loop.table.get(pairKey(outcome.local, outcome.remote, outcome.remoteNode)) === undefined
+    ) {
+      this.#acceptedEarly(outcome)
+      return
+    }
     this.#loop.accepted(outcome)
+  }
+
+  #acceptedEarly(outcome: PairSuccess): void {
+    this.#early.set(pairKey(outcome.local, outcome.remote, outcome.remoteNode as string), {
+      outcome,
+      at: Date.now(),
+    })
+    this.#publish()
+    this.#log.info(
+      {
+        event: 'pair_authenticated_early',
+        local: outcome.local,
+        remote: outcome.remote,
+        node: outcome.remoteNode,
+      },
+      `authenticated ${outcome.local} ↔ ${outcome.remote} on ${outcome.remoteNode} before its inventory arrived`,
+    )
+    this.#earlySweep ??= setInterval(() => this.#sweepEarly(), EARLY_GRACE_MS / 2)
+    this.#earlySweep.unref()
+  }
+
+  #sweepEarly(): void {
+    const now = Date.now()
+    let dropped = 0
+    for (const [key, e] of this.#early) {
+      if (now - e.at < EARLY_GRACE_MS) continue
+      this.#early.delete(key)
+      dropped++
+      this.#log.info(
+        {
+          event: 'pair_revoked',
+          local: e.outcome.local,
+          remote: e.outcome.remote,
+          node: e.outcome.remoteNode,
+          why: 'never-planned',
+        },
+        `dropped ${e.outcome.local} ↔ ${e.outcome.remote}: ${e.outcome.remoteNode} never listed ${e.outcome.remote}`,
+      )
+    }
+    if (dropped > 0) this.#publish()
+    if (this.#early.size === 0 && this.#earlySweep) {
+      clearInterval(this.#earlySweep)
+      this.#earlySweep = undefined
+    }
   }
 
   /**
@@ -333,6 +465,9 @@ export class PairService {
           remoteIps: p.remoteIps,
           expiresAt: new Date(p.expiresAt),
         })
+      }
+      for (const { outcome: o } of this.#early.values()) {
+        pairs.push({ local: o.local, remote: o.remote, remoteIps: o.remoteIps, expiresAt: o.expiresAt })
       }
       pairs.push(...this.#sameNodePairs())
       return dp.setProvenPairs(pairs)
@@ -391,6 +526,7 @@ export class PairService {
       },
       `authenticated ${p.local} ↔ ${p.remote} on ${p.node} until ${outcome.expiresAt.toISOString()}`,
     )
+    this.#changed()
   }
 
   #revoked(p: PairState, why: RevokeWhy): void {
@@ -406,6 +542,7 @@ export class PairService {
     // written by hand or adopted at start go too
     this.#publish()
     if (!stillHeld) this.#revokeBoth(p.local, p.remote)
+    this.#changed()
   }
 
   #revokeBoth(a: string, b: string): void {

@@ -23,6 +23,7 @@ import type { LocalIdentity } from './local-identity.js'
 import type { Mesh } from './mesh.js'
 import type { PairService } from './pair-service.js'
 import type { TrustLifecycle } from './trust-lifecycle.js'
+import type { WorkloadRegistry } from './workload-registry.js'
 
 export interface DaemonOptions {
   config: Config
@@ -44,6 +45,8 @@ export interface DaemonParts {
   /** Set when every component has started (status `ready`, /readyz); cleared when stopping. */
   ready?: boolean
   identity?: LocalIdentity
+  /** The local workloads: the config's and those registered at runtime (re-adopted at start). */
+  workloads?: WorkloadRegistry
   engine?: Engine
   /** What engine.start() found: this node's WireGuard key, and whether the interface was adopted. */
   wireguard?: { publicKey: string; adopted: boolean }

@@ -60,6 +60,11 @@ export interface PeerDeps {
   gracePeriodMs: number
   /** Checks an inventory update against the session's CIDRs (handshake's checkInventory). */
   checkInventory: (session: NodeSession, workloads: NodeSession['peer']['workloads']) => string | undefined
+  /**
+   * This node's inventory now: sent on every new session right after it is established, because the
+   * hello may have been written before the last change (a workload registered mid-handshake).
+   */
+  inventory?: () => NodeSession['peer']['workloads']
   report: (e: PeerEvent) => void
 }
 
@@ -172,6 +177,12 @@ export class PeerController {
     this.#session = undefined
     if (removeTunnel && this.#tunnel !== 'down')
       this.#removeTunnel('the peer was removed from the peers file')
+  }
+
+  /** Send this node's inventory on the live session (no-op without one). */
+  sendInventory(workloads: NodeSession['peer']['workloads']): void {
+    if (this.#session !== undefined && !this.#session.channel.closed)
+      this.#session.channel.sendInventory(workloads)
   }
 
   /**
@@ -298,7 +309,7 @@ export class PeerController {
     this.#retryTimer = undefined
     this.#retryAt = undefined
     session.channel.on('lost', (why, planned) => this.#lost(session, why, planned))
-    session.channel.on('inventory', (workloads) => {
+    const onInventory = (workloads: NodeSession['peer']['workloads']) => {
       const problem = this.#d.checkInventory(session, workloads)
       if (problem) {
         this.#d.report({ kind: 'inventory_rejected', peer: this.name, message: problem })
@@ -306,7 +317,12 @@ export class PeerController {
       }
       session.peer.workloads = workloads
       this.#d.report({ kind: 'inventory', peer: this.name, workloads: workloads.length })
-    })
+    }
+    session.channel.on('inventory', onInventory)
+    const early = session.channel.takeEarlyInventory()
+    if (early !== undefined) onInventory(early)
+    const mine = this.#d.inventory?.()
+    if (mine !== undefined) session.channel.sendInventory(mine)
     this.#armExpiry(session)
     if (this.role === 'dialer') this.#armRekey(this.#d.rekeyIntervalMs)
     this.#d.report({

@@ -18,10 +18,12 @@ import { metricsComponent } from './components/metrics.js'
 import { pairAuthComponent } from './components/pair-auth.js'
 import { peeringComponent } from './components/peering.js'
 import { trustComponent } from './components/trust.js'
+import { workloadRegistrationComponent, workloadsComponent } from './components/workloads.js'
 import type { DaemonParts } from './parts.js'
 
 export const COMPONENTS: readonly Component<DaemonParts>[] = [
   identityComponent, //           node certificate, key, intermediate, root
+  workloadsComponent, //          registrations kept across restarts (those whose interface vanished dropped)
   engineComponent, //             WireGuard interface (adopted or created); left in place on stop
   datapathComponent, //           eBPF maps and programs (load or adopt the pins)
   meshComponent, //               peer state machines and metrics, no peers yet
@@ -32,6 +34,7 @@ export const COMPONENTS: readonly Component<DaemonParts>[] = [
   controlSocketComponent, //      status, ping, datapath commands
   metricsComponent, //            /metrics (config `metrics`)
   pairAuthComponent, //           identity-pair authentication (config `policyFile`)
+  workloadRegistrationComponent, // workload_add/remove served from here on (control socket, latch-cni)
   peeringComponent, //            the mesh gets the discovered peers and starts dialing
   trustComponent, //              PKI hot reload, revocation list, expiry warnings
 ]

@@ -31,6 +31,8 @@ export interface StatusInputs {
   /** Identity-pair authentication, when latchd runs it (a policy file is configured). */
   pairAuth?: PairAuthStatus
   discovery?: DiscoveryStatus
+  /** The local workloads (config and registered); default: the config's. */
+  workloads?: ReadonlyArray<{ id: string; ips: readonly string[]; interface?: string | undefined }>
 }
 
 function refusal(r: PeerSnapshot['refusal'] | PeerSnapshot['lastError']): StatusRefusal | undefined {
@@ -87,7 +89,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
         })),
     },
     peers,
-    workloads: c.workloads.map((w) => ({
+    workloads: (i.workloads ?? c.workloads).map((w) => ({
       id: w.id,
       ips: [...w.ips],
       ...(w.interface && { interface: w.interface }),

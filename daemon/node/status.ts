@@ -22,6 +22,7 @@ export async function daemonStatus(p: DaemonParts): Promise<ControlResponse> {
         wireguard: wgStatus,
         ...(p.pairs && { pairAuth: await p.pairs.status() }),
         ...(p.discovery && { discovery: p.discovery.status() }),
+        ...(p.workloads && { workloads: p.workloads.list() }),
       }),
       ...(p.trust && { trust: p.trust.status() }),
       ...(datapath && { datapath: datapath.report() }),

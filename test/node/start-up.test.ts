@@ -13,6 +13,7 @@ import { pino } from 'pino'
 import { daemonPkiFiles } from '../../certs/index.js'
 import type { Component } from '../../daemon/base/lifecycle.js'
 import { parseConfig } from '../../daemon/config/load.js'
+import { listWorkloads } from '../../daemon/control/workload-client.js'
 import type { Engine } from '../../daemon/engine/index.js'
 import { startDaemon } from '../../daemon/node/daemon.js'
 import type { DaemonParts } from '../../daemon/node/parts.js'
@@ -116,6 +117,7 @@ test('the metrics port taken: start fails, and what started before it stops in r
   }
   const started = [
     'identity',
+    'workloads',
     'engine',
     'datapath',
     'mesh',
@@ -152,6 +154,7 @@ test('a full start stops every component in reverse order, once', async (t) => {
   t.true(existsSync(config.controlSocket))
   const r = await d.status()
   t.true(r.ok && 'status' in r && r.status.node === 'alpha')
+  t.deepEqual(await listWorkloads(config.controlSocket), [], 'workload_list answers on the control socket')
   await d.stop()
   await d.stop()
   const names = COMPONENTS.map((c) => c.name)

@@ -7,6 +7,7 @@ import { registerMonitor } from './monitor.js'
 import { registerNode } from './node.js'
 import { registerPolicy } from './policy.js'
 import { registerStatus } from './status.js'
+import { registerWorkload } from './workload.js'
 
 /**
  * Every command group registers itself here, one line each. Keep the list in the order `--help`
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerPolicy(program)
   registerLab(program)
   registerStatus(program)
+  registerWorkload(program)
   registerMonitor(program)
   registerDebug(program)
   // registerCa(program), registerNode(program), registerIdentity(program), registerLab(program), …

@@ -1,9 +1,11 @@
 /** The local control socket: status, ping and the datapath's commands (daemon/wire/control.ts). */
 import type { Component } from '../../base/lifecycle.js'
 import { ControlServer } from '../../control/server.js'
+import { isWorkloadRequest } from '../../wire/workload.js'
 import { handleDatapathRequest, isDatapathRequest } from '../datapath-requests.js'
 import { type DaemonParts, need } from '../parts.js'
 import { daemonStatus } from '../status.js'
+import { handleWorkloadRequest } from '../workload-handler.js'
 
 export const controlSocketComponent: Component<DaemonParts> = {
   name: 'control socket',
@@ -16,7 +18,9 @@ export const controlSocketComponent: Component<DaemonParts> = {
           ? { ok: true, pong: true }
           : isDatapathRequest(req)
             ? handleDatapathRequest(datapath, req)
-            : daemonStatus(p),
+            : isWorkloadRequest(req)
+              ? handleWorkloadRequest(need(p.workloads, 'the workloads'), req)
+              : daemonStatus(p),
       datapath && ((send) => datapath.onEvent(send)),
       need(p.guards, 'the listener limits').control,
     )

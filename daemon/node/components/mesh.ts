@@ -21,6 +21,7 @@ export const meshComponent: Component<DaemonParts> = {
     const engine = need(p.engine, 'the engine')
     const wg = need(p.wireguard, 'WireGuard')
     const datapath = p.datapath
+    const registry = need(p.workloads, 'the workloads')
     const local: LocalNode = {
       node: c.node,
       trustDomain: c.trustDomain,
@@ -32,7 +33,7 @@ export const meshComponent: Component<DaemonParts> = {
       endpoint: formatEndpoint(c.listen.address, c.wireguard.listenPort),
       tunnelAddress: c.wireguard.address,
       workloadCidrs: [...c.workloadCidrs],
-      workloads: c.workloads.map((w) => ({ id: w.id, ips: [...w.ips] })),
+      workloads: registry.inventory(),
       revocations: need(p.revocations, 'the revocation list'),
     }
     const timing = o.timing ?? { ...DEFAULT_TIMING, handshakeTimeoutMs: c.limits.handshakeTimeout }
@@ -68,6 +69,7 @@ export const meshComponent: Component<DaemonParts> = {
       logger: p.logger,
       metrics,
       ...(o.backoff && { backoff: o.backoff }),
+      inventory: () => registry.inventory(),
       onSessionsChanged: () => {
         p.pairs?.refresh()
         p.inventory?.trigger()

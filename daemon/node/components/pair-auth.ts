@@ -20,6 +20,7 @@ export const pairAuthComponent: Component<DaemonParts> = {
     }
     const identity = need(p.identity, 'the identity')
     const mesh = need(p.mesh, 'the mesh')
+    const registry = need(p.workloads, 'the workloads')
     const pairs = new PairService({
       config: c,
       logger: p.logger,
@@ -28,6 +29,8 @@ export const pairAuthComponent: Component<DaemonParts> = {
       revocations: need(p.revocations, 'the revocation list'),
       peers: () => mesh.snapshot(),
       datapath: p.identityDatapath,
+      local: () => registry.local(),
+      registered: registry.svidWorkloads(),
       guard: need(p.guards, 'the listener limits').pairAuth,
     })
     p.pairs = pairs
