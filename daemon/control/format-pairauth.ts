@@ -37,7 +37,8 @@ export function formatPairAuth(p: PairAuthStatus): string {
   else {
     const rows = [['LOCAL', 'REMOTE', 'NODE', 'STATE', 'EXPIRES', 'LAST FAILURE']]
     for (const x of p.pairs) {
-      rows.push([x.local, x.remote, x.node, x.state, x.expiresAt ?? '-', x.lastReason ?? '-'])
+      const node = x.sameNode ? `${x.node} (same node)` : x.node
+      rows.push([x.local, x.remote, node, x.state, x.expiresAt ?? '-', x.lastReason ?? '-'])
     }
     out.push(table(rows).replace(/^/gm, '  '))
   }

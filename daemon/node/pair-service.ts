@@ -43,6 +43,14 @@ import { policyErrorOf, RecentFailures } from './pair-status.js'
 import type { PeerSnapshot } from './peer.js'
 import { type SvidWorkload, WorkloadSvids } from './workload-svids.js'
 
+/** An allowed pair of two local workloads (a < b): its entries' expiry, or why it has none. */
+interface SameNodePair {
+  readonly a: string
+  readonly b: string
+  readonly expiresAt?: Date
+  readonly why?: 'revoked' | 'no_svid' | 'svid_expired'
+}
+
 export interface PairServiceOptions {
   config: Config
   logger: Logger
@@ -329,20 +337,7 @@ export class PairService {
         ...(err && { error: policyErrorOf(err) }),
       },
       identities: this.#svids.info(),
-      pairs: this.#loop.table
-        .list()
-        .sort((a, b) => (a.key < b.key ? -1 : 1))
-        .map((p) => ({
-          local: p.local,
-          remote: p.remote,
-          node: p.node,
-          initiator: p.initiator,
-          state: p.expiresAt !== undefined ? 'authenticated' : p.inFlight ? 'authenticating' : 'pending',
-          ...(p.expiresAt !== undefined && { expiresAt: new Date(p.expiresAt).toISOString() }),
-          ...(p.remoteIps.length > 0 && { remoteIps: [...p.remoteIps] }),
-          failures: p.failures,
-          ...(p.lastReason !== undefined && { lastReason: p.lastReason }),
-        })),
+      pairs: [...this.#plannedPairStatus(), ...this.#sameNodePairStatus()],
       ...(entries instanceof Error
         ? { authEntriesError: entries.message, authEntries: [] }
         : {
@@ -354,6 +349,37 @@ export class PairService {
           }),
       recentFailures: this.#failures.list(),
     }
+  }
+
+  #plannedPairStatus(): PairAuthStatus['pairs'] {
+    return this.#loop.table
+      .list()
+      .sort((a, b) => (a.key < b.key ? -1 : 1))
+      .map((p) => ({
+        local: p.local,
+        remote: p.remote,
+        node: p.node,
+        initiator: p.initiator,
+        state: p.expiresAt !== undefined ? 'authenticated' : p.inFlight ? 'authenticating' : 'pending',
+        ...(p.expiresAt !== undefined && { expiresAt: new Date(p.expiresAt).toISOString() }),
+        ...(p.remoteIps.length > 0 && { remoteIps: [...p.remoteIps] }),
+        failures: p.failures,
+        ...(p.lastReason !== undefined && { lastReason: p.lastReason }),
+      }))
+  }
+
+  #sameNodePairStatus(): PairAuthStatus['pairs'] {
+    return this.#sameNodeCandidates().map((c) => ({
+      local: c.a,
+      remote: c.b,
+      node: this.#c.node,
+      initiator: false,
+      sameNode: true,
+      state: c.expiresAt !== undefined ? 'authenticated' : 'pending',
+      ...(c.expiresAt !== undefined && { expiresAt: c.expiresAt.toISOString() }),
+      failures: 0,
+      ...(c.why !== undefined && { lastReason: c.why }),
+    }))
   }
 
   /** Renew a local workload's SVID now. */
@@ -474,27 +500,43 @@ export class PairService {
     })
   }
 
+  /** The same-node pairs that have entries (see #sameNodeCandidates). */
+  #sameNodePairs(): ProvenPair[] {
+    const out: ProvenPair[] = []
+    for (const c of this.#sameNodeCandidates()) {
+      if (c.expiresAt !== undefined)
+        out.push({ local: c.a, remote: c.b, remoteIps: [], expiresAt: c.expiresAt })
+    }
+    return out
+  }
+
   /**
    * Allowed pairs of two workloads of this node (policy.pairAllowed either way). No handshake can
    * prove more than latchd already knows: it holds both SVIDs, and the datapath checks each end's
    * source address on its own interface. Entries both ways until the earlier of the two SVIDs'
    * notAfter (a renewal republishes); a workload without a usable SVID or on the revocation list
-   * has none. Cost: min(local², allowed pairs) lookups.
+   * has none (`why` says which). Cost: min(local², allowed pairs) lookups.
    */
-  #sameNodePairs(): ProvenPair[] {
+  #sameNodeCandidates(): SameNodePair[] {
     const policy = this.#watch?.current
     if (policy === undefined || this.#localIds.size < 2) return []
     const revoked = this.#trust.revocations
     const now = Date.now()
-    const out: ProvenPair[] = []
+    const out: SameNodePair[] = []
     const add = (a: string, b: string) => {
-      if (revoked.revokedId(a) !== undefined || revoked.revokedId(b) !== undefined) return
+      if (revoked.revokedId(a) !== undefined || revoked.revokedId(b) !== undefined) {
+        out.push({ a, b, why: 'revoked' })
+        return
+      }
       const ca = this.#credentials.get(a)
       const cb = this.#credentials.get(b)
-      if (ca === undefined || cb === undefined) return
+      if (ca === undefined || cb === undefined) {
+        out.push({ a, b, why: 'no_svid' })
+        return
+      }
       const expiresAt = ca.notAfter < cb.notAfter ? ca.notAfter : cb.notAfter
-      if (expiresAt.getTime() <= now) return
-      out.push({ local: a, remote: b, remoteIps: [], expiresAt })
+      if (expiresAt.getTime() <= now) out.push({ a, b, why: 'svid_expired' })
+      else out.push({ a, b, expiresAt })
     }
     const local = [...this.#localIds].sort()
     const allowed = policy.allowedPairs()

@@ -158,13 +158,19 @@ export interface PairAuthStatus {
   }
   /** The local workloads' SVIDs. */
   identities: SvidInfo[]
-  /** Every planned pair (local workload, remote workload, remote node). */
+  /**
+   * Every planned pair (local workload, remote workload, remote node), then every allowed pair of
+   * two workloads of this node (sameNode: entries written without a handshake, node = this node;
+   * pending with lastReason revoked / no_svid / svid_expired when one of them has no usable SVID).
+   */
   pairs: Array<{
     local: string
     remote: string
     node: string
-    /** This node dials (the peer only as a fallback). */
+    /** This node dials (the peer only as a fallback); false for same-node pairs. */
     initiator: boolean
+    /** Both workloads are on this node. */
+    sameNode?: boolean
     state: 'authenticated' | 'authenticating' | 'pending'
     /** When the pair's auth entries expire (authenticated pairs). */
     expiresAt?: string

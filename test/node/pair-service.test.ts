@@ -189,9 +189,21 @@ test('an allowed pair of two workloads on one node gets auth entries both ways w
   t.is(a.dp.remote.size, 0, 'a same-node pair proves no remote addresses')
   t.false(a.dp.has(WEB, DB), 'the policy allows nothing towards node2')
   const st = await a.svc.status()
-  t.is(st.pairs.length, 0, 'no pair handshake was planned')
   const notAfter = st.identities.map((i) => Date.parse(String(i.notAfter)))
   t.is(a.dp.auth.get(`${WEB} ${API}`)?.getTime(), Math.min(...notAfter), "until the earlier SVID's notAfter")
+  // status lists it as a same-node pair (no handshake planned: no pair towards node2)
+  t.deepEqual(st.pairs, [
+    {
+      local: [WEB, API].sort()[0]!,
+      remote: [WEB, API].sort()[1]!,
+      node: 'node1',
+      initiator: false,
+      sameNode: true,
+      state: 'authenticated',
+      expiresAt: new Date(Math.min(...notAfter)).toISOString(),
+      failures: 0,
+    },
+  ])
   await writeFile(policyFile, policyText([[DB, WEB]]))
   await waitFor('same-node entries removed', () => !a.dp.has(WEB, API) && !a.dp.has(API, WEB), 3000)
   await writeFile(policyFile, policyText([[API, WEB]]))
