@@ -49,6 +49,9 @@ const ALLOWED: Record<string, readonly string[]> = {
     'daemon/engine',
     'daemon/control',
   ],
+  // latch-cni: talks to latchd through control/ and wire/; engine/interfaces.ts finds the host side of
+  // the container's veth
+  'daemon/cni': [...BASE, 'daemon/control', 'daemon/engine'],
   'daemon/lab': [...BASE, 'certs', 'daemon/config', 'daemon/control'],
   // latchctl talks to a running latchd only through control/ and wire/; offline commands use the
   // pure policy compiler, the PKI and the lab

@@ -401,6 +401,16 @@ export const ERRORS = {
     fix: "the workload is registered but some of its allowed pairs were not authenticated in time: check `latchctl status` (peers up, recent pair failures) and the peer's latchd log",
   },
 
+  // --- the CNI plugin (latch-cni) ------------------------------------------------------------------
+  LATCH_ERR_CNI_NO_IDENTITY: {
+    exit: 65,
+    fix: 'no identity rule of the latch-cni configuration matched this container: add a rule for it (identity.rules or the selector file), or pass K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS for the template',
+  },
+  LATCH_ERR_CNI_NO_INTERFACE: {
+    exit: 69,
+    fix: 'latch-cni could not find the container interface or its host-side veth peer: the main plugin must create a veth (bridge or ptp) named CNI_IFNAME in CNI_NETNS',
+  },
+
   // --- benchmarks (bench/, scripts/bench) ----------------------------------------------------------
   LATCH_ERR_BENCH_TOOL_FAILED: {
     exit: 70,
