@@ -140,6 +140,13 @@ const wireguardSchema = z
     /** WireGuard private key (base64, `wg genkey` format); created 0600 when missing. */
     privateKeyFile: path,
     backend: z.enum(['auto', 'kernel', 'userspace']).default(DEFAULTS.wireguardBackend),
+    /** The wireguard-go latchd starts for the userspace backend (a name on PATH or a path). */
+    userspaceBinary: z.string().min(1).default('wireguard-go'),
+    /**
+     * false: the userspace interface's TUN segmentation and checksum offloads are turned off
+     * (ethtool -K <if> tx off tso off gso off), so the kernel hands wireguard-go MTU-sized packets.
+     */
+    userspaceOffloads: z.boolean().default(true),
   })
   .strict()
 

@@ -32,6 +32,10 @@ export interface LabPairTuning {
   transport?: 'wireguard' | 'ipsec'
   /** latchd `peerGracePeriod` (e.g. "2s": the discovery benchmark sees a leave complete). Default: latchd's. */
   peerGracePeriod?: string
+  /** latchd `wireguard.userspaceBinary`. Default: latchd's (wireguard-go on PATH). */
+  wireguardGo?: string
+  /** latchd `wireguard.userspaceOffloads`. Default: latchd's (true). */
+  userspaceOffloads?: boolean
 }
 
 /**
@@ -59,6 +63,8 @@ export function renderDaemonConfig(
       address: node.tunnelAddress,
       privateKeyFile: node.wgKeyFile,
       backend: 'auto',
+      ...(tuning.wireguardGo !== undefined && { userspaceBinary: tuning.wireguardGo }),
+      ...(tuning.userspaceOffloads !== undefined && { userspaceOffloads: tuning.userspaceOffloads }),
     },
     ...(tuning.transport === 'ipsec' && { transport: 'ipsec' }),
     ...(discovery === 'file' ? { peersFile: node.peersFile } : { etcd: etcdDiscovery(node) }),

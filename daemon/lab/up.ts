@@ -58,6 +58,10 @@ export interface UpOptions {
   pairAuthTtl?: string
   /** What carries the mesh: `wireguard` or `ipsec` (ESP via XFRM). Default: the running lab's, else wireguard. */
   transport?: 'wireguard' | 'ipsec'
+  /** latchd wireguard.userspaceBinary (the benchmark compares wireguard-go builds). Not remembered. */
+  wireguardGo?: string
+  /** latchd wireguard.userspaceOffloads (default true). Not remembered. */
+  userspaceOffloads?: boolean
   // svidTtl and pairAuthTtl are not remembered (like enforce): an `up` without them writes latchd's
   // defaults back and restarts the daemons whose config that changes
 }
@@ -253,6 +257,8 @@ function pairTuning(opts: UpOptions): LabPairTuning {
   if (opts.peerGracePeriod !== undefined)
     out.peerGracePeriod = check('peerGracePeriod', opts.peerGracePeriod, 0)
   if (opts.pairAuthTtl !== undefined) out.pairAuthTtl = check('--pair-auth-ttl', opts.pairAuthTtl, 5_000)
+  if (opts.wireguardGo !== undefined) out.wireguardGo = opts.wireguardGo
+  if (opts.userspaceOffloads !== undefined) out.userspaceOffloads = opts.userspaceOffloads
   return out
 }
 

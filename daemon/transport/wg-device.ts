@@ -18,6 +18,14 @@ export interface EnsuredDevice {
   adopted: boolean
 }
 
+/** How the userspace backend runs: which wireguard-go, and whether the TUN keeps its offloads. */
+export interface UserspaceOptions {
+  /** Default `wireguard-go` (PATH). */
+  binary?: string
+  /** Default true. false: `ethtool -K <if> tx off tso off gso off` on the TUN (also when adopted). */
+  offloads?: boolean
+}
+
 /**
  * Make sure the WireGuard interface exists, creating it only when there is none.
  *
@@ -30,6 +38,7 @@ export async function ensureDevice(
   iface: string,
   backend: 'auto' | WgBackend,
   deps: DeviceDeps,
+  userspace: UserspaceOptions = {},
 ): Promise<EnsuredDevice> {
   const existing = await deps.netlink.getLink(iface)
   if (existing !== undefined) {
@@ -49,12 +58,13 @@ export async function ensureDevice(
         'adopting an existing interface of the other backend',
       )
     }
+    if (found === 'userspace' && userspace.offloads === false) await offloadsOff(iface, deps.runner)
     return { link: existing, backend: found, adopted: true }
   }
 
   let made: WgBackend
   if (backend === 'userspace') {
-    await startUserspace(iface, deps.runner)
+    await startUserspace(iface, deps.runner, userspace)
     made = 'userspace'
   } else {
     try {
@@ -63,7 +73,7 @@ export async function ensureDevice(
     } catch (err) {
       if (backend === 'kernel' || !isLatchError(err, 'LATCH_ERR_WG_KERNEL_UNSUPPORTED')) throw err
       deps.logger.info({ interface: iface }, 'no WireGuard kernel module; starting wireguard-go')
-      await startUserspace(iface, deps.runner)
+      await startUserspace(iface, deps.runner, userspace)
       made = 'userspace'
     }
   }
@@ -77,7 +87,19 @@ export async function ensureDevice(
       },
     )
   }
-  deps.logger.info({ interface: iface, backend: made, ifindex: link.index }, 'created WireGuard interface')
+  if (made === 'userspace' && userspace.offloads === false) await offloadsOff(iface, deps.runner)
+  deps.logger.info(
+    {
+      interface: iface,
+      backend: made,
+      ifindex: link.index,
+      ...(made === 'userspace' && {
+        binary: userspace.binary ?? 'wireguard-go',
+        offloads: userspace.offloads !== false,
+      }),
+    },
+    'created WireGuard interface',
+  )
   return { link, backend: made, adopted: false }
 }
 
@@ -92,14 +114,34 @@ async function answersWg(iface: string, runner: CommandRunner): Promise<boolean>
  * them to a detached child and exits, so the interface outlives latchd. LOG_LEVEL would make the
  * child keep our stdout/stderr pipes open (and hang the run), so it is cleared.
  */
-async function startUserspace(iface: string, runner: CommandRunner): Promise<void> {
-  const res = await runner.run('wireguard-go', [iface], {
+async function startUserspace(iface: string, runner: CommandRunner, opts: UserspaceOptions): Promise<void> {
+  const binary = opts.binary ?? 'wireguard-go'
+  const res = await runner.run(binary, [iface], {
     env: { LOG_LEVEL: undefined, WG_PROCESS_FOREGROUND: undefined },
   })
   if (res.exitCode !== 0) {
-    const what = res.exitCode === 127 ? 'wireguard-go is not installed' : `wireguard-go ${iface} failed`
+    const what = res.exitCode === 127 ? `${binary} is not installed` : `${binary} ${iface} failed`
     throw new LatchError('LATCH_ERR_WG_USERSPACE_FAILED', `${what}: ${res.stderr.trim()}`, {
-      details: { interface: iface, exitCode: res.exitCode },
+      details: { interface: iface, binary, exitCode: res.exitCode },
     })
+  }
+}
+
+/**
+ * wireguard-go ≥ 0.0.20230223 opens its TUN with IFF_VNET_HDR and turns on TSO/checksum offload,
+ * so the kernel hands it TCP segments of up to 64 KiB. `wireguard.userspaceOffloads: false` turns
+ * those features off again (the kernel segments and checksums before the TUN, as with older builds).
+ * wireguard-go's own GRO (coalescing into the TUN) and UDP GSO on its socket are its choice, not
+ * switchable from outside; to avoid IFF_VNET_HDR altogether, point userspaceBinary at an older build.
+ */
+async function offloadsOff(iface: string, runner: CommandRunner): Promise<void> {
+  const res = await runner.run('ethtool', ['-K', iface, 'tx', 'off', 'tso', 'off', 'gso', 'off'])
+  if (res.exitCode !== 0) {
+    const what = res.exitCode === 127 ? 'ethtool is not installed' : `ethtool -K ${iface} failed`
+    throw new LatchError(
+      'LATCH_ERR_WG_USERSPACE_FAILED',
+      `wireguard.userspaceOffloads is false but ${what}: ${res.stderr.trim()}`,
+      { details: { interface: iface, exitCode: res.exitCode } },
+    )
   }
 }

@@ -28,6 +28,10 @@ export interface WireguardOptions {
   privateKeyFile: string
   /** `kernel` = rtnetlink link type wireguard; `userspace` = wireguard-go; `auto` probes kernel first. */
   backend: 'auto' | WgBackend
+  /** wireguard-go to start for the userspace backend (default `wireguard-go` on PATH). */
+  userspaceBinary?: string
+  /** false: TUN TSO/GSO/checksum offloads off on a userspace interface (default true: left on). */
+  userspaceOffloads?: boolean
 }
 
 export interface TransportReconcile {
@@ -77,11 +81,16 @@ export class WireguardTransport {
   }
 
   private async ensureLink(): Promise<EnsuredDevice> {
-    const device = await ensureDevice(this.opts.interface, this.opts.backend, {
-      runner: this.runner,
-      netlink: this.netlink,
-      logger: this.logger,
-    })
+    const device = await ensureDevice(
+      this.opts.interface,
+      this.opts.backend,
+      {
+        runner: this.runner,
+        netlink: this.netlink,
+        logger: this.logger,
+      },
+      { binary: this.opts.userspaceBinary, offloads: this.opts.userspaceOffloads },
+    )
     this.link = device.link
     await this.ensureAddress(device.link.index)
     if (!device.link.up) await this.netlink.setLinkUp(device.link.index)

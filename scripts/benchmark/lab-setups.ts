@@ -68,11 +68,44 @@ export async function labLatchOff(s: LabSession): Promise<void> {
   s.log(`lab up: ${BENCH_NODES} nodes × ${BENCH_WORKLOADS} workloads, no latchd, plain underlay routes`)
 }
 
+/** The wireguard-go a latch setup runs (scripts/benchmark/transports.ts). */
+export interface LatchTransport {
+  wireguardGo: string
+  offloads: boolean
+}
+
 /** From "latch off" to the real mesh: routes removed, latchd with enforcement on every node. */
-export async function labLatchOn(s: LabSession): Promise<void> {
+export async function labLatchOn(s: LabSession, t: LatchTransport): Promise<void> {
   await setUnderlayRoutes(s.plan, false)
-  const r = await labUp({ daemons: true, enforce: true })
-  s.log(`latchd up on ${r.daemons.map((d) => `${d.node} (pid ${d.pid})`).join(', ')} with --enforce`)
+  const r = await labUp({
+    daemons: true,
+    enforce: true,
+    wireguardGo: t.wireguardGo,
+    userspaceOffloads: t.offloads,
+  })
+  s.log(
+    `latchd up on ${r.daemons.map((d) => `${d.node} (pid ${d.pid})`).join(', ')} with --enforce, ${t.wireguardGo}${t.offloads ? '' : ' (offloads off)'}`,
+  )
+}
+
+/**
+ * The next latch setup of the same run: the lab is taken down (latchd, wireguard-go and the TUNs
+ * go; an adopted interface would keep the previous build) and brought up again with `t`. Processes
+ * the benchmark started in the lab must be stopped before and started again after.
+ */
+export async function labLatchSwitch(s: LabSession, t: LatchTransport): Promise<void> {
+  await labDown()
+  const r = await labUp({
+    nodes: BENCH_NODES,
+    workloads: BENCH_WORKLOADS,
+    daemons: true,
+    enforce: true,
+    wireguardGo: t.wireguardGo,
+    userspaceOffloads: t.offloads,
+  })
+  s.log(
+    `lab re-created; latchd up on ${r.daemons.map((d) => `${d.node} (pid ${d.pid})`).join(', ')} with --enforce, ${t.wireguardGo}${t.offloads ? '' : ' (offloads off)'}`,
+  )
 }
 
 /** Leaves the machine as it was: down if the benchmark brought the lab up, else the old lab back. */

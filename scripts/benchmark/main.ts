@@ -16,7 +16,14 @@ import { FULL, PORTS, QUICK } from './config.js'
 import { labNamespaceFiles } from './cpu-meter.js'
 import { firstConnect } from './first-connect.js'
 import { ipcacheWrites, wgPeers } from './kernel-programming.js'
-import { type LabSession, labLatchOff, labLatchOn, labRestore, labSession } from './lab-setups.js'
+import {
+  type LabSession,
+  labLatchOff,
+  labLatchOn,
+  labLatchSwitch,
+  labRestore,
+  labSession,
+} from './lab-setups.js'
 import type { ProbeResult } from './load/protocol.js'
 import { machine } from './machine.js'
 import { bulk, measureSetup, type Path, type SetupResult } from './measure.js'
@@ -25,6 +32,7 @@ import { statusKb } from './procfs.js'
 import { nodeTool, runIn, startIn, stop, stopAll } from './procs.js'
 import { latchAloneTable, setupsTable } from './report.js'
 import { startSidecars } from './sidecar.js'
+import { latchVariants, tunOffloads } from './transports.js'
 
 function parseCommandLine() {
   try {
@@ -32,12 +40,13 @@ function parseCommandLine() {
       options: {
         quick: { type: 'boolean', default: false },
         json: { type: 'string', default: DEFAULT_JSON },
+        'wg-go': { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', default: false },
       },
     }).values
   } catch (err) {
     process.stderr.write(
-      `error LATCH_ERR_USAGE_BAD_ARGUMENT: ${(err as Error).message}\n  fix: npm run bench [-- --quick] [--json PATH]\n`,
+      `error LATCH_ERR_USAGE_BAD_ARGUMENT: ${(err as Error).message}\n  fix: npm run bench [-- --quick] [--json PATH] [--wg-go PATH[:no-offloads]]...\n`,
     )
     process.exit(64)
   }
@@ -45,10 +54,12 @@ function parseCommandLine() {
 const args = parseCommandLine()
 if (args.help) {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--json PATH]\n' +
+    'usage: npm run bench [-- --quick] [--json PATH] [--wg-go PATH[:no-offloads]]...\n' +
       '  plaintext vs latch vs sidecar mTLS between lab workloads node1-w1 → node2-w1, then latch alone\n' +
       '  --quick   fewer requests, 2 s iperf, 1k WireGuard peers only (CI)\n' +
-      `  --json    where the results go (default ${DEFAULT_JSON})\n`,
+      `  --json    where the results go (default ${DEFAULT_JSON})\n` +
+      '  --wg-go   a latch setup per flag, same run, side by side: that wireguard-go build, with its TUN\n' +
+      '            offloads on, or off with :no-offloads (default: one, wireguard-go on PATH)\n',
   )
   process.exit(0)
 }
@@ -108,6 +119,7 @@ async function main(): Promise<void> {
     )
   }
   distEntry('latchd') // the latch setup runs the built daemon: fail before measuring anything
+  const variants = await latchVariants(args['wg-go'] ?? [])
   log(`${cfg.quick ? 'quick' : 'full'} run; results → ${jsonFile}`)
   await mkdir(SCRATCH_DIR, { recursive: true, mode: 0o700 })
   const results: SetupResult[] = []
@@ -149,13 +161,18 @@ async function main(): Promise<void> {
     const nsFiles = labNamespaceFiles(plan)
     const client = workload(plan, 'node1-w1')
     const server = workload(plan, 'node2-w1')
-    await startIn(plan, server.name, nodeTool(ECHO_SERVER, ['--port', String(PORTS.echo)]), 'ready')
-    await startIn(
-      plan,
-      server.name,
-      ['iperf3', '-s', '-p', String(PORTS.iperf), '--forceflush'],
-      'Server listening',
-    )
+    const startServers = async (): Promise<number[]> => [
+      (await startIn(plan, server.name, nodeTool(ECHO_SERVER, ['--port', String(PORTS.echo)]), 'ready')).pid,
+      (
+        await startIn(
+          plan,
+          server.name,
+          ['iperf3', '-s', '-p', String(PORTS.iperf), '--forceflush'],
+          'Server listening',
+        )
+      ).pid,
+    ]
+    let servers = await startServers()
     const direct: Path = {
       client: client.name,
       host: server.ip,
@@ -192,21 +209,34 @@ async function main(): Promise<void> {
     results.push(await measureSetup(plan, 'sidecar', viaSidecar, cfg, nsFiles, log))
     for (const pid of proxies) await stop(pid)
 
-    await labLatchOn(lab)
-    await requirePath(plan, direct, 'latch', 30_000)
     // The route MTU a CNI gives workloads behind a tunnel (the tunnel's): see the 1500 check below.
     const mtuWorkloads = [client, server, workload(plan, 'node1-w2')]
-    await setWorkloadRouteMtu(mtuWorkloads, LAB_TUNNEL_MTU)
-    results.push(await measureSetup(plan, 'latch', direct, cfg, nsFiles, log))
-    latchdPeakRssMiB = await latchdPeakRss(plan)
-    first = await firstConnect(
-      plan,
-      workload(plan, 'node1-w2'),
-      server,
-      PORTS.echo,
-      cfg.firstConnectReps,
-      log,
-    )
+    for (const [i, v] of variants.entries()) {
+      if (i === 0) await labLatchOn(lab, v)
+      else {
+        for (const pid of servers) await stop(pid)
+        await labLatchSwitch(lab, v)
+        servers = await startServers()
+      }
+      await requirePath(plan, direct, v.name, 30_000)
+      await setWorkloadRouteMtu(mtuWorkloads, LAB_TUNNEL_MTU)
+      const tun = await tunOffloads(plan)
+      log(`${v.name}: ${v.wireguardGo} ${v.version}, TUN ${JSON.stringify(tun[0]?.features ?? {})}`)
+      const r = await measureSetup(plan, v.name, direct, cfg, nsFiles, log)
+      const rss = await latchdPeakRss(plan)
+      results.push({ ...r, latch: { transport: v, tunOffloads: tun, latchdPeakRssMiB: rss } })
+      if (i === 0) {
+        latchdPeakRssMiB = rss
+        first = await firstConnect(
+          plan,
+          workload(plan, 'node1-w2'),
+          server,
+          PORTS.echo,
+          cfg.firstConnectReps,
+          log,
+        )
+      }
+    }
     // Last (a black hole leaves stuck sockets behind): bulk TCP with the lab's own 1500-byte
     // workload routes, which needs path-MTU discovery to work through the mesh.
     await setWorkloadRouteMtu(mtuWorkloads, undefined)
@@ -221,6 +251,7 @@ async function main(): Promise<void> {
     }
     notes.push(
       `latch was measured with route MTU ${LAB_TUNNEL_MTU} on ${pmtu.workloads.join(', ')}; ` +
+        `${variants.length > 1 ? `(${variants[variants.length - 1]!.name}) ` : ''}` +
         `with the lab's 1500 it moved ${at1500.toFixed(2)} Gbit/s in 1 s${at1500 < 0.01 ? ' (path-MTU discovery fails through the mesh)' : ''}`,
     )
     log(notes[notes.length - 1]!)
@@ -233,9 +264,9 @@ async function main(): Promise<void> {
   const ipcache = await ipcacheWrites(cfg.ipcacheEntries)
   const latchAlone = { latchdPeakRssMiB, firstConnect: first, wg, ipcache }
 
-  const order = ['plaintext', 'latch', 'sidecar']
-  results.sort((a, b) => order.indexOf(a.setup) - order.indexOf(b.setup))
-  const tables = [setupsTable(results, latchdPeakRssMiB), latchAloneTable(latchAlone)]
+  const rank = (n: string) => (n === 'plaintext' ? 0 : n === 'sidecar' ? 2 : 1)
+  results.sort((a, b) => rank(a.setup) - rank(b.setup)) // stable: latch variants keep their order
+  const tables = [setupsTable(results), latchAloneTable(latchAlone)]
   process.stdout.write(`\n${tables.join('\n\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}\n`)
   await mkdir(dirname(jsonFile), { recursive: true })
   const doc = {
@@ -243,6 +274,7 @@ async function main(): Promise<void> {
     durationSeconds: Math.round((Date.now() - t0) / 1000),
     machine: await machine(),
     config: cfg,
+    latchTransports: variants,
     path: { client: 'node1-w1 (10.100.1.11)', server: 'node2-w1 (10.100.2.11)' },
     notes,
     latchPathMtu: pmtu ?? null,

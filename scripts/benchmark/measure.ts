@@ -4,6 +4,7 @@
  * and loss (where the setup carries UDP), new connections per second (connect + 1 request +
  * close), bulk TCP (iperf3 -J), and CPU of all the setup's processes per GB moved (bulk phase).
  */
+
 import type { LabPlan } from '../../daemon/lab/plan.js'
 import type { BenchConfig } from './config.js'
 import { type CpuDelta, cpuDelta, snapshot } from './cpu-meter.js'
@@ -11,8 +12,10 @@ import type { ClientResult, ConnRateResult, TcpRrResult, UdpRrResult } from './l
 import { LOAD_CLIENT } from './paths.js'
 import { nodeTool, runIn, toolFailed } from './procs.js'
 import { round1, type Summary, summarize } from './stats.js'
+import type { LatchVariant, TunOffloads } from './transports.js'
 
-export type SetupName = 'plaintext' | 'latch' | 'sidecar'
+/** `plaintext`, `sidecar`, and one `latch…` per compared transport (scripts/benchmark/transports.ts). */
+export type SetupName = string
 
 export interface Path {
   client: string
@@ -57,6 +60,12 @@ export interface SetupResult {
   udp: UdpRr | null
   connRate: { perSecond: number; count: number; latencyUs: Summary; samplesUs: number[] }
   throughput: Throughput
+  /** latch setups: what carried it (wireguard-go build, offloads, the TUN's features) and latchd's peak RSS. */
+  latch?: {
+    transport: LatchVariant
+    tunOffloads: TunOffloads[]
+    latchdPeakRssMiB: Record<string, number>
+  }
 }
 
 async function client<T extends ClientResult>(

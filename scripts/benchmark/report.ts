@@ -5,7 +5,7 @@
 
 import type { FirstConnectRep } from './first-connect.js'
 import type { IpcacheRow, WgBench } from './kernel-programming.js'
-import type { SetupName, SetupResult } from './measure.js'
+import type { SetupResult } from './measure.js'
 import { percentile } from './stats.js'
 
 export interface LatchAlone {
@@ -19,7 +19,8 @@ type Cell = number | null | string
 
 interface Line {
   label: string
-  values: Record<SetupName, Cell>
+  /** One per setup, in the order of `results`. */
+  values: Cell[]
   /** Decimals shown. */
   digits: number
 }
@@ -43,13 +44,12 @@ function ratio(v: Cell, base: Cell): string {
   return `×${(v / base).toFixed(2)}`
 }
 
-export function setupsTable(results: SetupResult[], latchdPeakRssMiB: Record<string, number>): string {
-  const by = (name: SetupName) => results.find((r) => r.setup === name)
-  const pick = (f: (r: SetupResult) => Cell): Record<SetupName, Cell> => ({
-    plaintext: by('plaintext') ? f(by('plaintext')!) : null,
-    latch: by('latch') ? f(by('latch')!) : null,
-    sidecar: by('sidecar') ? f(by('sidecar')!) : null,
-  })
+/**
+ * plaintext, every latch setup of the run, the sidecar: each figure with its ratio to plaintext,
+ * and for latch setups also to the sidecar (the issue-17 targets are latch ≥/≤ 1× sidecar).
+ */
+export function setupsTable(results: SetupResult[]): string {
+  const pick = (f: (r: SetupResult) => Cell): Cell[] => results.map((r) => f(r))
   const lines: Line[] = []
   for (const size of results[0]?.tcp.map((t) => t.size) ?? []) {
     const tcp = (r: SetupResult) => r.tcp.find((t) => t.size === size)?.latencyUs
@@ -80,22 +80,35 @@ export function setupsTable(results: SetupResult[], latchdPeakRssMiB: Record<str
       values: pick((r) => r.throughput.kernelSecondsPerGB),
       digits: 2,
     },
+    {
+      label: 'latchd peak RSS (MiB, max of nodes)',
+      values: pick((r) => {
+        if (!r.latch) return '-'
+        const rss = Object.values(r.latch.latchdPeakRssMiB)
+        return rss.length ? Math.max(...rss) : null
+      }),
+      digits: 1,
+    },
   )
-  const rss = Object.values(latchdPeakRssMiB)
-  lines.push({
-    label: 'latchd peak RSS (MiB, max of nodes)',
-    values: { plaintext: '-', latch: rss.length ? Math.max(...rss) : null, sidecar: '-' },
-    digits: 1,
+  const plain = results.findIndex((r) => r.setup === 'plaintext')
+  const sidecar = results.findIndex((r) => r.setup === 'sidecar')
+  const headers = ['node1-w1 → node2-w1']
+  for (const r of results) {
+    headers.push(r.setup)
+    if (r.setup !== 'plaintext') headers.push('vs plain')
+    if (r.latch && sidecar >= 0) headers.push('vs sidecar')
+  }
+  const rows = lines.map((l) => {
+    const row = [l.label]
+    for (const [i, r] of results.entries()) {
+      const v = l.values[i] ?? null
+      row.push(show(v, l.digits))
+      if (r.setup !== 'plaintext') row.push(plain >= 0 ? ratio(v, l.values[plain] ?? null) : '')
+      if (r.latch && sidecar >= 0) row.push(ratio(v, l.values[sidecar] ?? null))
+    }
+    return row
   })
-  const rows = lines.map((l) => [
-    l.label,
-    show(l.values.plaintext, l.digits),
-    show(l.values.latch, l.digits),
-    ratio(l.values.latch, l.values.plaintext),
-    show(l.values.sidecar, l.digits),
-    ratio(l.values.sidecar, l.values.plaintext),
-  ])
-  return table(['node1-w1 → node2-w1', 'plaintext', 'latch', 'vs plain', 'sidecar mTLS', 'vs plain'], rows)
+  return table(headers, rows)
 }
 
 const median = (xs: number[]): number | null =>
