@@ -29,34 +29,49 @@ export class CompiledPolicy {
   readonly #rules: ReadonlyMap<string, ReadonlyMap<string, PolicyRule>>
   readonly #pairs: readonly IdentityPair[]
 
-  constructor(file: string, trustDomain: string, rules: readonly PolicyRule[], tests: readonly PolicyTest[]) {
+  constructor(
+    file: string,
+    trustDomain: string,
+    rules: readonly PolicyRule[],
+    tests: readonly PolicyTest[],
+    /** the rules already added (CompiledPolicy.build); omitted: added here, in one go */
+    built?: TableBuilder,
+  ) {
     this.file = file
     this.trustDomain = trustDomain
     this.rules = Object.freeze([...rules])
     this.tests = Object.freeze([...tests])
-    const table = new Map<string, Map<string, PortSet>>()
-    const byPair = new Map<string, Map<string, PolicyRule>>()
-    const ids = new Set<string>()
-    const pairs = new Map<string, IdentityPair>()
-    for (const r of rules) {
-      const set = r.ports === undefined ? PortSet.ANY : PortSet.of(r.ports)
-      inner(table, r.from).set(r.to, set)
-      inner(byPair, r.from).set(r.to, r)
-      // the node's own traffic is not a workload identity and is never pair-authenticated
-      if (r.from === NODE_SOURCE) {
-        ids.add(r.to)
-        continue
-      }
-      ids.add(r.from).add(r.to)
-      const pair = r.from <= r.to ? { a: r.from, b: r.to } : { a: r.to, b: r.from }
-      pairs.set(`${pair.a}\n${pair.b}`, Object.freeze(pair))
+    let b = built
+    if (b === undefined) {
+      b = new TableBuilder()
+      for (const r of rules) b.add(r)
     }
-    this.#table = table
-    this.#rules = byPair
-    this.identities = Object.freeze([...ids].sort())
-    this.#pairs = Object.freeze([...pairs.values()].sort(comparePairs))
+    this.#table = b.table
+    this.#rules = b.byPair
+    this.identities = Object.freeze([...b.ids].sort())
+    this.#pairs = Object.freeze([...b.pairs.values()].sort(comparePairs))
     this.digest = digestOf(trustDomain, this.#table)
     Object.freeze(this)
+  }
+
+  /**
+   * The same as the constructor, with the rules added `chunk` at a time and the event loop let run
+   * between chunks (setImmediate), so a big policy does not stall latchd's event loop.
+   */
+  static async build(
+    file: string,
+    trustDomain: string,
+    rules: readonly PolicyRule[],
+    tests: readonly PolicyTest[],
+    chunk = 5000,
+  ): Promise<CompiledPolicy> {
+    const b = new TableBuilder()
+    for (let i = 0; i < rules.length; i += chunk) {
+      const end = Math.min(rules.length, i + chunk)
+      for (let j = i; j < end; j++) b.add(rules[j]!)
+      if (end < rules.length) await new Promise((res) => setImmediate(res))
+    }
+    return new CompiledPolicy(file, trustDomain, rules, tests, b)
   }
 
   /**
@@ -94,6 +109,28 @@ export class CompiledPolicy {
   /** The allowed ports of a rule from → to as canonical texts ([] = any), or undefined without a rule. */
   portsOf(from: string, to: string): string[] | undefined {
     return this.#table.get(from)?.get(to)?.describe()
+  }
+}
+
+/** The lookup structures of a CompiledPolicy, filled rule by rule. */
+class TableBuilder {
+  readonly table = new Map<string, Map<string, PortSet>>()
+  readonly byPair = new Map<string, Map<string, PolicyRule>>()
+  readonly ids = new Set<string>()
+  readonly pairs = new Map<string, IdentityPair>()
+
+  add(r: PolicyRule): void {
+    const set = r.ports === undefined ? PortSet.ANY : PortSet.of(r.ports)
+    inner(this.table, r.from).set(r.to, set)
+    inner(this.byPair, r.from).set(r.to, r)
+    // the node's own traffic is not a workload identity and is never pair-authenticated
+    if (r.from === NODE_SOURCE) {
+      this.ids.add(r.to)
+      return
+    }
+    this.ids.add(r.from).add(r.to)
+    const pair = r.from <= r.to ? { a: r.from, b: r.to } : { a: r.to, b: r.from }
+    this.pairs.set(`${pair.a}\n${pair.b}`, Object.freeze(pair))
   }
 }
 

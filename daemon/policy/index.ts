@@ -2,7 +2,9 @@
  * Policy files: the public API for latchd and latchctl. See types.ts for the semantics (directional
  * rules, unordered identity pairs for auth entries, default deny, no wildcards).
  */
+
 export { compilePolicy, formatProblem, invalidPolicy } from './compile.js'
+export { type AsyncCompileOptions, compilePolicyAsync, WORKER_MIN_BYTES } from './compile-async.js'
 export { CompiledPolicy, type Verdict } from './compiled.js'
 export { diffPolicies } from './diff.js'
 export { loadPolicyFile, MAX_POLICY_BYTES, readPolicyText } from './load.js'

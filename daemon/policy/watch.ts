@@ -8,7 +8,7 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { asLatchError, LatchError } from '../base/errors.js'
-import { compilePolicy } from './compile.js'
+import { compilePolicyAsync } from './compile-async.js'
 import type { CompiledPolicy } from './compiled.js'
 import { diffPolicies } from './diff.js'
 import { readPolicyText } from './load.js'
@@ -52,7 +52,7 @@ export async function watchPolicy(
   options: WatchOptions = {},
 ): Promise<PolicyWatch> {
   const text = await readPolicyText(file)
-  const policy = compilePolicy(text, { file })
+  const policy = await compilePolicyAsync(text, { file })
   return new Watcher(file, policy, text, onChange, onError, options)
 }
 
@@ -186,11 +186,13 @@ class Watcher implements PolicyWatch {
     this.#lastText = text
     let next: CompiledPolicy
     try {
-      next = compilePolicy(text, { file: this.#file })
+      // a big text compiles off the event loop (compile-async.ts); checks run one at a time
+      next = await compilePolicyAsync(text, { file: this.#file })
     } catch (err) {
       this.#fail(asLatchError(err))
       return
     }
+    if (this.#closed) return
     const previous = this.#current
     const hadError = this.#error !== undefined
     this.#current = next
