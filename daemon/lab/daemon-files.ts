@@ -30,6 +30,8 @@ export interface LabPairTuning {
   pairAuthTtl?: string
   /** latchd `transport` (default wireguard). */
   transport?: 'wireguard' | 'ipsec'
+  /** latchd `wireguard.backend` (default auto; the transport benchmark pins kernel or userspace). */
+  wireguardBackend?: 'auto' | 'kernel' | 'userspace'
   /** latchd `peerGracePeriod` (e.g. "2s": the discovery benchmark sees a leave complete). Default: latchd's. */
   peerGracePeriod?: string
   /** latchd `wireguard.userspaceBinary`. Default: latchd's (wireguard-go on PATH). */
@@ -62,7 +64,7 @@ export function renderDaemonConfig(
       listenPort: WG_PORT,
       address: node.tunnelAddress,
       privateKeyFile: node.wgKeyFile,
-      backend: 'auto',
+      backend: tuning.wireguardBackend ?? 'auto',
       ...(tuning.wireguardGo !== undefined && { userspaceBinary: tuning.wireguardGo }),
       ...(tuning.userspaceOffloads !== undefined && { userspaceOffloads: tuning.userspaceOffloads }),
     },

@@ -62,6 +62,8 @@ export interface UpOptions {
   wireguardGo?: string
   /** latchd wireguard.userspaceOffloads (default true). Not remembered. */
   userspaceOffloads?: boolean
+  /** latchd wireguard.backend. Default auto (kernel WireGuard when the kernel has it). Not remembered. */
+  wireguardBackend?: 'auto' | 'kernel' | 'userspace'
   // svidTtl and pairAuthTtl are not remembered (like enforce): an `up` without them writes latchd's
   // defaults back and restarts the daemons whose config that changes
 }
@@ -259,6 +261,7 @@ function pairTuning(opts: UpOptions): LabPairTuning {
   if (opts.pairAuthTtl !== undefined) out.pairAuthTtl = check('--pair-auth-ttl', opts.pairAuthTtl, 5_000)
   if (opts.wireguardGo !== undefined) out.wireguardGo = opts.wireguardGo
   if (opts.userspaceOffloads !== undefined) out.userspaceOffloads = opts.userspaceOffloads
+  if (opts.wireguardBackend !== undefined) out.wireguardBackend = opts.wireguardBackend
   return out
 }
 

@@ -141,6 +141,34 @@ async function xfrmStates(node: string): Promise<XfrmState[]> {
   return out
 }
 
+/** Bytes through each node's tunnel interface (rx = decrypted, tx = sent into the tunnel). */
+async function tunnelCounters(): Promise<Map<string, { rx: number; tx: number }>> {
+  const out = new Map<string, { rx: number; tx: number }>()
+  for (const n of lab().plan.nodes) {
+    // from rtnetlink (the node's /sys may show another namespace's devices)
+    const r = await lab().exec(n.name, ['ip', '-j', '-s', 'link', 'show', 'dev', TUNNEL_IF])
+    const [link] = JSON.parse(r.stdout || '[]') as Array<{
+      stats64?: { rx?: { bytes?: number }; tx?: { bytes?: number } }
+    }>
+    out.set(n.name, {
+      rx: link?.stats64?.rx?.bytes ?? Number.NaN,
+      tx: link?.stats64?.tx?.bytes ?? Number.NaN,
+    })
+  }
+  return out
+}
+
+/** The non-zero counters of a node's /proc/net/xfrm_stat (XFRM's drop reasons). */
+async function xfrmErrors(node: string): Promise<Record<string, number>> {
+  const r = await lab().exec(node, ['cat', '/proc/net/xfrm_stat'])
+  const out: Record<string, number> = {}
+  for (const l of r.stdout.split('\n')) {
+    const [k, v] = l.trim().split(/\s+/)
+    if (k && Number(v) > 0) out[k] = Number(v)
+  }
+  return out
+}
+
 /** `wg show latch0 preshared-keys` of a node: public key → PSK. */
 async function psks(node: string): Promise<Map<string, string>> {
   const r = await lab().exec(node, ['wg', 'show', 'latch0', 'preshared-keys'])
@@ -190,6 +218,7 @@ serial(
     const pcap = join(tmp, 'underlay.pcap')
     const stop = await startCapture(pcap, 'latch-underlay', 'latchbr0')
     let stopped = false
+    const ifBefore = await tunnelCounters()
     try {
       // WireGuard handshakes lazily, on a tunnel's first packet; one that crosses a PSK rotation (every
       // 3 s here, 40x the default) is retried by WireGuard itself after its 5 s REKEY_TIMEOUT. Wait for
@@ -221,6 +250,23 @@ serial(
       const r = await stream()
       t.true(r.sent.bytes > 100_000)
       t.deepEqual(r.received, r.sent)
+      if (TRANSPORT === 'ipsec') {
+        // the stream went through XFRM: the XFRM interfaces counted it (they count only packets
+        // that were encrypted / decrypted), the ESP SAs carried bytes, and no XFRM error counter moved
+        const ifAfter = await tunnelCounters()
+        const grew = (n: string, k: 'tx' | 'rx') => ifAfter.get(n)![k] - ifBefore.get(n)![k]
+        t.true(grew('node3', 'tx') >= r.sent.bytes, `node3 ${TUNNEL_IF} sent ${grew('node3', 'tx')} B`)
+        t.true(grew('node1', 'rx') >= r.sent.bytes, `node1 ${TUNNEL_IF} received ${grew('node1', 'rx')} B`)
+        for (const [a, b] of [
+          ['node3', 'node1'],
+          ['node1', 'node2'],
+        ] as const) {
+          const p = await peer(a, b)
+          t.true((p.wireguard?.txBytes ?? 0) > 0, `${a}'s ESP SAs to ${b} carried no bytes`)
+          t.true((p.wireguard?.rxBytes ?? 0) > 0, `${a}'s ESP SAs from ${b} carried no bytes`)
+        }
+        for (const n of lab().plan.nodes) t.deepEqual(await xfrmErrors(n.name), {}, `${n.name} xfrm_stat`)
+      }
       await stop()
       stopped = true
       const v = await judgeCapture(pcap, TRANSPORT)
@@ -248,9 +294,13 @@ serial('key rotation under a TCP stream: at least 3 rotations and not a byte los
 serial(
   'SIGKILL a latchd during a stream: the stream continues and the restart re-adopts the interface',
   async (t) => {
-    const ifindex = async () =>
-      (await lab().exec('node1', ['cat', `/sys/class/net/${TUNNEL_IF}/ifindex`])).stdout.trim()
+    // from rtnetlink: the node's /sys is the root namespace's sysfs (it has no ${TUNNEL_IF})
+    const ifindex = async () => {
+      const r = await lab().exec('node1', ['ip', '-j', 'link', 'show', 'dev', TUNNEL_IF])
+      return (JSON.parse(r.stdout || '[]') as Array<{ ifindex?: number }>)[0]?.ifindex
+    }
     const indexBefore = await ifindex()
+    t.true(typeof indexBefore === 'number', `node1 has no ${TUNNEL_IF}`)
     const pid = (await status('node1')).pid
     const stream = await startStream(lab(), 'node1-w1', 'node3-w2', seconds(10))
     await new Promise((r) => setTimeout(r, scaled(2000)))
