@@ -150,11 +150,15 @@ export function comparePairs(x: IdentityPair, y: IdentityPair): number {
 }
 
 function digestOf(trustDomain: string, table: ReadonlyMap<string, ReadonlyMap<string, PortSet>>): string {
-  const canonical: [string, string, string[] | 'any'][] = []
+  // sorted by "from\nto" (each key built once, not per comparison: 100k rules sort in one turn)
+  const keyed: { key: string; entry: [string, string, string[] | 'any'] }[] = []
   for (const [from, tos] of table) {
-    for (const [to, set] of tos) canonical.push([from, to, set.any ? 'any' : set.describe()])
+    for (const [to, set] of tos) {
+      keyed.push({ key: `${from}\n${to}`, entry: [from, to, set.any ? 'any' : set.describe()] })
+    }
   }
-  canonical.sort((x, y) => (x[0] + '\n' + x[1] < y[0] + '\n' + y[1] ? -1 : 1))
+  keyed.sort((x, y) => (x.key < y.key ? -1 : 1))
+  const canonical = keyed.map((k) => k.entry)
   return createHash('sha256')
     .update(JSON.stringify({ version: 1, trustDomain, rules: canonical }))
     .digest('hex')
