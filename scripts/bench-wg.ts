@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(REPO, 'bench-results', 'wg.json') },
     inner: { type: 'boolean', default: false },
     'per-peer': { type: 'boolean', default: false },
+    /** Write a V8 CPU profile of the engine process (the inner one) into this directory. */
+    'cpu-prof': { type: 'string' },
   },
 })
 const sizes = (args.sizes ?? '').split(',').map(Number)
@@ -211,6 +213,7 @@ async function outer(): Promise<void> {
       'ip',
       ['netns', 'exec', NS, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh'].concat([
         process.execPath,
+        ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : []),
         '--import=tsx',
         fileURLToPath(import.meta.url),
         '--inner',

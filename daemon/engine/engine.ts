@@ -33,6 +33,8 @@ interface Entry {
  */
 class EngineImpl implements Engine {
   private readonly entries = new Map<string, Entry>()
+  /** WireGuard public key → the name of the entry holding it (entries' index: upsert is O(1), not O(peers)). */
+  private readonly keyOwner = new Map<string, string>()
   /** Public key → when its adoption grace ends (ms epoch). */
   private readonly adopted = new Map<string, number>()
   /** Public key → name, for peers that were removed but may still be on the interface. */
@@ -120,22 +122,23 @@ class EngineImpl implements Engine {
   upsertPeer(s: PeerSession): void {
     this.assertUsable()
     const config = peerConfigOf(s)
-    for (const [name, e] of this.entries) {
-      if (name !== s.name && e.config.publicKey === config.publicKey) {
-        throw new LatchError(
-          'LATCH_ERR_ENGINE_BAD_PEER',
-          `peer "${s.name}" has the WireGuard key of peer "${name}"`,
-          {
-            details: { peer: s.name, field: 'wgPublicKey', other: name },
-          },
-        )
-      }
+    const name = this.keyOwner.get(config.publicKey)
+    if (name !== undefined && name !== s.name) {
+      throw new LatchError(
+        'LATCH_ERR_ENGINE_BAD_PEER',
+        `peer "${s.name}" has the WireGuard key of peer "${name}"`,
+        {
+          details: { peer: s.name, field: 'wgPublicKey', other: name },
+        },
+      )
     }
     const previous = this.entries.get(s.name)
     if (previous !== undefined && previous.config.publicKey !== config.publicKey) {
       this.formerNames.set(previous.config.publicKey, s.name)
     }
+    if (previous !== undefined) this.keyOwner.delete(previous.config.publicKey)
     this.entries.set(s.name, { session: s, config })
+    this.keyOwner.set(config.publicKey, s.name)
     this.adopted.delete(config.publicKey)
     this.formerNames.delete(config.publicKey)
     this.poke()
@@ -146,6 +149,7 @@ class EngineImpl implements Engine {
     const e = this.entries.get(name)
     if (e === undefined) return
     this.entries.delete(name)
+    this.keyOwner.delete(e.config.publicKey)
     this.formerNames.set(e.config.publicKey, name)
     this.poke()
   }

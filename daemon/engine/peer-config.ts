@@ -1,6 +1,12 @@
 import ipaddr from 'ipaddr.js'
 import { LatchError } from '../base/errors.js'
-import { canonicalEndpoint, canonicalPrefix } from '../transport/addr.js'
+import {
+  canonicalEndpoint,
+  canonicalPrefix,
+  dottedIpv4,
+  plainIpv4,
+  plainIpv4Cidr,
+} from '../transport/addr.js'
 import { isWireguardKey } from '../transport/wg-key.js'
 import type { WgPeerConfig } from '../transport/wg-plan.js'
 import type { PeerSession } from './types.js'
@@ -39,6 +45,10 @@ export function peerConfigOf(s: PeerSession): WgPeerConfig {
 
 /** `10.101.0.2/32` (or `10.101.0.2/24`) → `10.101.0.2/32`: the peer's own tunnel address only. */
 function hostPrefixOf(s: PeerSession): string {
+  const t = s.tunnelAddress.trim()
+  const slash = t.indexOf('/')
+  const v4 = slash < 0 ? plainIpv4(t) : (plainIpv4Cidr(t)?.v4 ?? -1)
+  if (v4 >= 0) return `${dottedIpv4(v4)}/32`
   try {
     const [addr] = ipaddr.parseCIDR(s.tunnelAddress.trim())
     return `${addr.toString()}/${addr.kind() === 'ipv6' ? 128 : 32}`
@@ -54,6 +64,7 @@ function hostPrefixOf(s: PeerSession): string {
 
 /** The input written canonically but with its host bits as given, to detect non-zero host bits. */
 function canonicalTextOf(cidr: string): string {
+  if (plainIpv4Cidr(cidr)) return cidr
   try {
     const [addr, len] = ipaddr.parseCIDR(cidr)
     return `${addr.toString()}/${len}`
