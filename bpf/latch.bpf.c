@@ -17,85 +17,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, LATCH_IPCACHE_MAX);
-	__type(key, struct latch_ipcache_key);
-	__type(value, struct latch_ipcache_value);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ipcache SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LATCH_AUTH_MAX);
-	__type(key, struct latch_auth_key);
-	__type(value, struct latch_auth_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} auth SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LATCH_ENDPOINTS_MAX);
-	__type(key, __u32);
-	__type(value, struct latch_endpoint_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} endpoints SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LATCH_POLICY_MAX);
-	__type(key, struct latch_policy_key);
-	__type(value, struct latch_policy_value);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} policy SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, LATCH_CT_MAX);
-	__type(key, struct latch_ct_key);
-	__type(value, struct latch_ct_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ct SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, LATCH_FRAG_MAX);
-	__type(key, struct latch_frag_key);
-	__type(value, struct latch_frag_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} frags SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LATCH_R_MAX);
-	__type(key, __u32);
-	__type(value, struct latch_stat);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct latch_config);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} config SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, LATCH_EVENT_RL_MAX);
-	__type(key, struct latch_event_rl_key);
-	__type(value, struct latch_event_rl_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} event_rl SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, LATCH_EVENTS_BYTES);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} events SEC(".maps");
+#include "latch_maps.h"
 
 /* What the parser learnt about one packet. */
 enum frag_kind {
@@ -141,32 +63,6 @@ enum parse_result {
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 #define NS 1000000000ULL
-
-static __always_inline void count(__u32 reason, __u64 bytes)
-{
-	struct latch_stat *s = bpf_map_lookup_elem(&stats, &reason);
-
-	if (s) {
-		s->packets++;
-		s->bytes += bytes;
-	}
-}
-
-static __always_inline void ipv4_mapped(struct latch_ip *ip, __be32 v4)
-{
-	__builtin_memset(ip->addr, 0, 10);
-	ip->addr[10] = 0xff;
-	ip->addr[11] = 0xff;
-	__builtin_memcpy(&ip->addr[12], &v4, 4);
-}
-
-static __always_inline int ip_equal(const struct latch_ip *a, const struct latch_ip *b)
-{
-	const __u64 *x = (const __u64 *)a->addr;
-	const __u64 *y = (const __u64 *)b->addr;
-
-	return x[0] == y[0] && x[1] == y[1];
-}
 
 static __always_inline int ported(__u8 proto)
 {
@@ -392,14 +288,6 @@ static __always_inline int parse_icmp_inner(struct __sk_buff *skb, const struct 
 static __always_inline int host_icmp_error(const struct __sk_buff *skb, const struct pkt *p)
 {
 	return skb->ingress_ifindex == 0 && p->icmp == ICMP_ERROR;
-}
-
-static __always_inline struct latch_ipcache_value *ipcache_lookup(const struct latch_ip *ip)
-{
-	struct latch_ipcache_key key = { .prefixlen = 128 };
-
-	__builtin_memcpy(&key.ip, ip, sizeof(key.ip));
-	return bpf_map_lookup_elem(&ipcache, &key);
 }
 
 static __always_inline struct latch_config *config_get(void)
