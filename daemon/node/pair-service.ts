@@ -70,8 +70,8 @@ export interface PairServiceOptions {
   /** Admission limits of the pair-auth listener. */
   guard?: GuardOptions
   /**
-   * Bind the listener to the WireGuard interface (SO_BINDTODEVICE), so that only connections that
-   * came through the tunnel reach it. Default true; false only for tests without a real interface.
+   * Bind the listener to the tunnel interface (SO_BINDTODEVICE: WireGuard's, or the XFRM interface
+   * with IPsec), so that only connections that came through the tunnel reach it. Default true; false only for tests without a real interface.
    */
   bindToWireguard?: boolean
 }
@@ -185,7 +185,12 @@ export class PairService {
         ),
       ...(this.#o.guard && { guard: this.#o.guard }),
       ...(this.#o.bindToWireguard !== false && {
-        bindToDevice: (fd: number) => bindToDevice(fd, this.#c.wireguard.interface),
+        // the tunnel's interface: WireGuard's, or the XFRM interface decrypted ESP arrives on
+        bindToDevice: (fd: number) =>
+          bindToDevice(
+            fd,
+            this.#c.transport === 'ipsec' ? this.#c.ipsec.interface : this.#c.wireguard.interface,
+          ),
       }),
     })
     await server.listen(hostOf(this.#c.wireguard.address), this.#c.pairAuth.port)

@@ -6,7 +6,8 @@
  * (node1-w2 → node2-w2) passes TCP, UDP and ICMP, later packets of a flow count as established, and
  * a new flow the other way is dropped as drop_reverse. A spoofing workload gets nothing through,
  * plaintext injected on the underlay is dropped ("not via tunnel"), and latchd restarts (SIGTERM,
- * SIGKILL) keep programs, maps, tracked flows and traffic.
+ * SIGKILL) keep programs, maps, tracked flows and traffic. On WireGuard, or on IPsec with
+ * LATCH_E2E_TRANSPORT=ipsec (the "via tunnel" check is then the XFRM interface's ifindex).
  */
 
 import { readFile } from 'node:fs/promises'
@@ -17,7 +18,8 @@ import { scaled } from '../../daemon/base/time-scale.js'
 import { labExec, labSpawn, labUp, useLab } from './helpers/lab.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
-const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true })
+const TRANSPORT = process.env.LATCH_E2E_TRANSPORT === 'ipsec' ? 'ipsec' : 'wireguard'
+const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, transport: TRANSPORT })
 
 function ctl(node: string, args: string[]) {
   return labExec(node, [process.execPath, CLI, ...args, '--socket', lab().node(node).controlSocket])

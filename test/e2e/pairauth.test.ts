@@ -26,7 +26,9 @@ const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const FORGE = join(process.cwd(), 'test', 'e2e', 'pair-forge.ts')
 /** tsx's loader by absolute URL: the command runs in the node's namespaces, whatever its cwd. */
 const TSX = import.meta.resolve('tsx')
-const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, svidTtl: '20s' })
+// WireGuard, or IPsec with LATCH_E2E_TRANSPORT=ipsec (the listener then binds the XFRM interface)
+const TRANSPORT = process.env.LATCH_E2E_TRANSPORT === 'ipsec' ? 'ipsec' : 'wireguard'
+const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, svidTtl: '20s', transport: TRANSPORT })
 
 type PairAuth = NonNullable<StatusReport['pairAuth']>
 
