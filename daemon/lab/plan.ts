@@ -28,7 +28,7 @@ export const MAX_NODES = 100
 export const MAX_WORKLOADS = 100
 
 /** Every network namespace the lab may have created, whatever its size (used by `down`). */
-export const LAB_NETNS_PATTERN = /^latch-(underlay|node\d+(-w\d+)?)$/
+export const LAB_NETNS_PATTERN = /^latch-(underlay|node\d+(-w\d+|-(?!w\d*$)[a-z0-9][a-z0-9-]{0,19})?)$/
 /** Host bpffs pins the lab owns (nodes pin into their own bpffs inside their mount namespace). */
 export const LAB_BPF_PIN_PATTERN = /^latch-lab/
 
@@ -166,8 +166,21 @@ export function resolveTarget(plan: LabPlan, target: string): ExecTarget {
     const workload = node.workloads.find((w) => w.name === target)
     if (workload) return { netns: workload.netns, node, workload }
   }
+  const dynamic = dynamicWorkloadNode(plan, target)
+  if (dynamic) return { netns: `latch-${target}`, node: dynamic }
   const names = plan.nodes.flatMap((n) => [n.name, ...n.workloads.map((w) => w.name)])
   throw new LatchError('LATCH_ERR_LAB_UNKNOWN_TARGET', `no node or workload named "${target}" in the lab`, {
     details: { target, known: names },
   })
+}
+
+/** Name rule of dynamic workloads (`lab workload add NODE NAME`); w<N> is left to the static ones. */
+export const DYNAMIC_WORKLOAD_NAME = /^(?!w\d*$)[a-z0-9][a-z0-9-]{0,19}$/
+
+/** The node of a dynamic workload `NODE-NAME` (its netns is latch-NODE-NAME), if `target` names one. */
+export function dynamicWorkloadNode(plan: LabPlan, target: string): LabNode | undefined {
+  const t = target.startsWith('latch-') ? target.slice(6) : target
+  return plan.nodes.find(
+    (n) => t.startsWith(`${n.name}-`) && DYNAMIC_WORKLOAD_NAME.test(t.slice(n.name.length + 1)),
+  )
 }

@@ -21,7 +21,15 @@ import { ensureIdentities } from './identities.js'
 import { withLabLock } from './lock.js'
 import { ensureNodeMountNs, ensureStateDirMount, hostMounts } from './mounts.js'
 import { applyTopology, listNetns, netnsPath, observeNetns } from './netns.js'
-import { LAB_NETNS_PATTERN, LAB_STATE_DIR, type LabPlan, labPlan, labSize, planNetns } from './plan.js'
+import {
+  dynamicWorkloadNode,
+  LAB_NETNS_PATTERN,
+  LAB_STATE_DIR,
+  type LabPlan,
+  labPlan,
+  labSize,
+  planNetns,
+} from './plan.js'
 import { LAB_POLICY_FILE, LAB_REVOCATION_FILE, renderLabPolicy, renderLabRevocations } from './policy.js'
 import { killAndWait, processesIn } from './procs.js'
 import { readState, writeState } from './state.js'
@@ -109,7 +117,8 @@ async function up(opts: UpOptions): Promise<UpReport> {
   const existing = await listNetns(LAB_NETNS_PATTERN)
   const plan = labPlan(size)
   const wanted = new Set(planNetns(plan))
-  const strays = existing.filter((n) => !wanted.has(n))
+  // dynamic workloads (`lab workload add`) of this lab's nodes are not strays
+  const strays = existing.filter((n) => !wanted.has(n) && dynamicWorkloadNode(plan, n) === undefined)
   // with etcd nobody else's config names the nodes, so the lab may grow; a peers-file lab may not
   const grows =
     state !== undefined &&

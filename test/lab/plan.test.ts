@@ -50,6 +50,8 @@ test('every planned namespace matches the pattern down removes, and nothing else
   for (const other of ['latch-t-probe', 'latch-node1x', 'latchnode1', 'latch-node1-w', 'latch-underlay2']) {
     t.notRegex(other, LAB_NETNS_PATTERN)
   }
+  // dynamic workloads (`lab workload add node2 c1`) are the lab's too
+  t.regex('latch-node2-c1', LAB_NETNS_PATTERN)
 })
 
 test('sizes outside 1..100 are refused with a usage error', (t) => {

@@ -16,6 +16,7 @@ import {
   type UpOptions,
 } from '../../lab/index.js'
 import { registerLabEtcd } from './lab-etcd.js'
+import { registerLabWorkload } from './lab-workload.js'
 
 function count(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number')
@@ -145,6 +146,8 @@ export function registerLab(program: Command): void {
       if (r.signal) process.exitCode = 128 + (constants.signals[r.signal] ?? 0)
       else process.exitCode = r.exitCode ?? 1
     })
+
+  registerLabWorkload(lab)
 
   lab
     .command('status')
