@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LatchError } from '../base/errors.js'
+import { inParallel } from '../base/in-parallel.js'
 import type { CommandRunner } from './runner.js'
 import type { WgDesired, WgPlan } from './wg-plan.js'
 
@@ -38,11 +39,12 @@ export async function applyWireguardPlan(
     // removals first: a prefix moving to another peer is then free
     for (const key of plan.remove) clauses.push(['peer', key, 'remove'])
     let n = 0
+    const pskFiles: Array<{ file: string; key: string }> = []
     for (const { peer, fields } of plan.changes) {
       const c = ['peer', peer.publicKey]
       if (fields.includes('presharedKey') && dir !== undefined) {
         const file = join(dir, String(n++))
-        await writeFile(file, `${peer.presharedKey}\n`, { mode: 0o600, flag: 'wx' })
+        pskFiles.push({ file, key: peer.presharedKey })
         c.push('preshared-key', file)
       }
       if (fields.includes('endpoint')) c.push('endpoint', peer.endpoint)
@@ -55,6 +57,10 @@ export async function applyWireguardPlan(
       if (fields.includes('allowedIps')) c.push('allowed-ips', peer.allowedIps.join(','))
       clauses.push(c)
     }
+    // tmpfs writes through libuv's thread pool: several at once, not one await each
+    await inParallel(pskFiles, 16, ({ file, key }) =>
+      writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' }),
+    )
     for (const batch of batches(clauses, WG_SET_ARG_BUDGET)) await runSet(runner, iface, batch)
   } finally {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { LatchError } from '../base/errors.js'
+import { inParallel } from '../base/in-parallel.js'
 import { canonicalInterfaceAddress, prefixesOverlap } from './addr.js'
 import type { LinkInfo, NetlinkPort } from './netlink-port.js'
 import { describeRoutePlan, planRoutes } from './route-plan.js'
@@ -17,6 +18,9 @@ import {
 import { applyWireguardPlan } from './wg-set.js'
 
 /** The `wireguard:` block of the latchd config (the one definition; the config schema matches it). */
+/** Route requests in flight at once (well inside a netlink socket's receive buffer for the acks). */
+const ROUTES_IN_FLIGHT = 64
+
 export interface WireguardOptions {
   /** Interface name, e.g. `latch0`. */
   interface: string
@@ -167,8 +171,9 @@ export class WireguardTransport {
 
     const routePlan = planRoutes(routes, await this.netlink.getRoutes(link.index))
     // delete first: a prefix moving between peers stays on this interface anyway
-    for (const r of routePlan.del) await this.netlink.delRoute(link.index, r)
-    for (const r of routePlan.add) await this.netlink.addRoute(link.index, r)
+    // many requests in flight on the one socket (matched by sequence number), not one round trip each
+    await inParallel(routePlan.del, ROUTES_IN_FLIGHT, (r) => this.netlink.delRoute(link.index, r))
+    await inParallel(routePlan.add, ROUTES_IN_FLIGHT, (r) => this.netlink.addRoute(link.index, r))
     actions.push(...describeRoutePlan(routePlan, this.opts.interface))
     return { changed: actions.length > 0, actions }
   }
