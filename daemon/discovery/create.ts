@@ -2,7 +2,6 @@
 import type { Logger } from 'pino'
 import { LatchError } from '../base/errors.js'
 import type { Config } from '../config/schema.js'
-import { EtcdDiscovery } from './etcd.js'
 import { StaticPeers } from './static-file.js'
 import type { Discovery, DiscoveryCallbacks } from './types.js'
 
@@ -13,10 +12,15 @@ export interface CreateDiscoveryOptions extends DiscoveryCallbacks {
   self: { address: string; port: number; fingerprint: string }
 }
 
-export function createDiscovery(o: CreateDiscoveryOptions): Discovery {
+/**
+ * etcd's client (etcd3 → grpc-js, protobufs) and cockatiel are loaded only when the config names
+ * etcd: on a peers-file node they are ~14 MiB of latchd's RSS for nothing.
+ */
+export async function createDiscovery(o: CreateDiscoveryOptions): Promise<Discovery> {
   const c = o.config
   const cb = { onChange: o.onChange, onError: o.onError }
   if (c.etcd) {
+    const { EtcdDiscovery } = await import('./etcd.js')
     return new EtcdDiscovery({
       ...cb,
       etcd: c.etcd,

@@ -11,7 +11,7 @@ export const discoveryComponent: Component<DaemonParts> = {
   async start(p) {
     const { config: c, logger } = p
     const m = need(p.mesh, 'the mesh')
-    const peers: Discovery = createDiscovery({
+    const peers: Discovery = await createDiscovery({
       config: c,
       logger,
       self: {
