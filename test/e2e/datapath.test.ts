@@ -16,6 +16,7 @@ import test from 'ava'
 import { execa } from 'execa'
 import { scaled } from '../../daemon/base/time-scale.js'
 import { labExec, labSpawn, labUp, useLab } from './helpers/lab.js'
+import { until } from './helpers/poll.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const TRANSPORT = process.env.LATCH_E2E_TRANSPORT === 'ipsec' ? 'ipsec' : 'wireguard'
@@ -49,16 +50,6 @@ const tcpEcho = (from: string, to: string) =>
     input: 'hello\n',
     timeoutMs: 6000,
   })
-
-async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  ms = scaled(ms)
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await f()) return
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function authBoth(op: 'add' | 'del', a: string, b: string): Promise<void> {
   for (const node of ['node1', 'node2']) {

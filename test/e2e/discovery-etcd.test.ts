@@ -28,6 +28,7 @@ import {
 } from '../../daemon/lab/index.js'
 import type { StatusPeer, StatusReport } from '../../daemon/wire/status.js'
 import { type LabHandle, labUp, type UpOptions, type UpReport, useLab } from './helpers/lab.js'
+import { until } from './helpers/poll.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const LATCHD = join(ROOT, 'dist', 'daemon', 'latchd.js')
@@ -80,21 +81,6 @@ function status(node: string): Promise<StatusReport> {
 
 async function peer(node: string, name: string): Promise<StatusPeer | undefined> {
   return (await status(node)).peers.find((x) => x.name === name)
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await f()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last)})` : ''}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 const nodeNames = (n: number) => Array.from({ length: n }, (_, i) => `node${i + 1}`)

@@ -16,11 +16,13 @@
  * node1 dials (the lower name), so node2's listeners are the ones attacked and a restart of node1
  * re-handshakes into them.
  */
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
-import { labExec, labUp, useLab } from './helpers/lab.js'
+import { labExec, useLab } from './helpers/lab.js'
+import { type LogLine, labPids, openFiles, logLines as readLog, sleep, until } from './helpers/poll.js'
+import { type Rehandshake, rehandshake as timedRehandshake } from './helpers/rehandshake.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const FLOOD = join(process.cwd(), 'test', 'e2e', 'helpers', 'flood.ts')
@@ -31,15 +33,6 @@ const lab = useLab(test, { nodes: 2, workloads: 1, enforce: true })
 
 const underlay = (argv: string[]) =>
   execa('ip', ['netns', 'exec', 'latch-underlay', ...argv], { reject: false })
-
-async function pids(): Promise<Record<string, number>> {
-  return (JSON.parse(await readFile('/run/latch-lab/lab.json', 'utf8')) as { pids: Record<string, number> })
-    .pids
-}
-
-async function openFiles(pid: number): Promise<number> {
-  return (await readdir(`/proc/${pid}/fd`)).length
-}
 
 async function rssKb(pid: number): Promise<number> {
   const m = /VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
@@ -55,69 +48,24 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(what: string, f: () => Promise<boolean>, ms: number): Promise<number> {
-  const start = Date.now()
-  while (Date.now() - start < ms) {
-    if (await f()) return Date.now() - start
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-}
-
-interface LogLine {
-  /** pino's ISO time */
-  time: string
-  event?: string
-  peer?: string
-  rotation?: boolean
-  msg?: string
-  err?: string
-  durationMs?: number
-  code?: string
-}
-
-async function logLines(node: string): Promise<LogLine[]> {
-  const text = await readFile(lab().node(node).logFile, 'utf8')
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogLine)
-}
-
-interface Rehandshake {
-  /** node1's (the dialer's) handshake with node2: TCP connect to session, as it logged it. */
-  handshakeMs: number
-  /** From node1's first log line after the restart to that session. */
-  fromStartMs: number
-}
+const logLines = (node: string) => readLog(lab().node(node).logFile)
+const pids = labPids
 
 /** SIGKILL node1's latchd, let the lab start it again, and time its first session with node2. */
-async function rehandshake(outage?: Outage): Promise<Rehandshake> {
-  const before = (await logLines('node1')).length
-  process.kill((await pids()).node1!, 'SIGKILL')
-  await new Promise((r) => setTimeout(r, 300))
-  if (outage) {
-    // node2 has seen node1's connection close (one descriptor fewer) before the outage begins
-    await new Promise((r) => setTimeout(r, 1000))
-    await outage.begin((await pids()).node2!)
-  }
-  await labUp({ enforce: true })
-  let found: Rehandshake | undefined
-  await until(
-    'node1 to re-establish its session with node2',
-    async () => {
-      const lines = (await logLines('node1')).slice(before)
-      const ok = lines.find((l) => l.event === 'handshake_ok' && l.peer === 'node2')
-      if (ok && lines[0])
-        found = {
-          handshakeMs: ok.durationMs ?? -1,
-          fromStartMs: Date.parse(ok.time) - Date.parse(lines[0].time),
-        }
-      return found !== undefined
-    },
-    30_000,
-  )
-  return found!
+function rehandshake(outage?: Outage): Promise<Rehandshake> {
+  return timedRehandshake({
+    dialer: 'node1',
+    peer: 'node2',
+    logFile: lab().node('node1').logFile,
+    up: { enforce: true },
+    ...(outage && {
+      // node2 has seen node1's connection close (one descriptor fewer) before the outage begins
+      between: async () => {
+        await sleep(1000)
+        await outage.begin((await pids()).node2!)
+      },
+    }),
+  })
 }
 
 async function statusOk(node: string): Promise<boolean> {
@@ -224,11 +172,14 @@ test.serial(
       await until('the attack to end', async () => attackerLine(out, 'attack_done') !== undefined, 120_000)
       t.true(alive(pid), 'latchd on node2 survived')
       // the attacker still holds every socket: what closes them is latchd's deadline
-      const backMs = await until(
+      const attackEnded = Date.now()
+      await until(
         'open files back to baseline',
         async () => (await openFiles(pid)) <= baseFds + 4,
         HANDSHAKE_DEADLINE_MS + 5000,
+        100,
       )
+      const backMs = Date.now() - attackEnded
       const result = await flood
       t.is(result.exitCode, 0, result.stderr)
       const report = attackerLine(out, 'report') as {

@@ -19,6 +19,7 @@ import { LAB_TUNNEL_MTU, setWorkloadRouteMtu } from '../../daemon/lab/index.js'
 import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import type { StatusReport } from '../../daemon/wire/status.js'
 import { labExec, labSpawn, useLab } from './helpers/lab.js'
+import { until } from './helpers/poll.js'
 import type { ForgeRequest, ForgeResult } from './pair-forge.js'
 import { startStream } from './traffic.js'
 
@@ -51,16 +52,6 @@ async function authList(node: string): Promise<Array<{ src: string; dst: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, scaled(ms)))
-
-async function until(what: string, f: () => Promise<boolean>, ms = 15_000, every = 200): Promise<void> {
-  ms = scaled(ms)
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await f()) return
-    await sleep(every)
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-}
 
 const id = (w: string) => lab().workload(w).spiffeId
 const ip = (w: string) => lab().workload(w).ip

@@ -15,6 +15,7 @@ import { stringify } from 'yaml'
 import { scaled } from '../../daemon/base/time-scale.js'
 import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import { labExec, labSpawn, useLab } from './helpers/lab.js'
+import { until } from './helpers/poll.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true })
@@ -28,15 +29,6 @@ async function stats(node: string): Promise<Record<string, number>> {
   if (r.exitCode !== 0) throw new Error(r.stderr)
   const s = JSON.parse(r.stdout) as { datapath?: { stats: Array<{ reason: string; packets: number }> } }
   return Object.fromEntries((s.datapath?.stats ?? []).map((x) => [x.reason, x.packets]))
-}
-
-async function until(what: string, f: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + scaled(ms)
-  while (Date.now() < end) {
-    if (await f()) return
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 type Proto = 'tcp' | 'udp' | 'icmp'

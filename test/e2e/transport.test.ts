@@ -24,6 +24,7 @@ import { fetchStatus } from '../../daemon/control/index.js'
 import type { StatusPeer, StatusReport } from '../../daemon/wire/status.js'
 import { TestPki } from '../pki.js'
 import { labUp, useLab } from './helpers/lab.js'
+import { until } from './helpers/poll.js'
 import { judgeCapture, MARKER, startCapture, startStream, udpExchange } from './traffic.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -55,22 +56,6 @@ async function peer(node: string, name: string): Promise<StatusPeer> {
   const p = (await status(node)).peers.find((x) => x.name === name)
   if (!p) throw new Error(`${node} has no peer ${name}`)
   return p
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  ms = scaled(ms)
-  const end = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await f()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last)})` : ''}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
 }
 
 async function meshEstablished(): Promise<void> {

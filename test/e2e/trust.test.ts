@@ -16,21 +16,13 @@ import { fetchStatus } from '../../daemon/control/client.js'
 import { LAB_REVOCATION_FILE } from '../../daemon/lab/policy.js'
 import type { StatusReport } from '../../daemon/wire/status.js'
 import { labExec, useLab } from './helpers/lab.js'
+import { until } from './helpers/poll.js'
 import { tcpStream, udpStream } from './trust-traffic.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const lab = useLab(test, { nodes: 3, workloads: 2, enforce: true, pairAuthTtl: '30s' })
 const NODES = ['node1', 'node2', 'node3'] as const
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until(what: string, f: () => Promise<boolean>, ms = 60_000, every = 200): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await f().catch(() => false)) return
-    await sleep(every)
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-}
 
 /** The node's status over its control socket (in-process: polling stays cheap). */
 function status(node: string): Promise<StatusReport> {

@@ -73,7 +73,7 @@ test('the .deb installs, runs, reloads, restarts, upgrades and purges under syst
     const failed = checks.filter((l) => l.startsWith('CHECK FAIL'))
     t.deepEqual(failed, [], log.slice(-4000))
     t.is(lane.exitCode, 0, (lane.all ?? '').slice(-4000))
-    t.true(checks.filter((l) => l.startsWith('CHECK ok')).length >= 34, 'every step of the guest script ran')
+    t.true(checks.filter((l) => l.startsWith('CHECK ok')).length >= 44, 'every step of the guest script ran')
     const figures = JSON.parse(await readFile(join(dir, 'figures.json'), 'utf8'))
     t.log(`figures: ${JSON.stringify(figures)}`)
     t.true(typeof figures.exposure === 'number' && figures.exposure <= 3.0, `exposure ${figures.exposure}`)

@@ -6,7 +6,8 @@
 #   install → unit enabled, inactive while unconfigured → PKI with the installed latchctl, config →
 #   systemctl start: Type=notify READY=1 (tunnel to a second latchd in a netns, ping through it) →
 #   systemctl reload (SIGHUP: a peers-file change applied, traffic flows) → kill -9: systemd
-#   restarts it, ping without loss → upgrade to a newer package version: restarted, no loss →
+#   restarts it, ping without loss → SIGSTOP: the watchdog kills and restarts it → the same on
+#   wireguard-go (backend userspace: it outlives latchd's restart, KillMode=process) → upgrade to a newer package version: restarted, no loss →
 #   systemd-analyze security → systemctl stop leaves WireGuard and pins → apt purge removes all.
 # Prints "CHECK ok|FAIL what" lines, writes figures.json to the results directory, exits non-zero
 # on the first failure.
@@ -156,6 +157,40 @@ check "kill -9: restarted by systemd (Restart=on-failure), new PID $pid2" test "
 check "kill -9: no packet lost while systemd restarted latchd ($r/$s)" test "${s:-0}" -gt 0 -a "$s" = "$r"
 check "kill -9: NRestarts=1" test "$(systemctl show -p NRestarts --value latchd)" = 1
 
+# --- watchdog: a wedged latchd (SIGSTOP: its event loop sends no WATCHDOG=1) is killed and restarted --
+wedged() {
+  kill -STOP "$pid2"
+  # WatchdogSec=30s, then SIGABRT (pending on a stopped process) and SIGKILL after TimeoutAbortSec=10s
+  wait_for 150 sh -c "p=\$(systemctl show -p MainPID --value latchd); [ \"\$p\" != 0 ] && [ \"\$p\" != $pid2 ] && systemctl is-active --quiet latchd"
+}
+read -r s r < <(ping_during 100 wedged)
+pid2w=$(systemctl show -p MainPID --value latchd)
+echo "figure: wedged (SIGSTOP) under ping: $r/$s received"
+check "watchdog: systemd logged the watchdog timeout" sh -c 'journalctl -u latchd --no-pager | grep -q "Watchdog timeout"'
+check "watchdog: restarted (PID $pid2 → $pid2w), NRestarts=2" sh -c "[ '$pid2w' != '$pid2' ] && [ \"\$(systemctl show -p NRestarts --value latchd)\" = 2 ]"
+check "watchdog: no packet lost while latchd was wedged and restarted ($r/$s)" test "${s:-0}" -gt 0 -a "$s" = "$r"
+pid2=$pid2w
+
+# --- userspace WireGuard (wireguard-go, backend: userspace): it outlives a latchd restart under the
+# unit (KillMode=process) and the new latchd adopts it, so a kill -9 loses no packet either ----------
+systemctl stop latchd
+ip link del latch0
+sed -i 's/interface: latch0,\(.*\)backend: kernel/interface: latchu0,\1backend: userspace/' /etc/latch/latchd.yaml
+grep -q 'interface: latchu0.*backend: userspace' /etc/latch/latchd.yaml || die "config edit to the userspace backend"
+check "/run/wireguard exists for wireguard-go (tmpfiles.d/latch.conf)" test -d /run/wireguard
+systemctl start latchd || { systemctl status latchd --no-pager | cat; die "systemctl start latchd (userspace)"; }
+wait_for 120 tunnel_up && ok "tunnel over wireguard-go (latchu0) under the unit" || die "no tunnel over wireguard-go"
+wgo1=$(pgrep -x wireguard-go | head -1)
+check "wireguard-go runs for latchu0 (PID ${wgo1:-none})" test -n "$wgo1" -a -S /run/wireguard/latchu0.sock
+pid1=$(systemctl show -p MainPID --value latchd)
+read -r s r < <(ping_during 40 killed)
+pid2=$(systemctl show -p MainPID --value latchd)
+echo "figure: kill -9 under ping, userspace WireGuard: $r/$s received"
+check "userspace: restarted by systemd, new PID $pid2" test "$pid2" != "$pid1" -a "$pid2" != 0
+check "userspace: the same wireguard-go survived the restart (PID $wgo1)" sh -c "[ \"\$(pgrep -x wireguard-go | head -1)\" = '$wgo1' ]"
+check "userspace: no packet lost while systemd restarted latchd ($r/$s)" test "${s:-0}" -gt 0 -a "$s" = "$r"
+wgif=latchu0
+
 # --- upgrade: postinst restarts the running service -----------------------------------------------------------
 upgrade() { apt-get install -y -o Dpkg::Use-Pty=0 "$deb2" >"$res/apt-upgrade.log" 2>&1; }
 read -r s r < <(ping_during 60 upgrade)
@@ -175,7 +210,7 @@ check "systemd-analyze security exposure ${exposure:-?} <= 3.0" awk -v e="${expo
 # --- stop: WireGuard and pins stay -------------------------------------------------------------------------
 systemctl stop latchd
 check "stop: inactive" sh -c '! systemctl is-active --quiet latchd'
-check "stop: latch0 left in place" ip link show latch0
+check "stop: $wgif left in place" ip link show "$wgif"
 check "stop: pins left in place" test -d /sys/fs/bpf/latch
 check "stop: the tunnel still carries traffic" tunnel_up
 
@@ -183,7 +218,8 @@ check "stop: the tunnel still carries traffic" tunnel_up
 apt-get purge -y -o Dpkg::Use-Pty=0 latch >"$res/apt-purge.log" 2>&1 || { tail -20 "$res/apt-purge.log"; fail "apt-get purge latch"; }
 check "purge: package gone" sh -c '! dpkg-query -W -f "\${Status}" latch 2>/dev/null | grep -q installed'
 check "purge: /etc/latch, /var/lib/latch gone" sh -c '[ ! -e /etc/latch ] && [ ! -e /var/lib/latch ]'
-check "purge: latch0 and the pins gone" sh -c '! ip link show latch0 2>/dev/null && [ ! -e /sys/fs/bpf/latch ]'
+check "purge: $wgif and the pins gone" sh -c "! ip link show $wgif 2>/dev/null && [ ! -e /sys/fs/bpf/latch ]"
+check "purge: no wireguard-go left (the interface it served is gone)" wait_for 15 sh -c '! pgrep -x wireguard-go >/dev/null'
 check "purge: unit gone" sh -c '! systemctl cat latchd >/dev/null 2>&1'
 
 kill "$node2" 2>/dev/null
