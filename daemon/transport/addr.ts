@@ -1,4 +1,7 @@
 import ipaddr from 'ipaddr.js'
+import { plainIpv4 } from '../base/ipv4.js'
+
+export { plainIpv4 }
 
 /**
  * Address helpers shared by the WireGuard diff and the route diff. Every prefix and endpoint is
@@ -27,30 +30,6 @@ export function plainIpv4Cidr(s: string): { v4: number; len: number } | undefine
     len = len * 10 + (c - 48)
   }
   return len <= 32 ? { v4, len } : undefined
-}
-
-/** A four-part decimal IPv4 address in s[start, end) as a number, -1 if it is not one. */
-export function plainIpv4(s: string, start = 0, end = s.length): number {
-  let value = 0
-  let part = 0
-  let digits = 0
-  let parts = 0
-  for (let i = start; i <= end; i++) {
-    const c = i === end ? 46 : s.charCodeAt(i)
-    if (c === 46) {
-      if (digits === 0 || parts === 4) return -1
-      value = value * 256 + part
-      parts++
-      part = 0
-      digits = 0
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return -1
-      part = part * 10 + (c - 48)
-      if (part > 255) return -1
-      digits++
-    } else return -1
-  }
-  return parts === 4 ? value : -1
 }
 
 export function dottedIpv4(v4: number): string {
