@@ -20,6 +20,7 @@ import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import type { StatusReport } from '../../daemon/wire/status.js'
 import { labExec, labSpawn, useLab } from './helpers/lab.js'
 import { until } from './helpers/poll.js'
+import { retransmits, tcpConnect, udpSeqs } from './helpers/probes.js'
 import type { ForgeRequest, ForgeResult } from './pair-forge.js'
 import { startStream } from './traffic.js'
 
@@ -73,77 +74,6 @@ async function noEntries(a: string, b: string): Promise<boolean> {
     if (list.some((e) => [id(a), id(b)].includes(e.src) && [id(a), id(b)].includes(e.dst))) return false
   }
   return true
-}
-
-// one TCP connect + echo; prints "<connect ms> <echo ok>" or "fail <error>"
-const CONNECT = `
-import socket, sys, time
-t = time.monotonic()
-try:
-    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
-    ms = (time.monotonic() - t) * 1000
-    c.settimeout(3); c.sendall(b'ping\\n'); ok = c.recv(16) == b'ping\\n'
-    print('%.3f %s' % (ms, ok), flush=True)
-except OSError as e:
-    print('fail %s' % e, flush=True)
-`
-
-async function tcpConnect(from: string, to: string, port: number, timeoutS = 2) {
-  const r = await labExec(from, ['python3', '-c', CONNECT, ip(to), String(port), String(timeoutS)], {
-    timeoutMs: (timeoutS + 5) * 1000,
-  })
-  const [first, second] = r.stdout.trim().split(' ')
-  return first === 'fail' || first === undefined
-    ? { ok: false as const, error: r.stdout.trim() || r.stderr }
-    : { ok: second === 'True', connectMs: Number(first) }
-}
-
-/** The client netns's SYN retransmissions and retransmitted segments (absolute counters). */
-async function retransmits(from: string): Promise<{ syn: number; segs: number }> {
-  const r = await labExec(from, ['nstat', '-asz', 'TcpExtTCPSynRetrans', 'TcpRetransSegs'])
-  const v = (name: string) => Number(new RegExp(`^${name}\\s+(\\d+)`, 'm').exec(r.stdout)?.[1] ?? Number.NaN)
-  return { syn: v('TcpExtTCPSynRetrans'), segs: v('TcpRetransSegs') }
-}
-
-// UDP: the receiver prints every datagram it got within the window; the sender sends seq 0..n-1
-const UDP_RECV = `
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', int(sys.argv[1])))
-print('ready', flush=True)
-end = time.time() + float(sys.argv[2])
-while True:
-    left = end - time.time()
-    if left <= 0: break
-    s.settimeout(left)
-    try:
-        d, a = s.recvfrom(2048); print(d.decode(), flush=True)
-    except socket.timeout:
-        break
-`
-const UDP_SEND = `
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(int(sys.argv[3])):
-    s.sendto(('seq-%d' % i).encode(), (sys.argv[1], int(sys.argv[2]))); time.sleep(0.05)
-`
-
-/** Sends `count` datagrams from → to; resolves with the sequence numbers the receiver got. */
-async function udpSeqs(from: string, to: string, port: number, count = 5): Promise<number[]> {
-  const { child: recv } = await labSpawn(to, ['python3', '-c', UDP_RECV, String(port), '2.5'])
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`UDP receiver in ${to} did not start`)), scaled(10_000))
-    recv.stdout?.on('data', (d: Buffer) => {
-      if (String(d).includes('ready')) {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-  })
-  await labExec(from, ['python3', '-c', UDP_SEND, ip(to), String(port), String(count)])
-  const r = await recv
-  return String(r.stdout)
-    .split('\n')
-    .flatMap((l) => (/^seq-(\d+)$/.exec(l.trim()) ? [Number(l.trim().slice(4))] : []))
 }
 
 /** Writes the policy file the way a careful operator's tool does: temp file + rename. */
@@ -231,7 +161,7 @@ test.serial(
   async (t) => {
     for (const [a, b] of ALLOWED) {
       const before = await retransmits(a)
-      const c = await tcpConnect(a, b, 5001)
+      const c = await tcpConnect(a, ip(b), 5001)
       const after = await retransmits(a)
       t.true(c.ok, `${a} → ${b} TCP: ${JSON.stringify(c)}`)
       t.is(after.syn - before.syn, 0, `${a} → ${b}: SYN retransmitted`)
@@ -242,7 +172,7 @@ test.serial(
     }
     let port = 6100
     for (const [a, b] of ALLOWED) {
-      const seqs = await udpSeqs(a, b, port++)
+      const seqs = await udpSeqs(a, b, ip(b), port++)
       t.deepEqual(seqs, [0, 1, 2, 3, 4], `${a} → ${b} UDP`)
     }
   },
@@ -251,16 +181,16 @@ test.serial(
 test.serial('denied pairs: TCP connect fails and UDP is lost', async (t) => {
   let port = 6200
   for (const [a, b] of DENIED) {
-    const c = await tcpConnect(a, b, 5001, 1.5)
+    const c = await tcpConnect(a, ip(b), 5001, 1.5)
     t.false(c.ok, `${a} → ${b} TCP got through: ${JSON.stringify(c)}`)
-    t.deepEqual(await udpSeqs(a, b, port++), [], `${a} → ${b} UDP got through`)
+    t.deepEqual(await udpSeqs(a, b, ip(b), port++), [], `${a} → ${b} UDP got through`)
   }
   t.true(await noEntries('node1-w2', 'node2-w1'))
   t.true(await noEntries('node1-w1', 'node2-w2'))
 })
 
 async function assertFlows(t: ExecutionContext, a: string, b: string, flows: boolean, why: string) {
-  const c = await tcpConnect(a, b, 5001, 1.5)
+  const c = await tcpConnect(a, ip(b), 5001, 1.5)
   t.is(c.ok, flows, `${a} → ${b} ${why}: ${JSON.stringify(c)}`)
 }
 

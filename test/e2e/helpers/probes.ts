@@ -2,6 +2,7 @@
  * Traffic probes for e2e tests, by target name and destination IP: one TCP connect + echo with its
  * connect time, the client netns's SYN retransmission counters (nstat), and numbered UDP datagrams.
  */
+import { scaled } from '../../../daemon/base/time-scale.js'
 import { labExec, labSpawn } from './lab.js'
 
 // one TCP connect + echo; prints "<connect ms> <echo ok>" or "fail <error>"
@@ -65,7 +66,7 @@ export async function udpSeqs(
 ): Promise<number[]> {
   const { child: recv } = await labSpawn(to, ['python3', '-c', UDP_RECV, String(port), '2.5'])
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`UDP receiver in ${to} did not start`)), 10_000)
+    const t = setTimeout(() => reject(new Error(`UDP receiver in ${to} did not start`)), scaled(10_000))
     recv.stdout?.on('data', (d: Buffer) => {
       if (String(d).includes('ready')) {
         clearTimeout(t)
