@@ -269,7 +269,8 @@ test.serial(
         await assertFlows(t, a, b, false, 'with the invalid file on disk')
       const replies = await stop()
       const gaps = replies.slice(1).map((r, i) => r - (replies[i] as number))
-      t.true(Math.max(...gaps) < 500, `the ping stream paused ${Math.max(...gaps)} ms`)
+      // a pause, not a loss, is all a rejected edit may cost: bound it in the lane's time scale
+      t.true(Math.max(...gaps) < scaled(500), `the ping stream paused ${Math.max(...gaps)} ms`)
     } finally {
       await stop().catch(() => undefined)
       await writePolicy(original)
