@@ -15,7 +15,7 @@ import { parseStrictConstraints, type StrictConstraints } from './name-constrain
 import { CERT_BLOCK, x509 } from './x509.js'
 
 /** A map that forgets its least recently used entry beyond `max`. */
-class Lru<K, V> {
+export class Lru<K, V> {
   readonly #max: number
   readonly #map = new Map<K, V>()
 

@@ -10,6 +10,7 @@
  *     only for the workloads it hosts, whatever intermediate signed the SVID.
  */
 import { cidrsWithin, type VerifyReason, verify } from '../../certs/index.js'
+import { verifyRemembered } from '../../certs/verify-memo.js'
 import { opensslVerdict } from '../handshake/openssl-verdict.js'
 import { type PairReason, reasonOfVerify } from './reasons.js'
 import type { NodeConstraints, TrustAnchor } from './types.js'
@@ -49,15 +50,18 @@ export function checkPeerSvid(input: PeerSvidInput, ctx: SvidContext): SvidVerdi
       certReason: tls.reason,
     }
   }
-  const result = verify(
-    input.chain,
-    {
-      roots: ctx.trust.rootPem,
-      trustDomain: ctx.trust.trustDomain,
-      ...(ctx.trust.revocations && { revocations: ctx.trust.revocations }),
-    },
-    { purpose: input.purpose, kind: 'workload', at: ctx.now },
-  )
+  const bundle = {
+    roots: ctx.trust.rootPem,
+    trustDomain: ctx.trust.trustDomain,
+    ...(ctx.trust.revocations && { revocations: ctx.trust.revocations }),
+  }
+  const expect = { purpose: input.purpose, kind: 'workload', at: ctx.now } as const
+  // the same SVID chain comes back on every handshake of its workload: its verdict is remembered
+  const ders = input.chain.filter((c): c is Buffer => Buffer.isBuffer(c))
+  const result =
+    ders.length === input.chain.length
+      ? verifyRemembered(ders, bundle, expect)
+      : verify(input.chain, bundle, expect)
   if (!result.ok) {
     return {
       ok: false,

@@ -3,6 +3,7 @@
  * Resolves with the outcome (ours, the peer's or the transport's verdict); never rejects, writes
  * nothing: the caller writes auth entries and ipcache entries from a successful outcome.
  */
+import type { DetailedPeerCertificate } from 'node:tls'
 import { formatEndpoint } from '../config/net.js'
 import { dialTls } from '../handshake/dial.js'
 import type { WorkloadCredentials } from './credentials.js'
@@ -62,6 +63,8 @@ export async function authenticatePair(o: AuthenticatePairOptions): Promise<Pair
       'local',
     )
   }
+  // node:tls builds the server's detailed certificate for checkServerIdentity: keep it for the screen
+  let presented: DetailedPeerCertificate | undefined
   const dialed = await dialTls(
     {
       host: o.peer.address,
@@ -72,7 +75,10 @@ export async function authenticatePair(o: AuthenticatePairOptions): Promise<Pair
       ALPNProtocols: [PAIR_ALPN],
       rejectUnauthorized: false,
       // the identity is the SPIFFE ID, checked in the exchange; there is no DNS name to check
-      checkServerIdentity: () => undefined,
+      checkServerIdentity: (_host, cert) => {
+        presented = cert as DetailedPeerCertificate
+        return undefined
+      },
     },
     // a few small frames each way: never wait for Nagle / delayed ACK
     { timeoutMs: timing.handshakeTimeoutMs, where, noDelay: true },
@@ -88,6 +94,8 @@ export async function authenticatePair(o: AuthenticatePairOptions): Promise<Pair
     role: 'client',
     trust: o.trust,
     local: o.local,
+    ownNotAfter: credential.notAfter.getTime(),
+    presented,
     expectedRemote: o.remote,
     node: o.peer.node,
     constraints,

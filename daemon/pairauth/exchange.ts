@@ -4,9 +4,9 @@
  * and answers. Each refusal goes to the peer, so both daemons see the same reason. Resolves with the
  * outcome; never rejects, writes nothing.
  */
-import type { TLSSocket } from 'node:tls'
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls'
 import type { VerifyReason } from '../../certs/index.js'
-import { presentedNotAfter, screenPeer } from '../handshake/peer-chain.js'
+import { screenPeer } from '../handshake/peer-chain.js'
 import { checkPeerSvid, type SvidVerdict } from './check-svid.js'
 import { PairConnection } from './framed.js'
 import type { PairMessage } from './protocol.js'
@@ -19,6 +19,13 @@ export interface ExchangeOptions {
   trust: TrustAnchor
   /** Our workload: X (client) or Y (server). */
   local: string
+  /**
+   * notAfter (ms since the epoch) of the SVID this side presented: the credential's, known once per
+   * SVID (not read back from the socket per handshake).
+   */
+  ownNotAfter: number
+  /** The peer's getPeerCertificate(true), when node:tls already built it (client: checkServerIdentity). */
+  presented?: DetailedPeerCertificate | undefined
   /** Client: the identity it asked for (Y). */
   expectedRemote?: string
   /** The peer node, and what it may speak for. */
@@ -72,7 +79,7 @@ export function runPairExchange(o: ExchangeOptions): Promise<PairOutcome> {
     /** Check the peer's SVID and the policy; on success, our expiry proposal. */
     function judge(): number | undefined {
       // cheap checks first: a leaf, OpenSSL's verdict, the chain's length (handshake/peer-chain.ts)
-      const screened = screenPeer(o.socket)
+      const screened = screenPeer(o.socket, o.presented)
       if (!screened.ok) {
         if (screened.refusal === 'untrusted') {
           const message = `the SVID of node ${o.node}'s workload: ${screened.message}`
@@ -100,8 +107,7 @@ export function runPairExchange(o: ExchangeOptions): Promise<PairOutcome> {
         return undefined
       }
       verdict = v
-      const ownNotAfter = presentedNotAfter(o.socket)?.getTime() ?? 0
-      return Math.min(ownNotAfter, v.notAfter.getTime(), o.now().getTime() + o.ttlMs)
+      return Math.min(o.ownNotAfter, v.notAfter.getTime(), o.now().getTime() + o.ttlMs)
     }
 
     function succeed(theirs: number): void {

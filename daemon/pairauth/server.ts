@@ -134,6 +134,8 @@ export class PairAuthServer {
       role: 'server',
       trust: o.trust,
       local: credential.spiffeId,
+      // the SVID presented (chosen by SNI a moment ago; a renewal in between has a later notAfter)
+      ownNotAfter: credential.notAfter.getTime(),
       node,
       constraints,
       policy: o.policy(),
