@@ -311,6 +311,13 @@ static __always_inline void emit(struct __sk_buff *skb, const struct pkt *p, __u
 
 	cfg = config_get();
 	if (cfg && cfg->event_interval_ns) {
+		if (!src_id) {
+			/* no identity: the source address stands for it (two unknown sources, two events) */
+			__u32 w[4];
+
+			__builtin_memcpy(w, &p->src, sizeof(w));
+			rk.src_id = w[0] ^ w[1] ^ w[2] ^ w[3];
+		}
 		rv = bpf_map_lookup_elem(&event_rl, &rk);
 		if (rv) {
 			if (now - rv->last_ns < cfg->event_interval_ns) {
@@ -718,7 +725,13 @@ int to_workload(struct __sk_buff *skb)
 		/* the node's own stack (health probes, agents, its ICMP errors) */
 		if (skb->ingress_ifindex == 0)
 			return enforce(skb, &p, LATCH_ID_NODE, dst_id, LATCH_DIR_TO_WORKLOAD);
-		return drop(skb, &p, LATCH_EV_DROP, LATCH_R_DROP_UNKNOWN_SOURCE, 0, dst_id, LATCH_DIR_TO_WORKLOAD);
+		/*
+		 * forwarded from elsewhere: maybe a remote workload whose pair is not authenticated yet (its
+		 * ipcache entry comes with the pair). Dropped; the event asks user space to resolve the
+		 * source from the inventory of the node it came through and authenticate on demand.
+		 */
+		return drop(skb, &p, LATCH_EV_AUTH_REQUIRED, LATCH_R_DROP_UNKNOWN_SOURCE, 0, dst_id,
+			    LATCH_DIR_TO_WORKLOAD);
 	}
 	src_id = src->identity;
 

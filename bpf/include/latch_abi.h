@@ -28,7 +28,14 @@
  *     dst not in ipcache            -> untouched (not mesh traffic)
  *     src not in ipcache            -> locally generated (ingress_ifindex 0): src = LATCH_ID_NODE, the
  *                                      node's own stack (health probes, agents), then enforce;
- *                                      forwarded from elsewhere: drop UNKNOWN_SOURCE
+ *                                      forwarded from elsewhere: drop UNKNOWN_SOURCE with an
+ *                                      AUTH_REQUIRED event (src_id 0, the source address, the
+ *                                      ingress ifindex): a remote workload has no ipcache entry
+ *                                      before its pair authenticated, so user space resolves the
+ *                                      address from the checked inventory of the peer node behind
+ *                                      the tunnel it arrived on and authenticates the pair on
+ *                                      demand (daemon/node/pair-service.ts); an event whose
+ *                                      ingress is not the tunnel is shown as a plain drop
  *     src entry has ifindex != 0 and skb->ingress_ifindex != entry.ifindex
  *                                   -> drop NOT_VIA_TUNNEL (remote entry) / WRONG_INGRESS (local entry)
  *     otherwise                     -> enforce(src = ipcache identity of src, dst = of dst)
@@ -166,7 +173,8 @@ enum latch_reason {
 };
 
 enum latch_event_type {
-	LATCH_EV_AUTH_REQUIRED = 1,       /* dropped for lack of a (valid) auth entry: authenticate the pair */
+	LATCH_EV_AUTH_REQUIRED = 1,       /* dropped for lack of a (valid) auth entry, or from an unknown
+					   * forwarded source (UNKNOWN_SOURCE): authenticate the pair */
 	LATCH_EV_DROP = 2,                /* dropped for another reason (see reason) */
 };
 
@@ -289,7 +297,8 @@ struct latch_stat {
 
 /* config: array with one element (key 0). */
 struct latch_config {
-	__u64 event_interval_ns;          /* min gap between two events of one (src, dst, ifindex, reason); 0 = none */
+	__u64 event_interval_ns;          /* min gap between two events of one (src, dst, ifindex, reason); 0 = none;
+					   * a source without identity (src_id 0) is told apart by its address */
 	/* conntrack idle timeouts in ns; 0 = the LATCH_CT_DEFAULT_* value */
 	__u64 ct_tcp_syn_ns;
 	__u64 ct_tcp_established_ns;

@@ -76,6 +76,20 @@ export function ipInCidrs(ip: string, cidrs: readonly string[]): boolean {
   })
 }
 
+/** Whether two addresses are the same (`a` may carry a host prefix: 10.0.0.1/32; IPv4-mapped IPv6 = IPv4). */
+export function sameIp(a: string, b: string): boolean {
+  const parse = (s: string): string | undefined => {
+    try {
+      const x = ipaddr.process(s.replace(/\/(32|128)$/, ''))
+      return x.toNormalizedString()
+    } catch {
+      return undefined
+    }
+  }
+  const x = parse(a)
+  return x !== undefined && x === parse(b)
+}
+
 /** `ip:port`, with brackets for IPv6 (`[fd00::1]:51820`). */
 export function formatEndpoint(ip: string, portNumber: number): string {
   return ip.includes(':') ? `[${ip}]:${portNumber}` : `${ip}:${portNumber}`

@@ -65,7 +65,10 @@ export class NodeDatapath implements IdentityDatapath {
     this.#ids = ids
     this.#o = o
     this.#log = o.logger
-    this.#events = new DatapathEvents((id) => this.#ids.nameOf(id))
+    this.#events = new DatapathEvents(
+      (id) => this.#ids.nameOf(id),
+      () => this.#wireguardIfindex(),
+    )
   }
 
   /** Loads or adopts the datapath and programs the local workloads. */

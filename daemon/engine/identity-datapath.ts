@@ -18,6 +18,12 @@ export interface AuthRequiredEvent {
   src?: string
   /** the mesh workload the packet was for */
   dst?: string
+  /**
+   * The source has no identity on this node (drop_unknown_source) and the packet arrived through
+   * the tunnel: a remote workload whose pair is not authenticated yet. The listener resolves srcIp
+   * from the checked inventory of the peer node whose workload CIDRs hold it.
+   */
+  viaTunnel?: boolean
   srcIp: string
   dstIp: string
   /** IP protocol number (6 TCP, 17 UDP, 1 ICMP, …) */

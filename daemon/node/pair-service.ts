@@ -18,9 +18,10 @@
 import type { Logger } from 'pino'
 import { asLatchError, type LatchError } from '../base/errors.js'
 import type { GuardOptions } from '../base/guard-options.js'
+import { ipInCidrs, sameIp } from '../config/net.js'
 import type { Config } from '../config/schema.js'
 import { bindToDevice } from '../engine/bind-device.js'
-import type { IdentityDatapath, ProvenPair } from '../engine/identity-datapath.js'
+import type { AuthRequiredEvent, IdentityDatapath, ProvenPair } from '../engine/identity-datapath.js'
 import { NO_REVOCATIONS, type RevocationList } from '../identity/revocation.js'
 import { authenticatePair } from '../pairauth/client.js'
 import { WorkloadCredentials } from '../pairauth/credentials.js'
@@ -195,11 +196,7 @@ export class PairService {
     })
     await server.listen(hostOf(this.#c.wireguard.address), this.#c.pairAuth.port)
     this.#server = server
-    this.#unsubscribe = this.#o.datapath.onAuthRequired((ev) => {
-      if (ev.src === undefined || ev.dst === undefined) return
-      if (this.#localIds.has(ev.dst) && !this.#localIds.has(ev.src)) this.#loop.demand(ev.dst, ev.src)
-      else if (this.#localIds.has(ev.src)) this.#loop.demand(ev.src, ev.dst)
-    })
+    this.#unsubscribe = this.#o.datapath.onAuthRequired((ev) => this.#demanded(ev))
     this.#log.info(
       {
         event: 'pairauth_started',
@@ -290,6 +287,37 @@ export class PairService {
   /** Resolves when every datapath write queued so far is done. */
   settled(): Promise<void> {
     return this.#writes
+  }
+
+  /** An auth-required event: authenticate the pair it names now (on demand). */
+  #demanded(ev: AuthRequiredEvent): void {
+    if (ev.dst === undefined) return
+    const src = ev.src ?? (ev.viaTunnel ? this.#remoteOwner(ev.srcIp) : undefined)
+    if (src === undefined) return
+    if (ev.src === undefined) {
+      this.#log.debug(
+        { event: 'pair_demand_resolved', srcIp: ev.srcIp, remote: src, local: ev.dst },
+        `a packet from ${ev.srcIp} (no identity yet) came through the tunnel: ${src}, authenticating with ${ev.dst}`,
+      )
+    }
+    if (this.#localIds.has(ev.dst) && !this.#localIds.has(src)) this.#loop.demand(ev.dst, src)
+    else if (this.#localIds.has(src)) this.#loop.demand(src, ev.dst)
+  }
+
+  /**
+   * The remote workload that owns `ip`, from the checked inventories (the node handshake checked
+   * each against its node's name constraints): the one workload listing `ip` in the inventory of the
+   * node whose workload CIDRs hold `ip`. The tunnel's own routing (WireGuard's allowed IPs are each
+   * peer's workload CIDRs) delivers a packet with that source only from that node. Undefined when
+   * no inventory, or more than one, claims it.
+   */
+  #remoteOwner(ip: string): string | undefined {
+    const owners = new Set<string>()
+    for (const p of this.#o.peers()) {
+      if (p.tunnel === 'down' || p.workloadCidrs === undefined || !ipInCidrs(ip, p.workloadCidrs)) continue
+      for (const w of p.workloads ?? []) if (w.ips.some((x) => sameIp(x, ip))) owners.add(w.id)
+    }
+    return owners.size === 1 ? [...owners][0] : undefined
   }
 
   #changed(): void {

@@ -128,3 +128,45 @@ test.serial('the first event after the interval reports how many were suppressed
     dp.config.set({ eventIntervalNs: 0n })
   }
 })
+
+test.serial(
+  'a forwarded packet from a source without identity raises an auth-required event naming its address',
+  async (t) => {
+    // a remote workload whose pair is not authenticated yet has no ipcache entry: the kernel drops its
+    // packet (no pass before auth) and asks user space to resolve and authenticate it
+    dp.config.set({ eventIntervalNs: 10_000_000_000n })
+    try {
+      const before = packetCounts(dp)
+      for (const src of ['10.100.9.7', '10.100.9.7', '10.100.9.8']) {
+        const r = dp.testRun('to_workload', {
+          data: frame({ src, dst: '10.100.1.11', l4: { proto: 'tcp', sport: 41000, dport: 5432 } }),
+          ifindex: LO,
+          ingressIfindex: WG,
+        })
+        t.is(r.retval, 2)
+      }
+      const events = await eventsArrive(2)
+      t.deepEqual(moved(before, packetCounts(dp)), { drop_unknown_source: 3, event_suppressed: 1 })
+      // one event per unknown source address within the interval, not one for all of them
+      t.deepEqual(
+        events.map((e) => e.src),
+        ['10.100.9.7', '10.100.9.8'],
+      )
+      t.like(events[0], {
+        type: 'auth_required',
+        reason: 'drop_unknown_source',
+        srcId: 0,
+        dstId: 1,
+        dst: '10.100.1.11',
+        proto: 'tcp',
+        sport: 41000,
+        dport: 5432,
+        direction: 'to_workload',
+        ifindex: LO,
+        ingressIfindex: WG,
+      })
+    } finally {
+      dp.config.set({ eventIntervalNs: 0n })
+    }
+  },
+)

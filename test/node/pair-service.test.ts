@@ -280,6 +280,41 @@ test('an auth-required event for an already authenticated pair starts no handsha
   t.is(authorizes(), before)
 })
 
+test('a packet from a remote workload with no identity yet resolves to it from the inventory and starts the handshake', async (t) => {
+  // node2 (db) would initiate but its view of node1 lists no workload yet, so only node1 plans the
+  // pair, as the responder (it waits its grace before dialing). The kernel drops db's first packet as
+  // drop_unknown_source with an auth-required event that has no identity: node1 resolves 10.100.2.11
+  // from node2's checked inventory (node2's CIDR holds it) and dials now.
+  const sub = 'demand-unknown'
+  const policyFile = join(dir, sub, 'policy.yaml')
+  await mkdir(join(dir, sub, 'node1'), { recursive: true })
+  await mkdir(join(dir, sub, 'node2'), { recursive: true })
+  await writeFile(policyFile, policyText([[WEB, DB]]))
+  const web = { id: WEB, ip: '10.100.1.11' }
+  const db = { id: DB, ip: '10.100.2.11' }
+  const a = await node('node1', policyFile, web, { name: 'node2', workload: db }, 17453, sub)
+  const b = await node('node2', policyFile, db, { name: 'node1', workload: web }, 17453, sub)
+  b.peer.workloads = []
+  t.teardown(async () => {
+    await a.svc.stop()
+    await b.svc.stop()
+  })
+  await a.svc.start()
+  await b.svc.start()
+  t.false(a.dp.has(WEB, DB))
+  // not through the tunnel, or an address no inventory lists: nothing is resolved, nothing dialed
+  a.dp.emit({ dst: WEB, srcIp: '10.100.2.11', dstIp: '10.100.1.11', proto: 6 })
+  a.dp.emit({ dst: WEB, srcIp: '10.100.2.99', dstIp: '10.100.1.11', proto: 6, viaTunnel: true })
+  a.dp.emit({ dst: WEB, srcIp: '10.100.3.11', dstIp: '10.100.1.11', proto: 6, viaTunnel: true })
+  t.false(a.logs.some((l) => l.includes('pair_demand_resolved')))
+  a.dp.emit({ dst: WEB, srcIp: '10.100.2.11', dstIp: '10.100.1.11', proto: 6, dport: 5432, viaTunnel: true })
+  const resolved = a.logs.filter((l) => l.includes('pair_demand_resolved')).map((l) => JSON.parse(l))
+  t.is(resolved.length, 1)
+  t.like(resolved[0], { srcIp: '10.100.2.11', remote: DB, local: WEB })
+  await waitFor('entries after the on-demand handshake', () => a.dp.has(WEB, DB) && a.dp.has(DB, WEB))
+  t.is((await a.svc.status()).pairs.find((p) => p.remote === DB)?.state, 'authenticated')
+})
+
 test('a renewed SVID is what the next handshake presents', async (t) => {
   const { a, b } = await pair('renew', 17448, [[WEB, DB]])
   t.teardown(async () => {
