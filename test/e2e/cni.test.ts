@@ -9,80 +9,27 @@
  * nothing; with latchd down ADD fails with CNI code 11.
  */
 import { existsSync } from 'node:fs'
-import { readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
-import { parse, stringify } from 'yaml'
 import { scaled } from '../../daemon/base/time-scale.js'
 import { CniPluginError } from '../../daemon/lab/cni-runtime.js'
 import { labCniAdd, labCniCheck, labCniRemove } from '../../daemon/lab/cni-workloads.js'
-import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import { labExec, labSpawn, labUp, useLab } from './helpers/lab.js'
+import { entriesOf, latchctl, moved } from './helpers/latchctl.js'
+import { until } from './helpers/poll.js'
 import { retransmits, tcpConnect, udpSeqs } from './helpers/probes.js'
 
-const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true })
+const { ctl, ctlJson, drops, authList, allow } = latchctl(lab)
 const C1 = 'spiffe://lab.latch/ns/lab/sa/node2-c1'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function ctl(node: string, args: string[]) {
-  return labExec(node, [process.execPath, CLI, ...args, '--socket', lab().node(node).controlSocket])
-}
-
-async function ctlJson<T>(node: string, args: string[]): Promise<T> {
-  const r = await ctl(node, [...args, '--json'])
-  if (r.exitCode !== 0) throw new Error(`${node} ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
-
-/** The datapath's drop counters (packets by reason) of a node. */
-async function drops(node: string): Promise<Record<string, number>> {
-  const s = await ctlJson<{
-    datapath?: { stats: Array<{ reason: string; verdict: string; packets: number }> }
-  }>(node, ['status'])
-  return Object.fromEntries(
-    (s.datapath?.stats ?? []).filter((x) => x.verdict === 'drop').map((x) => [x.reason, x.packets]),
-  )
-}
-/** Which drop reasons moved between two readings, by how much (empty: none). */
-function moved(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(after)
-      .map(([r, n]): [string, number] => [r, n - (before[r] ?? 0)])
-      .filter(([, d]) => d !== 0),
-  )
-}
-
-type Entry = { src: string; dst: string }
-const authList = (node: string) => ctlJson<Entry[]>(node, ['debug', 'auth', 'list'])
-const names = (list: Entry[], id: string) => list.filter((e) => e.src === id || e.dst === id)
-
-async function until(what: string, f: () => Promise<boolean>, ms = 15_000, every = 100): Promise<void> {
-  const end = Date.now() + scaled(ms)
-  while (Date.now() < end) {
-    if (await f()) return
-    await sleep(every)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 let setup: Promise<void> | undefined
 function ready(): Promise<void> {
   setup ??= (async () => {
     // the policy gains node2-c1 → node1-w1 (any protocol); node2-c1 → node1-w2 stays denied
-    const policy = parse(await readFile(LAB_POLICY_FILE, 'utf8')) as {
-      allow: Array<{ from: string; to: string }>
-    }
-    policy.allow.push({ from: C1, to: lab().workload('node1-w1').spiffeId })
-    const digest = async (n: string) =>
-      (await ctlJson<{ pairAuth?: { policy: { digest: string } } }>(n, ['status'])).pairAuth?.policy.digest
-    const old = await digest('node1')
-    await writeFile(`${LAB_POLICY_FILE}.tmp-cni`, stringify(policy))
-    await rename(`${LAB_POLICY_FILE}.tmp-cni`, LAB_POLICY_FILE)
-    await until('both nodes run the new policy', async () => {
-      const [a, b] = [await digest('node1'), await digest('node2')]
-      return a !== old && a === b
-    })
+    await allow([{ from: C1, to: lab().workload('node1-w1').spiffeId }])
     for (const w of ['node1-w1', 'node1-w2'])
       await labSpawn(w, ['socat', 'TCP-LISTEN:5001,fork,reuseaddr', 'EXEC:/bin/cat'])
   })()
@@ -103,7 +50,7 @@ test.serial(
     t.is(w.spiffeId, C1)
     // ready means: authenticated, and both nodes already hold the entries both ways
     for (const n of ['node1', 'node2']) {
-      const e = names(await authList(n), C1)
+      const e = entriesOf(await authList(n), C1)
       t.true(
         e.some((x) => x.src === C1 && x.dst === w1.spiffeId),
         `${n} ${JSON.stringify(e)}`,
@@ -170,10 +117,15 @@ test.serial('a latchd restart keeps the registered workload, with traffic flowin
     list.find((x) => x.id === C1),
     { attached: true },
   )
-  await until('the pair re-authenticated', async () => {
-    const l = await ctlJson<Array<{ id: string; ready: boolean }>>('node2', ['workload', 'list'])
-    return l.find((x) => x.id === C1)?.ready === true
-  })
+  await until(
+    'the pair re-authenticated',
+    async () => {
+      const l = await ctlJson<Array<{ id: string; ready: boolean }>>('node2', ['workload', 'list'])
+      return l.find((x) => x.id === C1)?.ready === true
+    },
+    15_000,
+    100,
+  )
   const before = await retransmits('node2-c1')
   const c = await tcpConnect('node2-c1', w1.ip, 5001)
   t.true(c.ok, JSON.stringify(c))
@@ -223,10 +175,10 @@ test.serial('DEL revokes its pairs on both nodes, deletes its key, and is idempo
   const started = Date.now()
   t.true(await labCniRemove('node2', 'c1'))
   const returned = Date.now()
-  t.deepEqual(names(await authList('node2'), C1), [], 'node2 holds no entry of it when DEL returns')
+  t.deepEqual(entriesOf(await authList('node2'), C1), [], 'node2 holds no entry of it when DEL returns')
   await until(
     'node1 holds no entry of it',
-    async () => names(await authList('node1'), C1).length === 0,
+    async () => entriesOf(await authList('node1'), C1).length === 0,
     10_000,
     25,
   )
