@@ -3,7 +3,7 @@
  * a directory (to prove a failed command changed nothing), and a forger that signs arbitrary certificates directly with a CA key,
  * bypassing every issue-time check, to produce the bad certificates verification must reject.
  */
-import { createHash, createPublicKey, webcrypto } from 'node:crypto'
+import { createHash, createPublicKey, webcrypto, X509Certificate } from 'node:crypto'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKey, keyObjectFromPem, signingKeyFromPem } from '../../certs/keys.js'
@@ -17,6 +17,12 @@ export const W1 = `spiffe://${TD}/ns/lab/sa/node1-w1`
 export const W2 = `spiffe://${TD}/ns/lab/sa/node1-w2`
 
 export { removeDir, tempDir }
+
+/** The DER bytes of each certificate of a PEM chain, in order (what a TLS peer hands over). */
+export const chainDer = (pem: string) =>
+  (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (b) => new X509Certificate(b).raw,
+  )
 
 export interface Pki {
   dir: string

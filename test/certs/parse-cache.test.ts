@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto'
 import test from 'ava'
 import { parseChainCached, signatureVerifies } from '../../certs/parse-cache.js'
 import { verify } from '../../certs/verify.js'
-import { makePki, type Pki, removeDir, TD } from './helpers.js'
+import { chainDer, makePki, type Pki, removeDir, TD } from './helpers.js'
 
 let pki: Pki
 let other: Pki
@@ -22,13 +22,8 @@ test.after.always(async () => {
   if (other) await removeDir(other.dir)
 })
 
-const der = (pem: string) =>
-  (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
-    (b) => new X509Certificate(b).raw,
-  )
-
 test('the same chain alternately against its own and a foreign bundle keeps its verdicts', (t) => {
-  const chain = der(pki.w1.chainPem)
+  const chain = chainDer(pki.w1.chainPem)
   for (let i = 0; i < 3; i++) {
     t.true(verify(chain, { roots: pki.root, trustDomain: TD }).ok)
     t.like(verify(chain, { roots: other.root, trustDomain: TD }), { ok: false, reason: 'unknown_issuer' })
@@ -40,7 +35,7 @@ test('the same chain alternately against its own and a foreign bundle keeps its 
 })
 
 test('a warm cache still checks time: the same chain verified later is expired', (t) => {
-  const chain = der(pki.w1.chainPem)
+  const chain = chainDer(pki.w1.chainPem)
   t.true(verify(chain, { roots: pki.root, trustDomain: TD }).ok)
   const later = new Date(Date.now() + 2 * 3_600_000)
   t.like(verify(chain, { roots: pki.root, trustDomain: TD }, { at: later }), { ok: false, reason: 'expired' })
@@ -49,7 +44,7 @@ test('a warm cache still checks time: the same chain verified later is expired',
 
 test('PEM, DER and node:crypto inputs of one certificate share one parsed object', (t) => {
   const [fromPem] = parseChainCached(pki.w1.certPem)
-  const [fromDer] = parseChainCached(der(pki.w1.certPem))
+  const [fromDer] = parseChainCached(chainDer(pki.w1.certPem))
   const [fromNode] = parseChainCached(new X509Certificate(pki.w1.certPem))
   t.is(fromPem, fromDer)
   t.is(fromDer, fromNode)

@@ -3,11 +3,10 @@
  * validity, another revocation list, another bundle, purpose or trust domain; failures are never
  * remembered.
  */
-import { X509Certificate } from 'node:crypto'
 import test from 'ava'
 import { verify } from '../../certs/verify.js'
 import { verifyRemembered } from '../../certs/verify-memo.js'
-import { makePki, type Pki, removeDir, TD } from './helpers.js'
+import { chainDer, makePki, type Pki, removeDir, TD } from './helpers.js'
 
 let pki: Pki
 let other: Pki
@@ -22,13 +21,8 @@ test.after.always(async () => {
   if (other) await removeDir(other.dir)
 })
 
-const der = (pem: string) =>
-  (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
-    (b) => new X509Certificate(b).raw,
-  )
-
 test('a remembered success is the same success, and only for the same question', (t) => {
-  const chain = der(pki.w1.chainPem)
+  const chain = chainDer(pki.w1.chainPem)
   const bundle = { roots: pki.root, trustDomain: TD }
   const first = verifyRemembered(chain, bundle, { purpose: 'client', kind: 'workload' })
   t.true(first.ok)
@@ -43,11 +37,11 @@ test('a remembered success is the same success, and only for the same question',
     reason: 'wrong_trust_domain',
   })
   t.like(verifyRemembered(chain, bundle, { kind: 'node' }), verify(chain, bundle, { kind: 'node' }))
-  t.like(verifyRemembered(der(pki.w2.chainPem), bundle, { purpose: 'client' }), { ok: true })
+  t.like(verifyRemembered(chainDer(pki.w2.chainPem), bundle, { purpose: 'client' }), { ok: true })
 })
 
 test('outside the validity of the path the chain is verified again (expired, not yet valid)', (t) => {
-  const chain = der(pki.w1.chainPem)
+  const chain = chainDer(pki.w1.chainPem)
   const bundle = { roots: pki.root, trustDomain: TD }
   t.true(verifyRemembered(chain, bundle).ok)
   const later = new Date(Date.now() + 400 * 86_400_000)
@@ -58,7 +52,7 @@ test('outside the validity of the path the chain is verified again (expired, not
 })
 
 test('a new revocation list is a new question: a revoked SVID verified before is refused', (t) => {
-  const chain = der(pki.w1.chainPem)
+  const chain = chainDer(pki.w1.chainPem)
   const none = { revoked: () => undefined }
   t.true(verifyRemembered(chain, { roots: pki.root, trustDomain: TD, revocations: none }).ok)
   const list = {
