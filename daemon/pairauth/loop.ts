@@ -27,7 +27,16 @@ export interface PairAuthLoopOptions {
   /** Handshakes in flight at most (default 64). */
   maxInFlight?: number
   table?: PairTableOptions
+  /**
+   * How long a pair this daemon refused for its policy (the peer dialed first, its policy already
+   * allowed the pair) is remembered: when our policy allows it within this time we dial at once, as
+   * the initiator may be backing off after our refusal (default 30 s).
+   */
+  refusedMemoryMs?: number
 }
+
+/** At most this many refused pairs are remembered (oldest forgotten first): peers cannot grow it. */
+const REFUSED_MEMORY_MAX = 4096
 
 export class PairAuthLoop {
   readonly table: PairTable
@@ -36,6 +45,9 @@ export class PairAuthLoop {
   readonly #scheduler: DeadlineScheduler<string>
   readonly #queue: PairState[] = []
   readonly #maxInFlight: number
+  /** Pairs our server refused for policy (key → when), in insertion order. */
+  readonly #refused = new Map<string, number>()
+  readonly #refusedMemoryMs: number
   #running = 0
   #stopped = false
 
@@ -43,6 +55,7 @@ export class PairAuthLoop {
     this.#o = o
     this.#clock = o.clock ?? systemClock
     this.#maxInFlight = Math.max(1, o.maxInFlight ?? 64)
+    this.#refusedMemoryMs = o.refusedMemoryMs ?? 30_000
     this.table = new PairTable(o.table)
     this.#scheduler = new DeadlineScheduler((keys, now) => this.#due(keys, now), {
       clock: this.#clock,
@@ -61,7 +74,15 @@ export class PairAuthLoop {
       this.#scheduler.delete(s.key)
       if (s.expiresAt !== undefined) this.#o.onRevoked(s, 'removed')
     }
-    for (const s of changes.added) this.#reschedule(s.key)
+    for (const s of changes.added) {
+      // a pair the peer asked for moments ago, refused then by our old policy: it is waiting on us
+      const refusedAt = this.#refused.get(s.key)
+      if (refusedAt !== undefined) {
+        this.#refused.delete(s.key)
+        if (now - refusedAt <= this.#refusedMemoryMs) this.table.dialNow(s.key, now)
+      }
+      this.#reschedule(s.key)
+    }
     this.#due(
       changes.added.map((s) => s.key),
       now,
@@ -74,6 +95,10 @@ export class PairAuthLoop {
     if (outcome.local === undefined || outcome.remote === undefined || outcome.remoteNode === undefined)
       return
     const key = pairKey(outcome.local, outcome.remote, outcome.remoteNode)
+    if (!outcome.ok && outcome.reason === 'policy_denied' && outcome.by === 'local') {
+      if (this.table.get(key) === undefined) this.#rememberRefused(key)
+      return
+    }
     if (this.table.get(key)?.inFlight) {
       // our own dial for this pair is under way; its outcome decides. A success still counts now.
       if (!outcome.ok) return
@@ -146,6 +171,14 @@ export class PairAuthLoop {
       }
     }
     this.#reschedule(key)
+  }
+
+  #rememberRefused(key: string): void {
+    this.#refused.delete(key)
+    this.#refused.set(key, this.#clock.now())
+    if (this.#refused.size > REFUSED_MEMORY_MAX) {
+      this.#refused.delete(this.#refused.keys().next().value as string)
+    }
   }
 
   #reschedule(key: string): void {

@@ -175,6 +175,14 @@ export class PairTable {
     return { state: s, revoke }
   }
 
+  /** Make a pair not yet authenticated and not in flight due now (true if it was made due). */
+  dialNow(key: string, now: number): boolean {
+    const s = this.#pairs.get(key)
+    if (s === undefined || s.inFlight || s.expiresAt !== undefined) return false
+    s.dialAt = now
+    return true
+  }
+
   /**
    * An auth-required event (a dropped packet between `local` and `remote`): every such pair that is
    * not authenticated and not in flight is dialed now, whoever the initiator. Returns their keys.
@@ -182,9 +190,7 @@ export class PairTable {
   demand(local: string, remote: string, now: number): string[] {
     const out: string[] = []
     for (const s of this.#pairs.values()) {
-      if (s.local !== local || s.remote !== remote || s.inFlight || s.expiresAt !== undefined) continue
-      s.dialAt = now
-      out.push(s.key)
+      if (s.local === local && s.remote === remote && this.dialNow(s.key, now)) out.push(s.key)
     }
     return out
   }

@@ -2,7 +2,9 @@
  * When to (re-)authenticate a pair. Pure; randomness is injected.
  *
  * - A new pair: the initiator dials at once; the responder waits `responderGraceMs` for the
- *   initiator's handshake and dials itself only if none came (an old or stuck peer).
+ *   initiator's handshake and dials itself only if none came (an old or stuck peer). A pair whose
+ *   initiator dialed moments before and was refused by the responder's old policy (the two daemons
+ *   reload a policy edit at different moments) is dialed by the responder at once (loop.ts).
  * - An authenticated pair: the initiator re-authenticates at `reauthFraction` (2/3) of the entry's
  *   lifetime, the responder takes over at `responderFraction` (5/6), each minus up to `jitterFraction`
  *   of the lifetime, so renewals spread out and the responder acts only if the initiator did not.

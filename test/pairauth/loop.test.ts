@@ -223,3 +223,105 @@ test('a responder whose initiator never dials authenticates itself after the gra
   // db's server authenticated it, but db does not plan the pair, so it writes nothing
   t.is(db.entries.size, 0)
 })
+
+test('a pair refused by the responder’s old policy is dialed by the responder at once when its policy allows it', async (t) => {
+  // the initiator reloaded first and was refused; it backs off (1 s+). The responder remembers the
+  // refusal, so on its own reload it dials at once instead of waiting out the grace.
+  const clock = new FakeClock(Date.now())
+  const allowed = policyOf(TD, [WEB, DB])
+  let webPolicy = policyOf(TD)
+  const ports = new Map<string, number>()
+  const web = await daemon(
+    'node1',
+    credentialsFor(pki, await pki.svid('node1', WEB, ['10.100.1.11'])),
+    () => webPolicy,
+    clock,
+    ports,
+  )
+  const db = await daemon(
+    'node2',
+    credentialsFor(pki, await pki.svid('node2', DB, ['10.100.2.21'])),
+    () => allowed,
+    clock,
+    ports,
+  )
+  t.teardown(async () => {
+    web.loop.stop()
+    db.loop.stop()
+    await web.listening.server.close(true)
+    await db.listening.server.close(true)
+  })
+  const planWeb = () =>
+    web.loop.update(
+      desiredPairs({
+        localNode: 'node1',
+        policy: webPolicy,
+        local: [{ id: WEB, ips: ['10.100.1.11'] }],
+        remote: new Map([['node2', [{ id: DB, ips: ['10.100.2.21'] }]]]),
+      }),
+    )
+  planWeb()
+  db.loop.update(
+    desiredPairs({
+      localNode: 'node2',
+      policy: allowed,
+      local: [{ id: DB, ips: ['10.100.2.21'] }],
+      remote: new Map([['node1', [{ id: WEB, ips: ['10.100.1.11'] }]]]),
+    }),
+  )
+  await settle(() => db.dials === 1 && db.loop.inFlight === 0)
+  t.is(db.dials, 1)
+  t.is(db.loop.inFlight, 0, "db's dial has finished")
+  t.is(db.entries.size, 0, 'refused by web')
+  t.is(web.entries.size, 0)
+  // web reloads: no clock advance, so neither the grace nor db's backoff has run out
+  webPolicy = allowed
+  planWeb()
+  await settle(() => web.entries.size === 1 && db.entries.size === 1)
+  t.is(web.dials, 1, 'web dialed at once')
+  t.is(db.dials, 1, 'db is still backing off')
+  t.is(web.entries.size, 1)
+  t.is(db.entries.size, 1, 'db writes the entries of the pair web proved')
+})
+
+test('a refusal is remembered only for refusedMemoryMs and only for the policy reason', async (t) => {
+  const clock = new FakeClock(Date.now())
+  const planned = { key: 'k', local: WEB, remote: DB, node: 'node2', initiator: false }
+  let dials = 0
+  const loop = new PairAuthLoop({
+    clock,
+    refusedMemoryMs: 1_000,
+    authenticate: async () => {
+      dials++
+      return new Promise(() => undefined)
+    },
+    onAuthenticated: () => undefined,
+    onRevoked: () => undefined,
+  })
+  t.teardown(() => loop.stop())
+  const refusal = (reason: 'policy_denied' | 'expired') => ({
+    ok: false as const,
+    role: 'server' as const,
+    local: WEB,
+    remote: DB,
+    remoteNode: 'node2',
+    reason,
+    message: 'refused',
+    by: 'local' as const,
+    durationMs: 1,
+  })
+  const key = (await import('../../daemon/pairauth/index.js')).pairKey(WEB, DB, 'node2')
+  const p = { ...planned, key }
+  loop.accepted(refusal('expired'))
+  loop.update([p])
+  t.is(dials, 0, 'a refusal for another reason does not make the responder dial')
+  loop.update([])
+  loop.accepted(refusal('policy_denied'))
+  clock.advance(1_001)
+  loop.update([p])
+  t.is(dials, 0, 'a refusal older than refusedMemoryMs is forgotten')
+  loop.update([])
+  loop.accepted(refusal('policy_denied'))
+  loop.update([p])
+  t.is(dials, 1, 'a recent policy refusal makes the responder dial at once')
+})
