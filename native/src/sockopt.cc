@@ -1,6 +1,6 @@
 // Socket options Node has no API for. bindToDevice(fd, ifname): SO_BINDTODEVICE on a socket
 // latchd owns (the pair-auth listener), so the kernel delivers to it only what arrived through
-// that interface and answers any other SYN with a reset. Needs CAP_NET_RAW.
+// that interface and answers any other SYN with a reset. No capability for a first bind (Linux >= 5.7).
 #include <net/if.h>
 #include <sys/socket.h>
 
