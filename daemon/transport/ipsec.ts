@@ -196,8 +196,9 @@ export class IpsecTransport {
         routes.add(p.sel.dst)
     }
     const routePlan = planRoutes(routes, await this.netlink.getRoutes(link.index))
-    for (const r of routePlan.del) await this.netlink.delRoute(link.index, r)
+    // add first (see planRoutes): no window where an address of the set has no route
     for (const r of routePlan.add) await this.netlink.addRoute(link.index, r)
+    for (const r of routePlan.del) await this.netlink.delRoute(link.index, r)
     actions.push(...describeRoutePlan(routePlan, this.opts.interface))
     return { changed: actions.length > 0, actions }
   }

@@ -54,7 +54,7 @@ export interface StartedTransport extends Omit<EnsuredDevice, 'backend'> {
 /**
  * The WireGuard transport: one interface, its peers and the routes through it. Every reconcile
  * reads the device once (`wg show <if> dump`) and the routes once (rtnetlink), and changes only
- * what differs: at most ONE `wg` process plus one netlink message per route added or deleted.
+ * what differs: at most ONE `wg` process plus one netlink message per (aggregated) route added or deleted.
  */
 export class WireguardTransport {
   private link: LinkInfo | undefined
@@ -170,10 +170,10 @@ export class WireguardTransport {
     }
 
     const routePlan = planRoutes(routes, await this.netlink.getRoutes(link.index))
-    // delete first: a prefix moving between peers stays on this interface anyway
+    // add first: an aggregate and the prefixes it replaces overlap, so no address is ever unrouted
     // many requests in flight on the one socket (matched by sequence number), not one round trip each
-    await inParallel(routePlan.del, ROUTES_IN_FLIGHT, (r) => this.netlink.delRoute(link.index, r))
     await inParallel(routePlan.add, ROUTES_IN_FLIGHT, (r) => this.netlink.addRoute(link.index, r))
+    await inParallel(routePlan.del, ROUTES_IN_FLIGHT, (r) => this.netlink.delRoute(link.index, r))
     actions.push(...describeRoutePlan(routePlan, this.opts.interface))
     return { changed: actions.length > 0, actions }
   }

@@ -24,7 +24,7 @@ const rotated = { ...p3, presharedKey: psk() }
 
 const steps: Step[] = [
   {
-    name: 'the first config adds all peers in one wg process and routes their CIDRs and tunnel addresses',
+    name: 'the first config adds all peers in one wg process and routes their CIDRs and tunnel addresses, sibling prefixes as one route',
     act: (e) => {
       for (const p of [p2, p3, p4]) e.upsertPeer(p)
       return [p2, p3, p4]
@@ -32,11 +32,10 @@ const steps: Step[] = [
     changed: true,
     actions: [
       ...[p2, p3, p4].sort((a, b) => key(a).localeCompare(key(b))).map((p) => `wg peer add ${p.name}`),
-      'route add 10.100.2.0/24 dev latch0',
-      'route add 10.100.3.0/24 dev latch0',
+      // node2 + node3: 10.100.2.0/24 + 10.100.3.0/24 and 10.101.0.2/32 + 10.101.0.3/32 are siblings
+      'route add 10.100.2.0/23 dev latch0',
       'route add 10.100.4.0/24 dev latch0',
-      'route add 10.101.0.2/32 dev latch0',
-      'route add 10.101.0.3/32 dev latch0',
+      'route add 10.101.0.2/31 dev latch0',
       'route add 10.101.0.4/32 dev latch0',
     ],
     wg: [
@@ -52,11 +51,9 @@ const steps: Step[] = [
       ),
     ],
     netlink: [
-      'route add 10.100.2.0/24 dev 10',
-      'route add 10.100.3.0/24 dev 10',
+      'route add 10.100.2.0/23 dev 10',
       'route add 10.100.4.0/24 dev 10',
-      'route add 10.101.0.2/32 dev 10',
-      'route add 10.101.0.3/32 dev 10',
+      'route add 10.101.0.2/31 dev 10',
       'route add 10.101.0.4/32 dev 10',
     ],
   },
@@ -111,6 +108,28 @@ const steps: Step[] = [
       `wg set latch0 peer ${key(p2)} endpoint 10.99.0.99:51821 allowed-ips 10.100.2.0/24,10.101.0.2/32,10.102.2.0/24`,
     ],
     netlink: ['route add 10.102.2.0/24 dev 10'],
+  },
+  {
+    name: "removing one of two siblings splits the aggregate: the remaining peer's routes are added before the aggregates go",
+    act: (e) => {
+      e.removePeer('node3')
+      return [{ ...p2, endpoint: '10.99.0.99:51821', workloadCidrs: ['10.100.2.0/24', '10.102.2.0/24'] }]
+    },
+    changed: true,
+    actions: [
+      'wg peer remove node3',
+      'route add 10.100.2.0/24 dev latch0',
+      'route add 10.101.0.2/32 dev latch0',
+      'route del 10.100.2.0/23 dev latch0',
+      'route del 10.101.0.2/31 dev latch0',
+    ],
+    wg: ['wg show latch0 dump', `wg set latch0 peer ${key(p3)} remove`],
+    netlink: [
+      'route add 10.100.2.0/24 dev 10',
+      'route add 10.101.0.2/32 dev 10',
+      'route del 10.100.2.0/23 dev 10',
+      'route del 10.101.0.2/31 dev 10',
+    ],
   },
   {
     name: 'removing an unknown peer is a no-op',
