@@ -6,9 +6,12 @@
  * Make-before-break on every re-handshake (a new exporter value = a new "generation"):
  *  1. at once: the new generation's INBOUND SA is added (new SPI) next to the old one;
  *  2. `switchAfterMs` later (both ends have their new inbound SA by then): the new OUTBOUND SA is
- *     added and the old outbound SA removed — the kernel sends with the new SPI from then on;
- *  3. `retireAfterMs` after the new generation appeared: the old inbound SA is removed (packets
- *     the peer sent with the old SPI before its own switch have arrived by then).
+ *     added next to the old one. The kernel sends with the newest valid SA of a template (inserting
+ *     it bumps the older SAs' genid, so cached bundles are looked up again and pick the new SPI);
+ *     the old outbound SA is NOT deleted now: packets already bound to it (queued, in a cached
+ *     bundle) would be dropped as XfrmOutStateInvalid;
+ *  3. `retireAfterMs` after the new generation appeared: the old inbound and outbound SAs are
+ *     removed (packets the peer sent with the old SPI before its own switch have arrived by then).
  * SAs and policies are latch's when they carry its xfrm interface's if_id; others are never touched.
  */
 import type { EspPolicy, EspSa, PolicyDir, PolicyInfo, SaInfo, Selector } from './codec.js'
@@ -148,6 +151,11 @@ export function planIpsec(
     )
     if (now >= newest.since + timing.switchAfterMs || otherOut.length === 0) {
       wantSa.set(saKey(newOut), newOut)
+      // the old outbound SAs stay (unused for new lookups) until the generation retires
+      if (otherOut.length > 0 && now < newest.since + timing.retireAfterMs) {
+        for (const s of otherOut) keepSa.add(saKey(s))
+        wake(newest.since + timing.retireAfterMs)
+      }
     } else {
       for (const s of otherOut) keepSa.add(saKey(s))
       wake(newest.since + timing.switchAfterMs)
