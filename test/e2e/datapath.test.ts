@@ -16,29 +16,24 @@ import test from 'ava'
 import { execa } from 'execa'
 import { scaled } from '../../daemon/base/time-scale.js'
 import { labExec, labSpawn, labUp, useLab } from './helpers/lab.js'
+import { latchctl } from './helpers/latchctl.js'
 import { until } from './helpers/poll.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const TRANSPORT = process.env.LATCH_E2E_TRANSPORT === 'ipsec' ? 'ipsec' : 'wireguard'
 const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, transport: TRANSPORT })
 
-function ctl(node: string, args: string[]) {
-  return labExec(node, [process.execPath, CLI, ...args, '--socket', lab().node(node).controlSocket])
-}
+const { ctl, status } = latchctl(lab)
 
 async function stats(node: string): Promise<Record<string, number>> {
-  const r = await ctl(node, ['status', '--json'])
-  if (r.exitCode !== 0) throw new Error(r.stderr)
-  const s = JSON.parse(r.stdout) as { datapath?: { stats: Array<{ reason: string; packets: number }> } }
+  const s = await status(node)
   return Object.fromEntries((s.datapath?.stats ?? []).map((x) => [x.reason, x.packets]))
 }
 
 /** Every pair this node's pair authentication planned is authenticated (and there is at least one). */
 async function pairsAuthenticated(node: string): Promise<boolean> {
-  const r = await ctl(node, ['status', '--json'])
-  if (r.exitCode !== 0) return false
-  const s = JSON.parse(r.stdout) as { pairAuth?: { pairs: Array<{ state: string }> } }
-  const pairs = s.pairAuth?.pairs ?? []
+  const s = await status(node).catch(() => undefined)
+  const pairs = s?.pairAuth?.pairs ?? []
   return pairs.length > 0 && pairs.every((p) => p.state === 'authenticated')
 }
 

@@ -19,12 +19,12 @@ import { LAB_TUNNEL_MTU, setWorkloadRouteMtu } from '../../daemon/lab/index.js'
 import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import type { StatusReport } from '../../daemon/wire/status.js'
 import { labExec, labSpawn, useLab } from './helpers/lab.js'
+import { latchctl } from './helpers/latchctl.js'
 import { until } from './helpers/poll.js'
 import { retransmits, tcpConnect, udpSeqs } from './helpers/probes.js'
 import type { ForgeRequest, ForgeResult } from './pair-forge.js'
 import { startStream } from './traffic.js'
 
-const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const FORGE = join(process.cwd(), 'test', 'e2e', 'pair-forge.ts')
 /** tsx's loader by absolute URL: the command runs in the node's namespaces, whatever its cwd. */
 const TSX = import.meta.resolve('tsx')
@@ -34,22 +34,12 @@ const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, svidTtl: '20s'
 
 type PairAuth = NonNullable<StatusReport['pairAuth']>
 
-function ctl(node: string, args: string[]) {
-  return labExec(node, [process.execPath, CLI, ...args, '--socket', lab().node(node).controlSocket])
-}
+const { ctl, status, authList } = latchctl(lab)
 
 async function pairAuth(node: string): Promise<PairAuth> {
-  const r = await ctl(node, ['status', '--json'])
-  if (r.exitCode !== 0) throw new Error(`${node} status: ${r.stderr}`)
-  const s = JSON.parse(r.stdout) as StatusReport
+  const s = await status(node)
   if (!s.pairAuth) throw new Error(`${node} status has no pairAuth section`)
   return s.pairAuth
-}
-
-async function authList(node: string): Promise<Array<{ src: string; dst: string; expiresAt: string }>> {
-  const r = await ctl(node, ['debug', 'auth', 'list', '--json'])
-  if (r.exitCode !== 0) throw new Error(`${node} debug auth list: ${r.stderr}`)
-  return JSON.parse(r.stdout) as Array<{ src: string; dst: string; expiresAt: string }>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, scaled(ms)))
