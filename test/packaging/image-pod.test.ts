@@ -260,7 +260,7 @@ test('the image runs the DaemonSet pod spec with podman and latchd in it tunnels
       const inspect = JSON.parse(await sh(['podman', 'inspect', ctr]))[0]
       t.deepEqual(
         [...inspect.EffectiveCaps].sort(),
-        ['CAP_BPF', 'CAP_NET_ADMIN', 'CAP_PERFMON'],
+        ['CAP_BPF', 'CAP_NET_ADMIN', 'CAP_PERFMON', 'CAP_SYS_ADMIN'],
         'the container has exactly the DaemonSet capabilities',
       )
       t.true(inspect.HostConfig.ReadonlyRootfs)
