@@ -396,6 +396,10 @@ export const ERRORS = {
     exit: 78,
     fix: 'the registrations file (registrations.file) is damaged: fix or remove it (its workloads then need registering again) and restart latchd',
   },
+  LATCH_ERR_WORKLOAD_UNAVAILABLE: {
+    exit: 69,
+    fix: 'latchd stopped (or failed to start, e.g. pair authentication) before it served workload registrations; nothing was registered. See the latchd log for the cause, fix it, start latchd and register again',
+  },
   LATCH_ERR_WORKLOAD_NOT_READY: {
     exit: 69,
     fix: "the workload is registered but some of its allowed pairs were not authenticated in time: check `latchctl status` (peers up, recent pair failures) and the peer's latchd log",

@@ -77,6 +77,9 @@ export class WorkloadRegistry {
   /** Requests wait until the datapath and pair authentication are up (bind). */
   #queue: Promise<unknown>
   #bound!: () => void
+  #isBound = false
+  /** Set when latchd stops before bind(): every queued and later request gets it. */
+  #unavailable: LatchError | undefined
 
   constructor(c: Config, logger: Logger, interfaces: InterfaceLookup) {
     this.#c = c
@@ -128,8 +131,25 @@ export class WorkloadRegistry {
 
   /** The components started after load(). */
   bind(parts: RegistryParts): void {
+    if (this.#unavailable) return
     this.#parts = parts
+    this.#isBound = true
     this.#bound()
+  }
+
+  /**
+   * latchd stops before bind() (a later component such as pair authentication failed to start):
+   * the requests queued until bind, and any later one, fail with LATCH_ERR_WORKLOAD_UNAVAILABLE
+   * instead of waiting for ever. Resolves once the queued ones have been answered. No-op once bound.
+   */
+  async abandon(reason: string): Promise<void> {
+    if (this.#isBound || this.#unavailable) return
+    this.#unavailable = new LatchError(
+      'LATCH_ERR_WORKLOAD_UNAVAILABLE',
+      `latchd is not serving workload registrations: ${reason}; nothing was registered`,
+    )
+    this.#bound()
+    await this.#queue
   }
 
   /** Every local workload (config, then registered). */
@@ -200,7 +220,11 @@ export class WorkloadRegistry {
   // --- mutations -----------------------------------------------------------------------------------
 
   #serial<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(f, f)
+    const g = (): Promise<T> => {
+      if (this.#unavailable) throw this.#unavailable
+      return f()
+    }
+    const run = this.#queue.then(g, g)
     this.#queue = run.catch(() => undefined)
     return run
   }

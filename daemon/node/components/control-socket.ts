@@ -33,6 +33,10 @@ export const controlSocketComponent: Component<DaemonParts> = {
     p.control = control
   },
   async stop(p) {
+    // stopping before workload registration was served (a later component failed to start): the
+    // workload requests queued until then get a clear error, written before the sockets close
+    await p.workloads?.abandon('latchd stopped before workload registration started (see its log)')
+    await new Promise((resolve) => setImmediate(resolve))
     await p.control?.close()
   },
 }

@@ -1,0 +1,97 @@
+/**
+ * Workload requests that arrive while latchd starts wait for bind() (pair authentication and the
+ * datapath running). When latchd stops before that (a later component such as pair authentication
+ * failed to start), abandon() answers them, and any later one, with LATCH_ERR_WORKLOAD_UNAVAILABLE
+ * instead of leaving them waiting for ever; once bound, abandon() changes nothing.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import test from 'ava'
+import pino from 'pino'
+import { daemonPkiFiles } from '../../certs/layout.js'
+import { isLatchError } from '../../daemon/base/errors.js'
+import { configSchema } from '../../daemon/config/schema.js'
+import type { InterfaceLookup } from '../../daemon/engine/interfaces.js'
+import { WorkloadRegistry } from '../../daemon/node/workload-registry.js'
+
+let dir: string
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'latch-abandon-'))
+})
+test.after.always(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const ifs: InterfaceLookup = {
+  ifindex: (name) => (name === 'lw1' ? 7 : undefined),
+  nameOf: (i) => (i === 7 ? 'lw1' : undefined),
+  hostPeerOf: async () => {
+    throw new Error('not used')
+  },
+}
+
+function registry(sub: string): WorkloadRegistry {
+  const d = join(dir, sub)
+  const c = configSchema.parse({
+    node: 'node1',
+    trustDomain: 'ab.latch',
+    pki: daemonPkiFiles(join(d, 'pki'), 'node1'),
+    listen: { address: '127.0.0.1' },
+    workloadCidrs: ['10.202.1.0/24'],
+    wireguard: { address: '10.96.0.1/32', privateKeyFile: join(d, 'wg.key') },
+    peersFile: join(d, 'peers.yaml'),
+    workloads: [],
+    registrations: { file: join(d, 'workloads.json'), svidDir: join(d, 'workloads') },
+  })
+  return new WorkloadRegistry(c, pino({ level: 'silent' }), ifs)
+}
+
+const W = {
+  cmd: 'workload_add' as const,
+  id: 'spiffe://ab.latch/ns/ab/sa/w',
+  ips: ['10.202.1.11'],
+  interface: 'lw1',
+}
+
+async function unavailable(t: import('ava').ExecutionContext, p: Promise<unknown>): Promise<void> {
+  const err = await t.throwsAsync(p)
+  t.true(isLatchError(err) && err.code === 'LATCH_ERR_WORKLOAD_UNAVAILABLE', String(err))
+  t.regex(String(err?.message), /not serving workload registrations.*nothing was registered/)
+}
+
+test('requests queued before bind get LATCH_ERR_WORKLOAD_UNAVAILABLE when latchd stops first', async (t) => {
+  const r = registry('queued')
+  await r.load()
+  const add = r.add(W)
+  const remove = r.remove({ cmd: 'workload_remove', owner: 'cni:c1:eth0' })
+  let settled = false
+  void add
+    .catch(() => undefined)
+    .finally(() => {
+      settled = true
+    })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.false(settled, 'a request before bind waits')
+  await r.abandon('pair authentication failed to start')
+  await unavailable(t, add)
+  await unavailable(t, remove)
+  // later requests too, and a late bind does not revive it
+  r.bind({})
+  await unavailable(t, r.add(W))
+  t.deepEqual(r.list(), [])
+})
+
+test('abandon after bind is a no-op: requests are served', async (t) => {
+  const r = registry('bound')
+  await r.load()
+  r.bind({})
+  await r.abandon('stopping')
+  const w = await r.add(W)
+  t.is(w.id, W.id)
+  t.is(w.interface, 'lw1')
+  t.deepEqual(await r.remove({ cmd: 'workload_remove', id: W.id }), {
+    removed: true,
+    workload: { ...w, ready: false },
+  })
+})
