@@ -11,8 +11,12 @@ import test from 'ava'
 import pino from 'pino'
 import { daemonPkiFiles } from '../../certs/layout.js'
 import { isLatchError } from '../../daemon/base/errors.js'
+import { type Component, startComponents } from '../../daemon/base/lifecycle.js'
 import { configSchema } from '../../daemon/config/schema.js'
+import { addWorkload } from '../../daemon/control/workload-client.js'
 import type { InterfaceLookup } from '../../daemon/engine/interfaces.js'
+import { controlSocketComponent } from '../../daemon/node/components/control-socket.js'
+import type { DaemonParts } from '../../daemon/node/parts.js'
 import { WorkloadRegistry } from '../../daemon/node/workload-registry.js'
 
 let dir: string
@@ -94,4 +98,41 @@ test('abandon after bind is a no-op: requests are served', async (t) => {
     removed: true,
     workload: { ...w, ready: false },
   })
+})
+
+test('over the control socket: a workload_add queued during a start that fails gets the code, not a dropped connection', async (t) => {
+  const d = join(dir, 'socket')
+  const config = configSchema.parse({
+    node: 'node1',
+    trustDomain: 'ab.latch',
+    pki: daemonPkiFiles(join(d, 'pki'), 'node1'),
+    listen: { address: '127.0.0.1' },
+    workloadCidrs: ['10.202.1.0/24'],
+    wireguard: { address: '10.96.0.1/32', privateKeyFile: join(d, 'wg.key') },
+    peersFile: join(d, 'peers.yaml'),
+    workloads: [],
+    controlSocket: join(d, 'latchd.sock'),
+    registrations: { file: join(d, 'workloads.json'), svidDir: join(d, 'workloads') },
+  })
+  const parts = {
+    config,
+    logger: pino({ level: 'silent' }),
+    guards: { control: undefined },
+    workloads: new WorkloadRegistry(config, pino({ level: 'silent' }), ifs),
+  } as unknown as DaemonParts
+  let reply: Promise<unknown> | undefined
+  const failingPairAuth: Component<DaemonParts> = {
+    name: 'pair authentication',
+    async start() {
+      reply = addWorkload(config.controlSocket, { id: W.id, ips: W.ips, interface: W.interface })
+      void reply.catch(() => undefined)
+      await new Promise((resolve) => setTimeout(resolve, 200)) // the request is queued by now
+      throw new Error('pair authentication could not listen')
+    },
+  }
+  await t.throwsAsync(startComponents([controlSocketComponent, failingPairAuth], parts), {
+    message: /could not listen/,
+  })
+  const err = await t.throwsAsync(reply as Promise<unknown>)
+  t.true(isLatchError(err) && err.code === 'LATCH_ERR_WORKLOAD_UNAVAILABLE', String(err))
 })
