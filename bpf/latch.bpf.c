@@ -657,6 +657,17 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 	return pass_flow(skb, p, direction, LATCH_R_ALLOWED, now);
 }
 
+/* :: (the unspecified address) */
+static __always_inline int ip6_unspecified(const struct latch_ip *a)
+{
+	__u32 i;
+
+	for (i = 0; i < 16; i++)
+		if (a->addr[i])
+			return 0;
+	return 1;
+}
+
 /* ---- programs ----------------------------------------------------------------------------- */
 
 SEC("tc")
@@ -678,6 +689,10 @@ int from_workload(struct __sk_buff *skb)
 	}
 
 	if (p.family == 6 && p.src.addr[0] == 0xfe && (p.src.addr[1] & 0xc0) == 0x80)
+		return pass(skb, LATCH_R_PASS_LINK_LOCAL);
+	/* a new interface's duplicate address detection and MLD reports come from :: to a link-scope
+	 * multicast group (ff02::/16): they never leave the link either */
+	if (p.family == 6 && p.dst.addr[0] == 0xff && (p.dst.addr[1] & 0x0f) == 0x02 && ip6_unspecified(&p.src))
 		return pass(skb, LATCH_R_PASS_LINK_LOCAL);
 
 	ep = bpf_map_lookup_elem(&endpoints, &ifindex);

@@ -148,7 +148,7 @@ enum latch_reason {
 	LATCH_R_PASS_NOT_MESH = 1,        /* to_workload: destination is not a mesh workload */
 	LATCH_R_PASS_NON_IP = 2,          /* neither IPv4 nor IPv6 (ARP, ...) */
 	LATCH_R_PASS_SOURCE_OK = 3,       /* from_workload: source address belongs to the workload */
-	LATCH_R_PASS_LINK_LOCAL = 4,      /* from_workload: IPv6 link-local source */
+	LATCH_R_PASS_LINK_LOCAL = 4,      /* from_workload: IPv6 link-local source, or :: to ff02::/16 (DAD, MLD) */
 	LATCH_R_DROP_NO_AUTH = 5,         /* to_workload: no auth entry for (src_id, dst_id) */
 	LATCH_R_DROP_AUTH_EXPIRED = 6,    /* to_workload: auth entry expired */
 	LATCH_R_DROP_UNKNOWN_SOURCE = 7,  /* to_workload: source has no identity, destination is mesh */

@@ -252,6 +252,20 @@ cases.push(
     counter: 'pass_link_local',
   },
   {
+    name: 'duplicate address detection and MLD from :: to a link-scope group pass (they never leave the link)',
+    program: 'from_workload',
+    packet: { src: '::', dst: 'ff02::1:ff00:11', l4: L4S.icmp! },
+    retval: TC_ACT_OK,
+    counter: 'pass_link_local',
+  },
+  {
+    name: 'from :: to anything but a link-scope multicast group is spoofed',
+    program: 'from_workload',
+    packet: { src: '::', dst: 'ff05::2', l4: L4S.icmp! },
+    retval: TC_ACT_SHOT,
+    counter: 'drop_spoofed',
+  },
+  {
     name: 'ARP towards the workload is untouched',
     program: 'to_workload',
     packet: 'arp',
