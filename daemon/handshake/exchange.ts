@@ -25,6 +25,12 @@ export interface ExchangeOptions {
   /** server: whether an authenticated node may connect (it is in our peers file). */
   isKnownPeer?: (node: string) => boolean
   /**
+   * server: whether the peers are loaded. Until they are (a restarting daemon between its listener
+   * and its discovery), an authenticated node that is not known yet is told `starting`, not
+   * `unknown_peer`: the dialer keeps its tunnel and retries instead of removing it.
+   */
+  peersLoaded?: () => boolean
+  /**
    * The certificate fingerprint the node's discovery registration names, if it names one: an
    * authenticated peer whose certificate differs is refused (`registration_mismatch`).
    */
@@ -170,6 +176,8 @@ export function runExchange(o: ExchangeOptions): Promise<HandshakeOutcome> {
     if (o.role === 'server') {
       peerName = cert.node
       if (o.isKnownPeer && !o.isKnownPeer(cert.node)) {
+        if (o.peersLoaded && !o.peersLoaded())
+          return fail('starting', `this node is starting: its peers are not loaded yet; retry`, 'local')
         return fail('unknown_peer', `node ${cert.node} is not in this node's peers file`, 'local')
       }
     }

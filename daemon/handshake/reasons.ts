@@ -28,6 +28,7 @@ export const HANDSHAKE_REASONS = {
   timeout: 'the handshake did not complete in time',
   connection_lost: 'the connection closed before the handshake completed',
   shutting_down: 'the daemon is stopping',
+  starting: 'the daemon is starting and has not loaded its peers yet (the dialer retries; its tunnel stays)',
 } as const
 
 export type HandshakeReason = keyof typeof HANDSHAKE_REASONS

@@ -14,6 +14,8 @@ export interface HandshakeServerOptions {
   local: LocalNode
   /** Whether an authenticated node may connect (it is in our peers file). */
   isKnownPeer: (node: string) => boolean
+  /** Whether the peers are loaded (until then an unknown node is told `starting`; see exchange.ts). */
+  peersLoaded?: () => boolean
   /** The certificate fingerprint a node's registration names (etcd discovery), if any. */
   registeredFingerprint?: (node: string) => string | undefined
   onOutcome: (outcome: HandshakeOutcome) => void
@@ -47,6 +49,7 @@ export class HandshakeServer {
         local: this.#opts.local,
         role: 'server',
         isKnownPeer: (n) => this.#opts.isKnownPeer(n),
+        ...(this.#opts.peersLoaded && { peersLoaded: this.#opts.peersLoaded }),
         registeredFingerprint: (n) => this.#opts.registeredFingerprint?.(n),
         timing,
         startedAt: Date.now(),

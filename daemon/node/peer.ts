@@ -408,7 +408,12 @@ export class PeerController {
     })
     // a registration is only a hint: a record that disagrees with what the handshake proves is refused
     // and shown, but does not cut a session an earlier handshake proved (a forged record would cut it)
-    const keepsTunnel = unverified || outcome.refusal.reason === 'registration_mismatch'
+    // a peer that is starting (peers not loaded yet) or stopping is restarting: retry, keep the tunnel
+    const keepsTunnel =
+      unverified ||
+      outcome.refusal.reason === 'registration_mismatch' ||
+      outcome.refusal.reason === 'starting' ||
+      outcome.refusal.reason === 'shutting_down'
     if (!keepsTunnel) {
       this.#dropSession()
       this.#state = 'refused'

@@ -119,6 +119,7 @@ interface RefusalCase {
   server: () => ReturnType<HandshakePki['local']>
   expect?: string
   known?: boolean
+  peersLoaded?: boolean
   clientSees: string | RegExp
   serverSees: string | RegExp
   serverAttributes?: { peer: string | undefined; unverified: boolean }
@@ -170,6 +171,24 @@ const refusals: RefusalCase[] = [
     client: () => pki.local(n1),
     server: () => pki.local(n2),
     known: false,
+    clientSees: 'peer:unknown_peer',
+    serverSees: 'local:unknown_peer',
+  },
+  {
+    name: 'a server that has not loaded its peers yet (restarting) answers starting, not unknown_peer',
+    client: () => pki.local(n1),
+    server: () => pki.local(n2),
+    known: false,
+    peersLoaded: false,
+    clientSees: 'peer:starting',
+    serverSees: 'local:starting',
+  },
+  {
+    name: 'once its peers are loaded, a node the server does not know is unknown_peer',
+    client: () => pki.local(n1),
+    server: () => pki.local(n2),
+    known: false,
+    peersLoaded: true,
     clientSees: 'peer:unknown_peer',
     serverSees: 'local:unknown_peer',
   },
@@ -233,6 +252,7 @@ for (const c of refusals) {
     const r = await handshakePair(await c.client(), await c.server(), {
       ...(c.expect && { expect: c.expect }),
       ...(c.known !== undefined && { known: c.known }),
+      ...(c.peersLoaded !== undefined && { peersLoaded: c.peersLoaded }),
     })
     try {
       const same = (actual: string, want: string | RegExp) =>

@@ -12,6 +12,8 @@ export interface PairOptions {
   expect?: string
   /** Whether the server knows the client (default: yes). */
   known?: boolean
+  /** Whether the server has loaded its peers (default: it has). */
+  peersLoaded?: boolean
   timing?: HandshakeTiming
   /** The fingerprint the client's registration of the server names (etcd discovery). */
   serverFingerprint?: string
@@ -37,6 +39,7 @@ export async function handshakePair(
   const srv = new HandshakeServer({
     local: server,
     isKnownPeer: () => o.known ?? true,
+    ...(o.peersLoaded !== undefined && { peersLoaded: () => o.peersLoaded as boolean }),
     registeredFingerprint: () => o.clientFingerprint,
     onOutcome: resolveServer,
     ...(o.timing && { timing: o.timing }),

@@ -145,13 +145,22 @@ test('a peer that comes back within the grace period is re-authenticated with a 
     // the restarted daemon listens on the same port again
     b = await startNode(pki, n2, clock)
     await b.server.close()
+    let peersLoaded = false
     const again = new (await import('../../daemon/handshake/index.js')).HandshakeServer({
       local: b.local,
       isKnownPeer: (n) => b.mesh.has(n),
+      peersLoaded: () => peersLoaded,
       onOutcome: (o) => b.mesh.inbound(o),
     })
     await again.listen('127.0.0.1', port)
     b = { ...b, server: again, port }
+    // node1 dials while the restarted node2 listens but has not loaded its peers: `starting`, the
+    // tunnel stays (an unknown_peer here would remove it)
+    clock.advance(peerOf(a, 'node2').nextAttemptAt!.getTime() - clock.now())
+    await waitFor(() => peerOf(a, 'node2').refusal?.reason === 'starting')
+    t.is(a.engine.removals('node2'), 0, 'a starting peer does not cost the tunnel')
+    t.not(peerOf(a, 'node2').tunnel, 'down')
+    peersLoaded = true
     b.mesh.setPeers([a.entry])
     clock.advance(peerOf(a, 'node2').nextAttemptAt!.getTime() - clock.now())
     await waitFor(() => a.engine.upserts('node2').length === 2 && b.engine.upserts('node1').length === 1)

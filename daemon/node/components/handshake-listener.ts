@@ -17,6 +17,8 @@ export const handshakeListenerComponent: Component<DaemonParts> = {
       server = new HandshakeServer({
         local: need(p.local, 'the local node'),
         isKnownPeer: (n) => m.has(n),
+        // the peering component hands the mesh its peers after every listener is up
+        peersLoaded: () => p.peering === true,
         registeredFingerprint: (n) => m.registeredFingerprint(n),
         onOutcome: (outcome) => m.inbound(outcome),
         onTlsError: (err, remote) =>
