@@ -3,7 +3,7 @@
  * fake clock. Entries are written on both sides for planned pairs, re-authenticated before expiry,
  * and revoked at once when the policy stops allowing the pair.
  */
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import {
   authenticatePair,
   desiredPairs,
@@ -108,22 +108,28 @@ async function settle(check: () => boolean): Promise<void> {
   for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 10))
 }
 
-test('two daemons authenticate a planned pair once, re-authenticate before expiry, and revoke on policy removal', async (t) => {
-  // the fake clock starts now: certificates are checked against it
-  const clock = new FakeClock(Date.now())
-  let policy = policyOf(TD, [WEB, DB])
+/**
+ * web on node1 and db on node2, each reading its own policy; torn down with the test. `planWeb` /
+ * `planDb` hand each loop the pairs its policy plans now.
+ */
+async function webAndDb(
+  t: ExecutionContext,
+  clock: FakeClock,
+  webPolicy: () => CompiledPolicy,
+  dbPolicy: () => CompiledPolicy = webPolicy,
+) {
   const ports = new Map<string, number>()
   const web = await daemon(
     'node1',
     credentialsFor(pki, await pki.svid('node1', WEB, ['10.100.1.11'])),
-    () => policy,
+    webPolicy,
     clock,
     ports,
   )
   const db = await daemon(
     'node2',
     credentialsFor(pki, await pki.svid('node2', DB, ['10.100.2.21'])),
-    () => policy,
+    dbPolicy,
     clock,
     ports,
   )
@@ -133,23 +139,35 @@ test('two daemons authenticate a planned pair once, re-authenticate before expir
     await web.listening.server.close(true)
     await db.listening.server.close(true)
   })
-  const plan = () => {
+  const planWeb = () =>
     web.loop.update(
       desiredPairs({
         localNode: 'node1',
-        policy,
+        policy: webPolicy(),
         local: [{ id: WEB, ips: ['10.100.1.11'] }],
         remote: new Map([['node2', [{ id: DB, ips: ['10.100.2.21'] }]]]),
       }),
     )
+  const planDb = () =>
     db.loop.update(
       desiredPairs({
         localNode: 'node2',
-        policy,
+        policy: dbPolicy(),
         local: [{ id: DB, ips: ['10.100.2.21'] }],
         remote: new Map([['node1', [{ id: WEB, ips: ['10.100.1.11'] }]]]),
       }),
     )
+  return { web, db, planWeb, planDb }
+}
+
+test('two daemons authenticate a planned pair once, re-authenticate before expiry, and revoke on policy removal', async (t) => {
+  // the fake clock starts now: certificates are checked against it
+  const clock = new FakeClock(Date.now())
+  let policy = policyOf(TD, [WEB, DB])
+  const { web, db, planWeb, planDb } = await webAndDb(t, clock, () => policy)
+  const plan = () => {
+    planWeb()
+    planDb()
   }
   plan()
   await settle(() => web.entries.size === 1 && db.entries.size === 1)
@@ -184,36 +202,9 @@ test('two daemons authenticate a planned pair once, re-authenticate before expir
 test('a responder whose initiator never dials authenticates itself after the grace', async (t) => {
   const clock = new FakeClock(Date.now())
   const policy = policyOf(TD, [WEB, DB])
-  const ports = new Map<string, number>()
-  const web = await daemon(
-    'node1',
-    credentialsFor(pki, await pki.svid('node1', WEB, ['10.100.1.11'])),
-    () => policy,
-    clock,
-    ports,
-  )
-  const db = await daemon(
-    'node2',
-    credentialsFor(pki, await pki.svid('node2', DB, ['10.100.2.21'])),
-    () => policy,
-    clock,
-    ports,
-  )
-  t.teardown(async () => {
-    web.loop.stop()
-    db.loop.stop()
-    await web.listening.server.close(true)
-    await db.listening.server.close(true)
-  })
+  const { web, db, planWeb } = await webAndDb(t, clock, () => policy)
   // only web (the responder) plans; db's loop never learns of the pair
-  web.loop.update(
-    desiredPairs({
-      localNode: 'node1',
-      policy,
-      local: [{ id: WEB, ips: ['10.100.1.11'] }],
-      remote: new Map([['node2', [{ id: DB, ips: ['10.100.2.21'] }]]]),
-    }),
-  )
+  planWeb()
   await settle(() => web.dials > 0)
   t.is(web.dials, 0)
   clock.advance(3_100)
@@ -230,45 +221,14 @@ test('a pair refused by the responder’s old policy is dialed by the responder 
   const clock = new FakeClock(Date.now())
   const allowed = policyOf(TD, [WEB, DB])
   let webPolicy = policyOf(TD)
-  const ports = new Map<string, number>()
-  const web = await daemon(
-    'node1',
-    credentialsFor(pki, await pki.svid('node1', WEB, ['10.100.1.11'])),
+  const { web, db, planWeb, planDb } = await webAndDb(
+    t,
+    clock,
     () => webPolicy,
-    clock,
-    ports,
-  )
-  const db = await daemon(
-    'node2',
-    credentialsFor(pki, await pki.svid('node2', DB, ['10.100.2.21'])),
     () => allowed,
-    clock,
-    ports,
   )
-  t.teardown(async () => {
-    web.loop.stop()
-    db.loop.stop()
-    await web.listening.server.close(true)
-    await db.listening.server.close(true)
-  })
-  const planWeb = () =>
-    web.loop.update(
-      desiredPairs({
-        localNode: 'node1',
-        policy: webPolicy,
-        local: [{ id: WEB, ips: ['10.100.1.11'] }],
-        remote: new Map([['node2', [{ id: DB, ips: ['10.100.2.21'] }]]]),
-      }),
-    )
   planWeb()
-  db.loop.update(
-    desiredPairs({
-      localNode: 'node2',
-      policy: allowed,
-      local: [{ id: DB, ips: ['10.100.2.21'] }],
-      remote: new Map([['node1', [{ id: WEB, ips: ['10.100.1.11'] }]]]),
-    }),
-  )
+  planDb()
   await settle(() => db.dials === 1 && db.loop.inFlight === 0)
   t.is(db.dials, 1)
   t.is(db.loop.inFlight, 0, "db's dial has finished")
