@@ -35,9 +35,10 @@ const ifs: InterfaceLookup = {
   },
 }
 
-function registry(sub: string): WorkloadRegistry {
+/** A node config whose files live under `dir/sub`. */
+function configIn(sub: string, extra: Record<string, unknown> = {}) {
   const d = join(dir, sub)
-  const c = configSchema.parse({
+  return configSchema.parse({
     node: 'node1',
     trustDomain: 'ab.latch',
     pki: daemonPkiFiles(join(d, 'pki'), 'node1'),
@@ -47,8 +48,12 @@ function registry(sub: string): WorkloadRegistry {
     peersFile: join(d, 'peers.yaml'),
     workloads: [],
     registrations: { file: join(d, 'workloads.json'), svidDir: join(d, 'workloads') },
+    ...extra,
   })
-  return new WorkloadRegistry(c, pino({ level: 'silent' }), ifs)
+}
+
+function registry(sub: string): WorkloadRegistry {
+  return new WorkloadRegistry(configIn(sub), pino({ level: 'silent' }), ifs)
 }
 
 const W = {
@@ -102,18 +107,7 @@ test('abandon after bind is a no-op: requests are served', async (t) => {
 
 test('over the control socket: a workload_add queued during a start that fails gets the code, not a dropped connection', async (t) => {
   const d = join(dir, 'socket')
-  const config = configSchema.parse({
-    node: 'node1',
-    trustDomain: 'ab.latch',
-    pki: daemonPkiFiles(join(d, 'pki'), 'node1'),
-    listen: { address: '127.0.0.1' },
-    workloadCidrs: ['10.202.1.0/24'],
-    wireguard: { address: '10.96.0.1/32', privateKeyFile: join(d, 'wg.key') },
-    peersFile: join(d, 'peers.yaml'),
-    workloads: [],
-    controlSocket: join(d, 'latchd.sock'),
-    registrations: { file: join(d, 'workloads.json'), svidDir: join(d, 'workloads') },
-  })
+  const config = configIn('socket', { controlSocket: join(d, 'latchd.sock') })
   const parts = {
     config,
     logger: pino({ level: 'silent' }),
