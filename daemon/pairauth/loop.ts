@@ -95,8 +95,13 @@ export class PairAuthLoop {
     if (outcome.local === undefined || outcome.remote === undefined || outcome.remoteNode === undefined)
       return
     const key = pairKey(outcome.local, outcome.remote, outcome.remoteNode)
-    if (!outcome.ok && outcome.reason === 'policy_denied' && outcome.by === 'local') {
-      if (this.table.get(key) === undefined) this.#rememberRefused(key)
+    if (
+      !outcome.ok &&
+      outcome.reason === 'policy_denied' &&
+      outcome.by === 'local' &&
+      this.table.get(key) === undefined
+    ) {
+      this.#rememberRefused(key)
       return
     }
     if (this.table.get(key)?.inFlight) {
