@@ -5,8 +5,9 @@
  */
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { parseDocument } from 'yaml'
+import { LineCounter } from 'yaml'
 import { LatchError } from '../base/errors.js'
+import { parseYamlBounded, toJSBounded } from '../base/yaml-bounded.js'
 import { invalidError } from './issues.js'
 import { type Config, configSchema } from './schema.js'
 
@@ -36,7 +37,18 @@ export async function readYamlFile(file: string, what: string): Promise<unknown>
 }
 
 export function parseYamlText(text: string, file: string, what: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  const lines = new LineCounter()
+  const parsed = parseYamlBounded(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
+  const refused = (offset: number, message: string) => {
+    const { line, col } = lines.linePos(offset)
+    return new LatchError(
+      'LATCH_ERR_CONFIG_INVALID',
+      `${what} ${file} is not valid YAML at line ${line}, column ${col}: ${message}`,
+      { details: { file, line, column: col } },
+    )
+  }
+  if (parsed.limit) throw refused(parsed.limit.offset, parsed.limit.message)
+  const doc = parsed.doc
   const first = doc.errors[0]
   if (first) {
     const pos = first.linePos?.[0]
@@ -49,7 +61,9 @@ export function parseYamlText(text: string, file: string, what: string): unknown
       },
     )
   }
-  return doc.toJS()
+  const js = toJSBounded(doc)
+  if ('limit' in js) throw refused(js.limit.offset, js.limit.message)
+  return js.value
 }
 
 /** Validate an already-parsed document; `file` names it in errors and anchors relative paths. */

@@ -17,11 +17,12 @@
  * authenticated channel as the policy and the config (configuration management, a ConfigMap), and a
  * node that gets a tampered list can only refuse more, never trust more.
  */
+
 import { createHash } from 'node:crypto'
-import { parseDocument } from 'yaml'
 import { checkNodeName } from '../../certs/layout.js'
 import { LatchError } from '../base/errors.js'
 import { nodeSpiffeId, parseSpiffeId, parseTrustDomain } from '../base/spiffe-id.js'
+import { parseYamlBounded, toJSBounded } from '../base/yaml-bounded.js'
 
 export interface RevocationEntry {
   readonly kind: 'node' | 'spiffeId' | 'serial'
@@ -80,13 +81,17 @@ function compile(trustDomain: string, entries: RevocationEntry[]): RevocationLis
 
 /** Parse a revocation list. Throws LATCH_ERR_REVOCATION_INVALID naming every problem. */
 export function parseRevocations(text: string, file: string, trustDomain: string): RevocationList {
-  const doc = parseDocument(text)
+  const parsed = parseYamlBounded(text)
+  if (parsed.limit) throw invalid(file, [parsed.limit.message])
+  const doc = parsed.doc
   if (doc.errors.length > 0)
     throw invalid(
       file,
       doc.errors.map((e) => e.message.split('\n')[0] ?? 'YAML error'),
     )
-  const root = doc.toJS() as unknown
+  const js = toJSBounded(doc)
+  if ('limit' in js) throw invalid(file, [js.limit.message])
+  const root = js.value
   const problems: string[] = []
   if (root === null || typeof root !== 'object' || Array.isArray(root))
     throw invalid(file, ['expected a mapping'])

@@ -8,8 +8,8 @@ import { validatePolicy } from './validate.js'
 import { parseSource } from './yaml-source.js'
 
 const { text, maxRules } = workerData as { text: string; maxRules: number | undefined }
-const { doc, problems } = parseSource(text)
-const valid = validatePolicy(doc.contents, problems, maxRules)
+const { doc, problems, refused } = parseSource(text)
+const valid = refused ? undefined : validatePolicy(doc.contents, problems, maxRules)
 if (valid === undefined || problems.count > 0) {
   parentPort!.postMessage({ ok: false, problems: problems.list() })
 } else {

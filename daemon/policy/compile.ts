@@ -22,9 +22,9 @@ export function formatProblem(file: string, p: PolicyProblem): string {
 
 export function compilePolicy(text: string, options: CompileOptions): CompiledPolicy {
   const { file } = options
-  const { doc, problems } = parseSource(text)
+  const { doc, problems, refused } = parseSource(text)
   // Even with YAML syntax errors the document is mostly usable: report its problems too.
-  const valid = validatePolicy(doc.contents, problems, options.maxRules)
+  const valid = refused ? undefined : validatePolicy(doc.contents, problems, options.maxRules)
   if (valid === undefined || problems.count > 0) throw invalidPolicy(file, problems.list())
   return new CompiledPolicy(file, valid.trustDomain, valid.rules, valid.tests)
 }

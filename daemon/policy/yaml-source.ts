@@ -2,12 +2,15 @@
  * YAML text → a document whose every node knows its line and column, plus the collector the
  * validator reports problems to. Pure.
  */
-import { type Document, isMap, isNode, isPair, isScalar, LineCounter, type Node, parseDocument } from 'yaml'
+import { Document, isMap, isNode, isPair, isScalar, LineCounter, type Node } from 'yaml'
+import { parseYamlBounded } from '../base/yaml-bounded.js'
 import type { PolicyProblem, SourcePos } from './types.js'
 
 export interface ParsedSource {
   readonly doc: Document.Parsed
   readonly problems: Problems
+  /** The text was refused before validation (nested too deeply, a collection key): see problems. */
+  readonly refused: boolean
 }
 
 /** Collects problems in file order; positions come from node ranges via the line counter. */
@@ -52,12 +55,17 @@ export class Problems {
 /** Parse YAML keeping node ranges; YAML syntax errors and warnings become problems. */
 export function parseSource(text: string): ParsedSource {
   const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const parsed = parseYamlBounded(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   const problems = new Problems(lines)
+  if (parsed.limit) {
+    problems.atOffset(parsed.limit.offset, '', parsed.limit.message)
+    return { doc: new Document(null) as Document.Parsed, problems, refused: true }
+  }
+  const doc = parsed.doc
   for (const e of [...doc.errors, ...doc.warnings]) {
     problems.atOffset(e.pos[0], '', yamlMessage(e.code, e.message))
   }
-  return { doc, problems }
+  return { doc, problems, refused: false }
 }
 
 function yamlMessage(code: string, message: string): string {
