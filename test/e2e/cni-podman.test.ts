@@ -24,6 +24,7 @@ import { netnsPath } from '../../daemon/lab/netns.js'
 import { labExec, labSpawn, useLab } from './helpers/lab.js'
 import { entriesOf, latchctl, moved } from './helpers/latchctl.js'
 import { until } from './helpers/poll.js'
+import { type PrivatePodman, privatePodman } from './helpers/private-podman.js'
 
 const NAME = 'web'
 const ID = 'spiffe://lab.latch/ns/podman/sa/web'
@@ -31,53 +32,16 @@ const IMAGE = 'localhost/latch-cni-busybox:test'
 const NETWORK = 'latch-podman'
 
 let dir = ''
+let pm: PrivatePodman | undefined
 /** podman with everything private to this test's temp dir, run in node2's network namespace. */
-async function podman(args: string[], o: { input?: Uint8Array; reject?: boolean } = {}) {
-  const argv = [
-    `--net=${netnsPath('latch-node2')}`,
-    'podman',
-    '--root',
-    join(dir, 'storage'),
-    '--runroot',
-    join(dir, 'runroot'),
-    '--tmpdir',
-    join(dir, 'tmp'),
-    '--storage-driver',
-    'vfs',
-    '--events-backend',
-    'file',
-    '--runtime-flag',
-    `root=${join(dir, 'runc')}`,
-    ...args,
-  ]
-  const r = await execa('nsenter', argv, {
-    reject: false,
-    all: true,
-    env: {
-      CONTAINERS_CONF: join(dir, 'containers.conf'),
-      CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'),
-    },
-    ...(o.input === undefined ? { stdin: 'ignore' as const } : { input: o.input }),
-  })
-  if (o.reject !== false && r.exitCode !== 0) {
-    throw new Error(`podman ${args.join(' ')} (exit ${r.exitCode}):\n${r.all}`)
-  }
-  return r
-}
+const podman = (args: string[], o: { input?: Uint8Array; reject?: boolean } = {}) =>
+  pm!.run(args, { ...o, nsenter: [`--net=${netnsPath('latch-node2')}`] })
 
 // the runtime goes before the lab: ava runs after.always hooks in order, so the container and the
 // storage are removed while node2 still exists
 test.after.always(async () => {
-  if (!dir) return
-  await podman(['rm', '-f', '-a'], { reject: false })
-  await podman(['system', 'reset', '--force'], { reject: false })
-  // podman's own mounts below the dir (shm, the netns bind), if a crash left any
-  const mounts = (await execa('findmnt', ['-rn', '-o', 'TARGET'], { reject: false })).stdout
-    .split('\n')
-    .filter((m) => m.startsWith(`${dir}/`))
-    .reverse()
-  for (const m of mounts) await execa('umount', ['-l', m], { reject: false })
-  await rm(dir, { recursive: true, force: true })
+  await pm?.destroy()
+  if (dir) await rm(dir, { recursive: true, force: true })
 })
 const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true })
 const { ctlJson, drops, authList, allow } = latchctl(lab)
@@ -99,28 +63,13 @@ test.serial(
     for (const w of ['node1-w1', 'node1-w2'])
       await labSpawn(w, ['socat', 'TCP-LISTEN:5001,fork,reuseaddr', 'EXEC:/bin/cat'])
 
-    // --- podman's private configuration --------------------------------------------------------------
-    const nofile = (await execa('bash', ['-c', 'ulimit -Hn'])).stdout.trim()
-    // this machine's sandbox: podman's default nofile/nproc exceed what it may set, crun refuses its
-    // cgroup layout (see test/packaging/image-pod.test.ts); runc accepts it
-    await writeFile(
-      join(dir, 'containers.conf'),
-      [
-        '[containers]',
-        `default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=4096:4096"]`,
-        '[network]',
-        'network_backend = "cni"',
-        `network_config_dir = "${join(dir, 'cni')}"`,
-        `cni_plugin_dirs = ${JSON.stringify(labCniPath())}`,
-        '[engine]',
-        'runtime = "runc"',
-        '',
-      ].join('\n'),
-    )
-    await writeFile(
-      join(dir, 'storage.conf'),
-      `[storage]\ndriver = "vfs"\nrunroot = "${join(dir, 'runroot')}"\ngraphroot = "${join(dir, 'storage')}"\n`,
-    )
+    // --- podman's private configuration (the CNI backend on this test's network dir) ------------
+    pm = await privatePodman(join(dir, 'podman'), [
+      '[network]',
+      'network_backend = "cni"',
+      `network_config_dir = "${join(dir, 'cni')}"`,
+      `cni_plugin_dirs = ${JSON.stringify(labCniPath())}`,
+    ])
     // the conflist: the lab's chain for node2 (ptp + host-local + latch-cni against node2's latchd)
     // with addresses .200-.220 and the identity rule for this container's name (podman passes
     // K8S_POD_NAME=<container name> in CNI_ARGS, no namespace)

@@ -6,7 +6,9 @@
  * namespace of its own (hostNetwork: the pod's host network is that namespace; pins under
  * /sys/fs/bpf/latch-pk). A second
  * latchd (this checkout's) in another namespace is its peer: the tunnel comes up, a ping crosses it,
- * the pod's /readyz answers 200. Everything is removed afterwards.
+ * the pod's /readyz answers 200. podman and buildah are private to the test (storage, file locks,
+ * volumes: test/e2e/helpers/private-podman.ts), so the image is built into the test's own storage
+ * and nothing of the machine's podman is used; everything is removed afterwards.
  *
  * Root only; userspace WireGuard (wireguard-go in the image), since this host's kernel has none.
  */
@@ -18,6 +20,7 @@ import test from 'ava'
 import { execa, type ResultPromise } from 'execa'
 import { parseAllDocuments, stringify } from 'yaml'
 import { daemonPkiFiles, initCa, issueNode } from '../../certs/index.js'
+import { privatePodman } from '../e2e/helpers/private-podman.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const isRoot = process.getuid?.() === 0
@@ -28,7 +31,7 @@ const PEER_IP = '10.79.0.2'
 const POD_NAME = 'latchd-pk'
 const PIN_DIR = '/sys/fs/bpf/latch-pk'
 
-async function sh(argv: string[], opts: { input?: string } = {}) {
+async function sh(argv: string[], opts: { env?: Record<string, string> } = {}) {
   const r = await execa(argv[0]!, argv.slice(1), { reject: false, ...opts })
   if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} (exit ${r.exitCode}):\n${r.stderr}\n${r.stdout}`)
   return r.stdout
@@ -43,6 +46,25 @@ async function waitFor(what: string, f: () => Promise<boolean>, tries = 120): Pr
   throw new Error(`${what}: not within ${tries} s`)
 }
 
+/**
+ * What this test creates outside its temp dir: the namespaces and whatever still runs in them, the
+ * pins. Also run first, so that a run killed earlier cannot fail this one.
+ */
+async function removeLeftovers(): Promise<void> {
+  for (const ns of [NS_POD, NS_PEER]) {
+    const pids = (await execa('ip', ['netns', 'pids', ns], { reject: false })).stdout
+      .split(/\s+/)
+      .filter(Boolean)
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL')
+      } catch {}
+    }
+    await execa('ip', ['netns', 'del', ns], { reject: false })
+  }
+  await rm(PIN_DIR, { recursive: true, force: true })
+}
+
 test('the image runs the DaemonSet pod spec with podman and latchd in it tunnels to a peer', async (t) => {
   if (!isRoot) {
     t.fail('needs root (podman, network namespaces)')
@@ -52,10 +74,16 @@ test('the image runs the DaemonSet pod spec with podman and latchd in it tunnels
   const dir = await mkdtemp(join(tmpdir(), 'latch-image-pod-'))
   let peer: ResultPromise | undefined
   const podYaml = join(dir, 'pod.yaml')
+  // podman and buildah private to this test (file locks, storage, volumes; see private-podman.ts)
+  const pm = await privatePodman(join(dir, 'podman'))
+  await removeLeftovers()
   try {
-    // --- the image -------------------------------------------------------------------------------
+    // --- the image, into the private storage -------------------------------------------------------
     const args = process.env['LATCH_DEB'] ? ['--deb', process.env['LATCH_DEB']] : []
-    const image = (await sh([join(ROOT, 'scripts', 'package-image'), ...args])).trim().split('\n').at(-1)!
+    const image = (await sh([join(ROOT, 'scripts', 'package-image'), ...args], { env: pm.env }))
+      .trim()
+      .split('\n')
+      .at(-1)!
     t.regex(image, /^localhost\/latch:/)
 
     // --- PKI, namespaces ---------------------------------------------------------------------------
@@ -192,33 +220,19 @@ test('the image runs the DaemonSet pod spec with podman and latchd in it tunnels
     // --- podman kube play in the pod's namespace, on a bpffs of its own ------------------------------
     // nsenter --net (not ip netns exec, which remounts /sys and so hides the cgroup hierarchy):
     // only the network is the namespace's; the pins go to a directory of this test on the bpffs
-    // This machine's sandbox: podman's default nofile/nproc limits exceed what it may set (no
-    // CAP_SYS_RESOURCE; nproc at its hard limit is refused too), and crun refuses its hybrid cgroup
-    // layout; runc (Debian's) accepts it. Neither changes the pod spec.
-    const nofile = (await sh(['bash', '-c', 'ulimit -Hn'])).trim()
-    const conf = join(dir, 'containers.conf')
-    await writeFile(
-      conf,
-      `[containers]\ndefault_ulimits = ["nofile=${nofile}:${nofile}", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n`,
+    const play = await pm.run(['kube', 'play', '--configmap', join(dir, 'configmap.yaml'), podYaml], {
+      nsenter: [`--net=/run/netns/${NS_POD}`],
+      reject: false,
+      // bounded: a wedged podman fails this test with its output instead of hanging the suite
+      timeout: 5 * 60_000,
+    })
+    t.is(
+      play.exitCode,
+      0,
+      `${play.timedOut ? 'podman kube play did not finish within 5 min\n' : ''}${play.all}`,
     )
-    const play = await execa(
-      'nsenter',
-      [
-        `--net=/run/netns/${NS_POD}`,
-        'podman',
-        'kube',
-        'play',
-        '--configmap',
-        join(dir, 'configmap.yaml'),
-        podYaml,
-      ],
-      { reject: false, all: true, env: { CONTAINERS_CONF: conf } },
-    )
-    t.is(play.exitCode, 0, play.all)
     const ctr = `${POD_NAME}-latchd`
-    const logs = async () =>
-      (await execa('podman', ['logs', ctr], { reject: false, all: true, env: { CONTAINERS_CONF: conf } }))
-        .all ?? ''
+    const logs = async () => (await pm.run(['logs', ctr], { reject: false })).all
     try {
       await waitFor('latchd in the container started', async () =>
         (await logs()).includes('"event":"started"'),
@@ -257,7 +271,7 @@ test('the image runs the DaemonSet pod spec with podman and latchd in it tunnels
         { reject: false },
       )
       t.is(ready.stdout, '200')
-      const inspect = JSON.parse(await sh(['podman', 'inspect', ctr]))[0]
+      const inspect = JSON.parse((await pm.run(['inspect', ctr])).stdout)[0]
       t.deepEqual(
         [...inspect.EffectiveCaps].sort(),
         ['CAP_BPF', 'CAP_NET_ADMIN', 'CAP_PERFMON', 'CAP_SYS_ADMIN'],
@@ -270,22 +284,10 @@ test('the image runs the DaemonSet pod spec with podman and latchd in it tunnels
       throw err
     }
   } finally {
-    const env = { CONTAINERS_CONF: join(dir, 'containers.conf') }
-    await execa('podman', ['kube', 'play', '--down', podYaml], { reject: false, env })
-    await execa('podman', ['pod', 'rm', '-f', POD_NAME], { reject: false, env })
     peer?.kill('SIGKILL')
-    for (const ns of [NS_POD, NS_PEER]) {
-      const pids = (await execa('ip', ['netns', 'pids', ns], { reject: false })).stdout
-        .split(/\s+/)
-        .filter(Boolean)
-      for (const pid of pids) {
-        try {
-          process.kill(Number(pid), 'SIGKILL')
-        } catch {}
-      }
-      await execa('ip', ['netns', 'del', ns], { reject: false })
-    }
-    await rm(PIN_DIR, { recursive: true, force: true })
+    await pm.run(['kube', 'play', '--down', podYaml], { reject: false })
+    await pm.destroy()
+    await removeLeftovers()
     await rm(dir, { recursive: true, force: true })
   }
 })
