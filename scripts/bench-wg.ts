@@ -1,5 +1,8 @@
 /**
- * scripts/bench-wg: see the shell wrapper. Options: --sizes 10,100,1000,5000 --out FILE, and
+ * scripts/bench-wg: see the shell wrapper. Options: --sizes 10,100,1000,5000 --out FILE,
+ * --control uapi,wg (how the engine reads and programs wireguard-go: its UAPI socket spoken
+ * directly, or the `wg` tool; each size runs once per control on an interface of its own, so the
+ * two are compared in the same run), and
  * --per-peer: also program the same peers with one `wg set` process per peer (the design latch
  * avoids), onto the emptied interface. Memory: the RSS of this engine process and of wireguard-go
  * before and after adding N peers (`memory` in the JSON).
@@ -23,6 +26,7 @@ const DIR = '/run/latch-bench-wg'
 const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10,100,1000,5000' },
+    control: { type: 'string', default: 'uapi,wg' },
     out: { type: 'string', default: join(REPO, 'bench-results', 'wg.json') },
     inner: { type: 'boolean', default: false },
     'per-peer': { type: 'boolean', default: false },
@@ -31,9 +35,13 @@ const { values: args } = parseArgs({
   },
 })
 const sizes = (args.sizes ?? '').split(',').map(Number)
+const controls = (args.control ?? '').split(',').filter(Boolean)
+for (const c of controls) if (c !== 'uapi' && c !== 'wg') throw new Error(`--control: ${c} is not uapi or wg`)
 
 interface Row {
   peers: number
+  /** `uapi` or `wg` (rows of --per-peer: always `wg`). */
+  control: string
   step: string
   ms: number
   wgProcesses: number
@@ -42,6 +50,7 @@ interface Row {
 
 interface Memory {
   peers: number
+  control: string
   /** RSS (MiB) of the process running the engine, before and after adding the peers. */
   engineRssBeforeMiB: number
   engineRssAfterMiB: number
@@ -90,7 +99,8 @@ async function inner(): Promise<void> {
   const rows: Row[] = []
   const memory: Memory[] = []
   const logger = pino({ level: 'warn' })
-  for (const [idx, n] of sizes.entries()) {
+  const runs = sizes.flatMap((n) => controls.map((control) => ({ n, control: control as 'uapi' | 'wg' })))
+  for (const [idx, { n, control }] of runs.entries()) {
     const runner = new CountingRunner()
     const engine = createEngine({
       wireguard: {
@@ -99,6 +109,7 @@ async function inner(): Promise<void> {
         address: `10.111.${idx}.1/32`,
         privateKeyFile: `${DIR}/wg${idx}.key`,
         backend: 'auto',
+        userspaceControl: control,
       },
       logger,
       runner,
@@ -112,6 +123,7 @@ async function inner(): Promise<void> {
       const r = await engine.flush()
       rows.push({
         peers: n,
+        control,
         step: name,
         ms: Math.round((performance.now() - t0) * 10) / 10,
         wgProcesses: runner.sets - sets,
@@ -125,6 +137,7 @@ async function inner(): Promise<void> {
     })
     memory.push({
       peers: n,
+      control,
       engineRssBeforeMiB: mib(rssBefore[0]),
       engineRssAfterMiB: mib(process.memoryUsage().rss),
       wireguardGoRssBeforeMiB: mib(rssBefore[1]),
@@ -143,7 +156,9 @@ async function inner(): Promise<void> {
     await step('remove all', () => {
       for (const p of peers) engine.removePeer(p.name)
     })
-    if (args['per-peer']) rows.push(await perPeer(runner, iface, peers))
+    // once per size, on the wg run's interface (one wg set per peer needs no comparison of controls)
+    if (args['per-peer'] && control === (controls.includes('wg') ? 'wg' : controls[0]))
+      rows.push(await perPeer(runner, iface, peers))
     await engine.stop()
   }
   process.stdout.write(JSON.stringify({ rows, memory }))
@@ -184,6 +199,7 @@ async function perPeer(runner: CountingRunner, iface: string, peers: PeerSession
   rmSync(dir, { recursive: true, force: true })
   return {
     peers: peers.length,
+    control: 'wg',
     step: 'one wg set per peer',
     ms: Math.round(ms * 10) / 10,
     wgProcesses,
@@ -219,6 +235,8 @@ async function outer(): Promise<void> {
         '--inner',
         '--sizes',
         sizes.join(','),
+        '--control',
+        controls.join(','),
         ...(args['per-peer'] ? ['--per-peer'] : []),
       ]),
       { cwd: REPO, stderr: 'inherit' },
@@ -227,16 +245,16 @@ async function outer(): Promise<void> {
   } finally {
     await teardown()
   }
-  console.log('peers  step               ms       wg processes  route changes')
+  console.log('peers  control  step                 ms       wg processes  route changes')
   for (const r of rows) {
     console.log(
-      `${String(r.peers).padStart(5)}  ${r.step.padEnd(17)} ${r.ms.toFixed(1).padStart(8)}  ${String(r.wgProcesses).padStart(12)}  ${String(r.routeChanges).padStart(13)}`,
+      `${String(r.peers).padStart(5)}  ${r.control.padEnd(7)}  ${r.step.padEnd(19)} ${r.ms.toFixed(1).padStart(8)}  ${String(r.wgProcesses).padStart(12)}  ${String(r.routeChanges).padStart(13)}`,
     )
   }
-  console.log('\npeers  engine RSS MiB before -> after  wireguard-go RSS MiB before -> after')
+  console.log('\npeers  control  engine RSS MiB before -> after  wireguard-go RSS MiB before -> after')
   for (const m of memory) {
     console.log(
-      `${String(m.peers).padStart(5)}  ${`${m.engineRssBeforeMiB} -> ${m.engineRssAfterMiB}`.padStart(29)}  ${`${m.wireguardGoRssBeforeMiB} -> ${m.wireguardGoRssAfterMiB}`.padStart(35)}`,
+      `${String(m.peers).padStart(5)}  ${m.control.padEnd(7)}  ${`${m.engineRssBeforeMiB} -> ${m.engineRssAfterMiB}`.padStart(29)}  ${`${m.wireguardGoRssBeforeMiB} -> ${m.wireguardGoRssAfterMiB}`.padStart(35)}`,
     )
   }
   const out = args.out ?? ''

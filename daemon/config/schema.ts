@@ -147,6 +147,11 @@ const wireguardSchema = z
      * (ethtool -K <if> tx off tso off gso off), so the kernel hands wireguard-go MTU-sized packets.
      */
     userspaceOffloads: z.boolean().default(true),
+    /**
+     * How latchd reads and programs a userspace interface: `uapi` speaks wireguard-go's socket
+     * (/var/run/wireguard/<if>.sock) directly; `wg` runs the wg(8) tool as for the kernel backend.
+     */
+    userspaceControl: z.enum(['uapi', 'wg']).default('uapi'),
   })
   .strict()
 

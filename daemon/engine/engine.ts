@@ -109,6 +109,7 @@ class EngineImpl implements Engine {
       {
         interface: this.transport.interfaceName,
         backend: started.backend,
+        ...('controlVia' in this.transport && { control: this.transport.controlVia }),
         adopted: started.adopted,
         adoptedPeers: this.adopted.size,
         ifindex: started.link.index,

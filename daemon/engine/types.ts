@@ -96,7 +96,7 @@ export interface EngineStatus {
 export interface Engine {
   /** Ensure key file, interface (adopting an existing one), address and link up. */
   start(): Promise<{ publicKey: string; adopted: boolean }>
-  /** Add or replace a peer. Coalesced: many calls become ONE `wg` process per reconcile. */
+  /** Add or replace a peer. Coalesced: many calls become ONE device write (UAPI set or `wg set`) per reconcile. */
   upsertPeer(s: PeerSession): void
   /** Remove a peer (its WireGuard peer and its routes). Coalesced like upsertPeer. */
   removePeer(name: string): void

@@ -5,8 +5,9 @@ import { canonicalInterfaceAddress, prefixesOverlap } from './addr.js'
 import type { LinkInfo, NetlinkPort } from './netlink-port.js'
 import { describeRoutePlan, planRoutes } from './route-plan.js'
 import type { CommandRunner } from './runner.js'
+import { chooseWgControl, type UserspaceControl, type WgControl } from './wg-control.js'
 import { type EnsuredDevice, ensureDevice, type WgBackend } from './wg-device.js'
-import { parseWgDump, type WgDeviceState } from './wg-dump.js'
+import type { WgDeviceState } from './wg-dump.js'
 import { ensurePrivateKeyFile } from './wg-key.js'
 import {
   describeWireguardPlan,
@@ -15,7 +16,6 @@ import {
   type WgDesired,
   type WgPeerConfig,
 } from './wg-plan.js'
-import { applyWireguardPlan } from './wg-set.js'
 
 /** The `wireguard:` block of the latchd config (the one definition; the config schema matches it). */
 /** Route requests in flight at once (well inside a netlink socket's receive buffer for the acks). */
@@ -36,6 +36,10 @@ export interface WireguardOptions {
   userspaceBinary?: string
   /** false: TUN TSO/GSO/checksum offloads off on a userspace interface (default true: left on). */
   userspaceOffloads?: boolean
+  /** How a userspace device is read and programmed: `uapi` (its socket, default) or `wg` (the tool). */
+  userspaceControl?: UserspaceControl
+  /** Tests: the directory of wireguard-go's UAPI sockets (default /var/run/wireguard). */
+  uapiSocketDir?: string
 }
 
 export interface TransportReconcile {
@@ -53,11 +57,13 @@ export interface StartedTransport extends Omit<EnsuredDevice, 'backend'> {
 
 /**
  * The WireGuard transport: one interface, its peers and the routes through it. Every reconcile
- * reads the device once (`wg show <if> dump`) and the routes once (rtnetlink), and changes only
- * what differs: at most ONE `wg` process plus one netlink message per (aggregated) route added or deleted.
+ * reads the device once (wireguard-go: one UAPI `get`; kernel: `wg show <if> dump`) and the routes
+ * once (rtnetlink), and changes only what differs: at most ONE UAPI `set` (or ONE `wg` process)
+ * plus one netlink message per (aggregated) route added or deleted.
  */
 export class WireguardTransport {
   private link: LinkInfo | undefined
+  private control: WgControl | undefined
   private privateKey = ''
   private publicKey = ''
 
@@ -96,6 +102,14 @@ export class WireguardTransport {
       { binary: this.opts.userspaceBinary, offloads: this.opts.userspaceOffloads },
     )
     this.link = device.link
+    this.control = chooseWgControl({
+      iface: this.opts.interface,
+      backend: device.backend,
+      runner: this.runner,
+      privateKeyFile: this.opts.privateKeyFile,
+      ...(this.opts.userspaceControl !== undefined && { userspaceControl: this.opts.userspaceControl }),
+      ...(this.opts.uapiSocketDir !== undefined && { socketDir: this.opts.uapiSocketDir }),
+    })
     await this.ensureAddress(device.link.index)
     if (!device.link.up) await this.netlink.setLinkUp(device.link.index)
     return device
@@ -117,19 +131,14 @@ export class WireguardTransport {
     }
   }
 
-  /** `wg show <if> dump`, parsed. Holds key material: keep inside the engine. */
+  /** The whole device (keys included: keep inside the engine). */
   async read(): Promise<WgDeviceState> {
-    const res = await this.runner.run('wg', ['show', this.opts.interface, 'dump'])
-    if (res.exitCode !== 0) {
-      throw new LatchError(
-        'LATCH_ERR_WG_COMMAND_FAILED',
-        `\`wg show ${this.opts.interface} dump\` failed: ${res.stderr.trim()}`,
-        {
-          details: { interface: this.opts.interface, exitCode: res.exitCode, stderr: res.stderr.trim() },
-        },
-      )
-    }
-    return parseWgDump(res.stdout, this.opts.interface)
+    return this.requireControl().read()
+  }
+
+  /** `uapi` or `wg`: how the device is read and programmed (status and benchmarks show it). */
+  get controlVia(): WgControl['via'] | undefined {
+    return this.control?.via
   }
 
   /**
@@ -166,7 +175,7 @@ export class WireguardTransport {
     const actions = describeWireguardPlan(plan, desired, names)
     if (recreated) actions.unshift(`wg interface re-created ${this.opts.interface}`)
     if (!planIsEmpty(plan)) {
-      await applyWireguardPlan(this.runner, this.opts.interface, plan, desired, this.opts.privateKeyFile)
+      await this.requireControl().apply(plan, desired)
     }
 
     const routePlan = planRoutes(routes, await this.netlink.getRoutes(link.index))
@@ -180,6 +189,13 @@ export class WireguardTransport {
 
   get ownPublicKey(): string {
     return this.publicKey
+  }
+
+  private requireControl(): WgControl {
+    if (this.control === undefined) {
+      throw new LatchError('LATCH_ERR_ENGINE_NOT_STARTED', 'the WireGuard transport was used before start()')
+    }
+    return this.control
   }
 
   private requireLink(): LinkInfo {

@@ -1,7 +1,7 @@
 /**
  * Latch alone, programming the kernel at scale, by running the part benchmarks (their measurement,
  * not a copy of it) and reading their JSON: scripts/bench-wg (N WireGuard peers batched through
- * the engine vs one `wg set` per peer; RSS of the engine process and wireguard-go with N peers)
+ * the engine, over the UAPI socket and through `wg set`, vs one `wg set` per peer; RSS of the engine process and wireguard-go with N peers)
  * and scripts/bench-datapath (100k ipcache entries in one batch vs one by one).
  */
 import { readFile, rm } from 'node:fs/promises'
@@ -12,6 +12,8 @@ import { REPO, SCRATCH_DIR } from './paths.js'
 
 export interface WgRow {
   peers: number
+  /** `uapi` or `wg` (absent in results of older runs: `wg`). */
+  control?: string
   step: string
   ms: number
   wgProcesses: number
@@ -20,6 +22,7 @@ export interface WgRow {
 
 export interface WgMemory {
   peers: number
+  control?: string
   engineRssBeforeMiB: number
   engineRssAfterMiB: number
   wireguardGoRssBeforeMiB: number

@@ -21,6 +21,8 @@ export function fakeHost(): { wg: FakeWg; nl: FakeNetlink; options: WireguardOpt
       address: '10.101.0.1/32',
       privateKeyFile: join(dir, 'wg.key'),
       backend: 'auto',
+      // FakeWg models the `wg` tool; no real wireguard-go socket may be found by accident
+      uapiSocketDir: join(dir, 'no-uapi-sockets'),
     },
   }
 }
