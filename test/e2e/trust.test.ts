@@ -210,13 +210,20 @@ test.serial(
       100,
     )
     for (const n of ['node1', 'node2']) {
-      const revoked = (await log(n)).find(
-        (l) =>
-          l.event === 'pair_revoked' &&
-          l.time >= t0 &&
-          (l.local === w2 || l.remote === w2) &&
-          (l.local === n2w2 || l.remote === n2w2),
+      const find = async () =>
+        (await log(n)).find(
+          (l) =>
+            l.event === 'pair_revoked' &&
+            l.time >= t0 &&
+            (l.local === w2 || l.remote === w2) &&
+            (l.local === n2w2 || l.remote === n2w2),
+        )
+      // each node reads the list on its own: node2 having cut the pair says nothing of node1 yet
+      // (the time asserted below is the node's own log time, not when this poll saw it)
+      await until(`${n} to log pair_revoked`, async () => (await find()) !== undefined, 10_000, 100).catch(
+        () => undefined,
       )
+      const revoked = await find()
       t.truthy(revoked, `${n} logged pair_revoked`)
       t.true(
         (revoked?.time ?? Infinity) - t0 < 1000,
