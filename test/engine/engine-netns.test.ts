@@ -370,6 +370,6 @@ for (const control of ['uapi', 'wg'] as const)
     for (const [i, [a, b]] of spans.entries())
       for (const [c, d] of spans.slice(i + 1)) t.true(b <= c || d <= a, 'routes are disjoint')
     t.log(
-      `1000 peers (${control}): program ${(t1 - t0).toFixed(0)} ms ( ${routes.length} routes for 2000 prefixes), no-op reconcile ${(t2 - t1).toFixed(0)} ms`,
+      `1000 peers (${control}): program ${(t1 - t0).toFixed(0)} ms (${routes.length} routes for 2000 prefixes), no-op reconcile ${(t2 - t1).toFixed(0)} ms`,
     )
   })
