@@ -242,7 +242,7 @@ export const ERRORS = {
   },
   LATCH_ERR_WG_COMMAND_FAILED: {
     exit: 69,
-    fix: 'check that wireguard-tools (`wg`) is installed and the interface exists (`wg show`); the stderr of `wg`, or the socket and errno of wireguard-go\'s UAPI (/var/run/wireguard/IF.sock), is in the details',
+    fix: "check that wireguard-tools (`wg`) is installed and the interface exists (`wg show`); the stderr of `wg`, or the socket and errno of wireguard-go's UAPI (/var/run/wireguard/IF.sock), is in the details",
   },
   LATCH_ERR_WG_NETLINK_FAILED: {
     exit: 74,
