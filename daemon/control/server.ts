@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { FdBudget, type GuardEvents, GuardedListener, LIMIT_DEFAULTS } from '../base/conn-guard.js'
 import { asLatchError, LatchError } from '../base/errors.js'
+import { scaled } from '../base/time-scale.js'
 import { type ControlRequest, type ControlResponse, MAX_LINE_BYTES } from '../wire/control.js'
 import type { MonitorEvent } from '../wire/monitor.js'
 import { parseRequestLine } from './request.js'
@@ -63,12 +64,18 @@ export interface ControlGuard {
   events?: GuardEvents
 }
 
+/** How long close() lets requests already being handled finish (a `workload add` waits for its pairs). */
+export const CONTROL_CLOSE_GRACE_MS = 5000
+
 export class ControlServer {
   readonly path: string
   readonly #handle: ControlHandler
   readonly #listener: GuardedListener
   readonly #sockets = new Set<Socket>()
+  /** Per connection, the request chain still running (absent: idle). */
+  readonly #inFlight = new Map<Socket, Promise<void>>()
   readonly #monitor: MonitorHandler | undefined
+  #closing = false
 
   /**
    * The control socket's connections are local (0600, root) and never count against the budget
@@ -115,15 +122,38 @@ export class ControlServer {
     await chmod(this.path, 0o600)
   }
 
-  async close(): Promise<void> {
+  /**
+   * Graceful: stop accepting; idle connections and monitors end now; requests already being
+   * handled get their answer (for up to `graceMs`), after which their connection ends; a request
+   * line arriving meanwhile is answered LATCH_ERR_CONTROL_UNAVAILABLE (latchd is stopping) rather
+   * than cut off. Whatever is still open after the grace is destroyed.
+   */
+  async close(graceMs = scaled(CONTROL_CLOSE_GRACE_MS)): Promise<void> {
+    this.#closing = true
+    const stopped = this.#listener.close(false)
+    for (const s of this.#sockets) if (!this.#inFlight.has(s)) s.end()
+    const pending = [...this.#inFlight.values()]
+    if (pending.length > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        Promise.allSettled(pending),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, graceMs)
+        }),
+      ])
+      clearTimeout(timer)
+    }
     for (const s of this.#sockets) s.destroy()
-    await this.#listener.close(true)
+    await stopped
     await unlink(this.path).catch(() => undefined)
   }
 
   #serve(socket: Socket): void {
     this.#sockets.add(socket)
-    socket.once('close', () => this.#sockets.delete(socket))
+    socket.once('close', () => {
+      this.#sockets.delete(socket)
+      this.#inFlight.delete(socket)
+    })
     socket.on('error', () => socket.destroy())
     let buffered = ''
     let chain = Promise.resolve()
@@ -141,9 +171,20 @@ export class ControlServer {
         nl = buffered.indexOf('\n')
         if (line === '') continue
         this.#listener.authenticated(socket)
+        const closing = this.#closing
         chain = chain.then(async () => {
-          const res = await this.#answer(line, socket)
+          const res = closing
+            ? failure('LATCH_ERR_CONTROL_UNAVAILABLE', 'latchd is stopping; retry when it is back')
+            : await this.#answer(line, socket)
           if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`)
+        })
+        const mine = chain
+        this.#inFlight.set(socket, mine)
+        void mine.then(() => {
+          if (this.#inFlight.get(socket) !== mine) return
+          this.#inFlight.delete(socket)
+          // answered while closing: nothing more will be served on it
+          if (this.#closing) socket.end()
         })
       }
     })

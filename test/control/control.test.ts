@@ -236,3 +236,66 @@ test('a stale socket is replaced, a live one is not stolen, a regular file is no
   t.true(isLatchError(await t.throwsAsync(s3.listen()), 'LATCH_ERR_DAEMON_LISTEN_FAILED'))
   t.is((await stat(file)).size, 7)
 })
+
+test('close() lets a request in flight get its answer, tells a late one latchd is stopping, then ends', async (t) => {
+  const { connect } = await import('node:net')
+  const path = join(dir, 'graceful.sock')
+  let release: () => void = () => undefined
+  const slow = new Promise<void>((r) => {
+    release = r
+  })
+  const server = new ControlServer(path, async (req) => {
+    if (req.cmd === 'status') await slow
+    return { ok: true, pong: true }
+  })
+  await server.listen()
+  const lines: string[] = []
+  const s = connect(path)
+  s.setEncoding('utf8')
+  let buf = ''
+  const ended = new Promise<void>((resolve) => s.on('close', () => resolve()))
+  s.on('data', (d: string) => {
+    buf += d
+    lines.push(...buf.split('\n').slice(0, -1))
+    buf = buf.slice(buf.lastIndexOf('\n') + 1)
+  })
+  s.on('error', () => undefined)
+  const idle = connect(path)
+  const idleEnded = new Promise<void>((resolve) => idle.on('close', () => resolve()))
+  idle.on('error', () => undefined)
+  await new Promise<void>((r) => s.once('connect', () => r()))
+  s.write('{"cmd":"status"}\n')
+  await new Promise((r) => setTimeout(r, 100))
+  const closed = server.close(5000)
+  await new Promise((r) => setTimeout(r, 50))
+  s.write('{"cmd":"ping"}\n')
+  await new Promise((r) => setTimeout(r, 50))
+  const refused = await controlRequest(path, { cmd: 'ping' }).catch((e: Error) => e)
+  t.true(refused instanceof Error, 'no new connection while stopping')
+  release()
+  await closed
+  await ended
+  await idleEnded
+  const [first, second] = lines.map((l) => JSON.parse(l))
+  t.deepEqual(first, { ok: true, pong: true }, 'the request in flight got its answer')
+  t.is(second?.error?.code, 'LATCH_ERR_CONTROL_UNAVAILABLE')
+  t.regex(second?.error?.message ?? '', /stopping/)
+})
+
+test('close() does not wait past its grace for a request that never finishes', async (t) => {
+  const { connect } = await import('node:net')
+  const path = join(dir, 'stuck.sock')
+  const server = new ControlServer(path, () => new Promise(() => undefined))
+  await server.listen()
+  const s = connect(path)
+  s.on('error', () => undefined)
+  const ended = new Promise<void>((resolve) => s.on('close', () => resolve()))
+  await new Promise<void>((r) => s.once('connect', () => r()))
+  s.write('{"cmd":"status"}\n')
+  await new Promise((r) => setTimeout(r, 50))
+  const t0 = Date.now()
+  await server.close(300)
+  await ended
+  const took = Date.now() - t0
+  t.true(took >= 250 && took < 3000, `closed after ${took} ms`)
+})
