@@ -9,8 +9,8 @@
  * utime+stime of both latchd processes during the burst: registration, SVID issue, datapath
  * attach and the pair handshakes on both ends); node2's latchd RSS before, with the N registered
  * (and VmHWM), and after DEL of all; DEL p50/p99. The lab's workload CIDR is a /24 (host-local
- * hands out .100–.250), so one lab node holds at most 151 CNI workloads: the RSS per registration
- * is the slope between 0 and N. Root; takes the lab down first and at the end. Prints a table and
+ * hands out .100–.250), so one lab node holds at most 151 CNI workloads; the RSS growth is per
+ * registration between 0 and N (heap high-water included: the RSS after the DELs tells). Root; takes the lab down first and at the end. Prints a table and
  * writes JSON (default bench-results/cni.json).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
@@ -25,6 +25,7 @@ import { labDown, labUp } from '../daemon/lab/index.js'
 import { LAB_POLICY_FILE } from '../daemon/lab/policy.js'
 import { machine } from './benchmark/machine.js'
 import { REPO } from './benchmark/paths.js'
+import { cpuSecondsOf, statusKb } from './benchmark/procfs.js'
 
 const { values } = parseArgs({
   options: {
@@ -39,23 +40,12 @@ if (!Number.isInteger(N) || N < 1 || N > 151)
   throw new Error('--workloads: 1 … 151 (host-local hands out .100–.250)')
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) throw new Error('--concurrency: a positive integer')
 
-const CLK_TCK = 100
 const name = (i: number) => `b${String(i).padStart(3, '0')}`
 
-async function cpuSeconds(pids: number[]): Promise<number> {
-  let ticks = 0
-  for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    ticks += Number(f[11]) + Number(f[12])
-  }
-  return ticks / CLK_TCK
-}
-
 async function memory(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
-  const s = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? Number.NaN)
-  return { rssMiB: +(kb('VmRSS') / 1024).toFixed(1), hwmMiB: +(kb('VmHWM') / 1024).toFixed(1) }
+  const mib = async (field: 'VmRSS' | 'VmHWM') =>
+    +(((await statusKb(pid, field)) ?? Number.NaN) / 1024).toFixed(1)
+  return { rssMiB: await mib('VmRSS'), hwmMiB: await mib('VmHWM') }
 }
 
 const pct = (sorted: number[], p: number): number =>
@@ -94,7 +84,7 @@ async function main(): Promise<void> {
     await sleep(1000)
 
     const rss0 = await memory(pid2)
-    const cpu0 = await cpuSeconds([pid1, pid2])
+    const cpu0 = await cpuSecondsOf([pid1, pid2])
     const addMs: number[] = []
     const failures: string[] = []
     const t0 = performance.now()
@@ -112,7 +102,7 @@ async function main(): Promise<void> {
       },
     )
     const wallMs = performance.now() - t0
-    const cpu = (await cpuSeconds([pid1, pid2])) - cpu0
+    const cpu = (await cpuSecondsOf([pid1, pid2])) - cpu0
     await sleep(2000)
     const rssN = await memory(pid2)
 

@@ -14,23 +14,11 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { authRequest } from '../daemon/control/datapath-client.js'
 import { labDown, labUp } from '../daemon/lab/index.js'
 import { LAB_POLICY_FILE } from '../daemon/lab/policy.js'
+import { cpuSecondsOf } from './benchmark/procfs.js'
 
 export interface LabBenchOptions {
   workloads: number
   pollMs: number
-}
-
-const CLK_TCK = 100
-
-async function cpuSeconds(pids: number[]): Promise<number> {
-  let ticks = 0
-  for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    // fields after the ")" of the command name: state is field 3, utime 14, stime 15
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    ticks += Number(f[11]) + Number(f[12])
-  }
-  return ticks / CLK_TCK
 }
 
 function pct(sorted: number[], p: number): number {
@@ -97,7 +85,7 @@ export async function benchLab(o: LabBenchOptions): Promise<Record<string, unkno
     const seenAt = new Map<string, number>()
     const key = (a: string, b: string) => `${a} ${b}`
     let polls = 0
-    const cpu0 = await cpuSeconds(pids)
+    const cpu0 = await cpuSecondsOf(pids)
     const { at: t0, wall: wall0 } = await writePolicy(`${header}allow:\n${rules}`)
     const deadline = t0 + 120_000
     while (seenAt.size < pairs.length && performance.now() < deadline) {
@@ -112,7 +100,7 @@ export async function benchLab(o: LabBenchOptions): Promise<Record<string, unkno
       await new Promise((r) => setTimeout(r, o.pollMs))
     }
     const t1 = performance.now()
-    const cpu = (await cpuSeconds(pids)) - cpu0
+    const cpu = (await cpuSecondsOf(pids)) - cpu0
     const lat = [...seenAt.values()].map((t) => t - t0).sort((x, y) => x - y)
     const logged = await loggedAt([n1.logFile, n2.logFile], wall0)
     const logLat = pairs

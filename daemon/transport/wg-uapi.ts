@@ -44,6 +44,17 @@ export function encodeUapiSet(plan: WgPlan, desired: WgDesired): string {
 
 export const UAPI_GET = 'get=1\n\n'
 
+/** The UAPI's numeric per-peer keys and the WgPeerState field each fills (absent or bad: 0). */
+const NUMERIC_PEER_FIELDS: Record<
+  string,
+  'latestHandshake' | 'rxBytes' | 'txBytes' | 'persistentKeepalive' | undefined
+> = {
+  last_handshake_time_sec: 'latestHandshake',
+  rx_bytes: 'rxBytes',
+  tx_bytes: 'txBytes',
+  persistent_keepalive_interval: 'persistentKeepalive',
+}
+
 /** `-22 (EINVAL)`: wireguard-go answers a negated errno. */
 export function describeErrno(errno: number): string {
   const name = Object.entries(constants.errno).find(([, n]) => n === Math.abs(errno))?.[0]
@@ -105,21 +116,13 @@ export function parseUapiGet(answer: string, iface: string): WgDeviceState {
       case 'allowed_ip':
         peer.allowedIps.push(canonicalPrefix(value) ?? value)
         break
-      case 'last_handshake_time_sec':
-        peer.latestHandshake = Number(value) || 0
-        break
-      case 'rx_bytes':
-        peer.rxBytes = Number(value) || 0
-        break
-      case 'tx_bytes':
-        peer.txBytes = Number(value) || 0
-        break
-      case 'persistent_keepalive_interval':
-        peer.persistentKeepalive = Number(value) || 0
-        break
       case 'errno':
         errno = Number(value)
         break
+      default: {
+        const field = NUMERIC_PEER_FIELDS[key]
+        if (field !== undefined) peer[field] = Number(value) || 0
+      }
     }
   }
   if (peer !== undefined) finishPeer(peer)

@@ -38,6 +38,12 @@ export async function procCpu(pid: number): Promise<ProcCpu | undefined> {
   }
 }
 
+/** utime + stime summed over `pids`, seconds (a process that is gone counts 0). */
+export async function cpuSecondsOf(pids: readonly number[]): Promise<number> {
+  const cpus = await Promise.all(pids.map(procCpu))
+  return cpus.reduce((sum, c) => sum + (c?.cpu ?? 0), 0)
+}
+
 export interface MachineCpu {
   /** Kernel time outside interrupts, summed over CPUs, seconds. */
   system: number
