@@ -18,7 +18,7 @@
  * node1 dials (the lower name), so node2's listeners are the ones attacked and a restart of node1
  * re-handshakes into them.
  */
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
@@ -68,6 +68,20 @@ function rehandshake(outage?: Outage): Promise<Rehandshake> {
       },
     }),
   })
+}
+
+async function fdNumbers(pid: number): Promise<number[]> {
+  return (await readdir(`/proc/${pid}/fd`)).map(Number)
+}
+
+/** The open-file limit under which exactly one descriptor number is free, given the numbers in use. */
+function limitLeavingOneFree(used: number[]): number {
+  const inUse = new Set(used)
+  let free = 0
+  for (let n = 0; ; n++) {
+    if (inUse.has(n)) continue
+    if (++free === 2) return n
+  }
 }
 
 async function statusOk(node: string): Promise<boolean> {
@@ -329,13 +343,16 @@ test.serial(
     t.truthy(soft)
     const [, softLimit, hardLimit] = soft!
     await wgOutage(t, {
-      // no descriptor to spare: the UAPI connect of the next reconcile fails with EMFILE, and so
-      // does every control-socket connection until the limit is back
+      // one descriptor to spare: node1's new control connection takes it, so the UAPI connect of
+      // the reconcile that follows fails with EMFILE, and so does every control-socket connection
+      // until the limit is back. A new descriptor gets the lowest free number below the limit,
+      // and the numbers in use have holes: the limit is set just under the second free number
       async begin(p) {
         await sleep(1000)
-        const n = await openFiles(p)
-        await execa('prlimit', [`--pid=${p}`, `--nofile=${n}:${hardLimit}`])
-        t.log(`node2's open-file limit lowered to ${n} (${n} open)`)
+        const used = await fdNumbers(p)
+        const limit = limitLeavingOneFree(used)
+        await execa('prlimit', [`--pid=${p}`, `--nofile=${limit}:${hardLimit}`])
+        t.log(`node2's open-file limit lowered to ${limit} (${used.length} open, one number free below it)`)
       },
       async end(p) {
         await execa('prlimit', [`--pid=${p}`, `--nofile=${softLimit}:${hardLimit}`])
