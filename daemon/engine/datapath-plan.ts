@@ -163,7 +163,7 @@ function sameIpcache(a: IpcacheEntry, b: IpcacheEntry): boolean {
   return a.identity === b.identity && a.scope === b.scope && a.ifindex === b.ifindex
 }
 
-function samePolicy(a: PolicyEntry, b: PolicyEntry): boolean {
+export function samePolicy(a: PolicyEntry, b: PolicyEntry): boolean {
   if (a.any !== b.any || a.ranges.length !== b.ranges.length) return false
   return a.ranges.every((r, i) => {
     const o = b.ranges[i]
@@ -177,18 +177,29 @@ export function planIsEmpty(p: DatapathPlan): boolean {
   )
 }
 
-/** Human-readable actions, ids as SPIFFE IDs where `nameOf` knows them. */
+/** Policy-map writes (and deletes) described one per line; beyond them, one line says how many more. */
+export const DESCRIBED_POLICY_ACTIONS = 100
+
+/**
+ * Human-readable actions, ids as SPIFFE IDs where `nameOf` knows them (a policy of 100k rules is
+ * not 100k lines: see DESCRIBED_POLICY_ACTIONS).
+ */
 export function describeDatapathPlan(p: DatapathPlan, nameOf: (id: number) => string | undefined): string[] {
   const who = (id: number) => nameOf(id) ?? `identity-id:${id}`
   const out: string[] = []
-  for (const a of p.policy.delete) out.push(`policy delete ${who(a.srcId)} -> ${who(a.dstId)}`)
+  const some = <T>(list: readonly T[], what: string, line: (x: T) => string): void => {
+    for (const x of list.slice(0, DESCRIBED_POLICY_ACTIONS)) out.push(line(x))
+    if (list.length > DESCRIBED_POLICY_ACTIONS)
+      out.push(`${what}: ${list.length - DESCRIBED_POLICY_ACTIONS} more entries`)
+  }
+  some(p.policy.delete, 'policy delete', (a) => `policy delete ${who(a.srcId)} -> ${who(a.dstId)}`)
   for (const a of p.auth.delete) out.push(`auth delete ${who(a.srcId)} -> ${who(a.dstId)}`)
   for (const prefix of p.ipcache.delete) out.push(`ipcache delete ${prefix}`)
   for (const ifindex of p.endpoints.delete) out.push(`endpoint delete ifindex ${ifindex}`)
   for (const e of p.endpoints.write) out.push(`endpoint set ifindex ${e.ifindex} ${who(e.identity)}`)
   for (const e of p.ipcache.write)
     out.push(`ipcache set ${e.prefix} ${who(e.identity)} ${e.scope} if ${e.ifindex}`)
-  for (const e of p.policy.write) out.push(`policy set ${who(e.srcId)} -> ${who(e.dstId)} ${rangesText(e)}`)
+  some(p.policy.write, 'policy set', (e) => `policy set ${who(e.srcId)} -> ${who(e.dstId)} ${rangesText(e)}`)
   for (const a of p.auth.write)
     out.push(`auth set ${who(a.srcId)} -> ${who(a.dstId)} until ${a.expiresAt.toISOString()}`)
   return out

@@ -10,9 +10,12 @@
  * - the peers' inventories (no policy) and tests: `setRemoteIdentity` / `setRemoteIdentities`;
  * - `latchctl debug auth`: `authorize` / `revoke`;
  * - the pair service: `setPolicy` — the running policy, compiled into the policy map (rules whose
- *   identities have no id yet are written by the reconcile that allocates it). The
- *   policy map is read and diffed only when its desired content changed (the policy's digest, or
- *   new ids in the allocation), so a reconcile for a pair does not re-read 100k rules.
+ *   identities have no id yet are written by the reconcile that allocates it). A new policy is
+ *   prepared a chunk per event-loop turn (policy-map-state.ts: entries, then the diff against the
+ *   map, read once); the reconcile that follows applies it with its other batches. A reconcile for
+ *   a pair or a workload only writes the rules its new ids complete: it neither re-reads the map
+ *   nor revisits 100k rules. Policy hand-overs run one after another; while one is prepared no
+ *   policy entry is written (the diff it computes holds against the map it read).
  *
  * Restart: `adopt` records what a previous latchd left in the maps under ids the allocation knows.
  * Those remote identities are kept (re-pointed at the current WireGuard ifindex) until a writer
@@ -21,7 +24,7 @@
  * identity. Entries under ids nobody can name are deleted by the first reconcile (fail closed).
  */
 import type { Logger } from 'pino'
-import type { AuthEntry } from '../datapath/index.js'
+import type { AuthEntry, PolicyEntry, PolicyPair } from '../datapath/index.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import { applyDatapathPlan } from './datapath-apply.js'
 import {
@@ -35,8 +38,15 @@ import {
   type ProvenPair,
 } from './datapath-desired.js'
 import type { DatapathMaps } from './datapath-maps.js'
-import { type ActualMaps, describeDatapathPlan, planDatapath, planIsEmpty } from './datapath-plan.js'
+import {
+  type ActualMaps,
+  describeDatapathPlan,
+  type MapChanges,
+  planDatapath,
+  planIsEmpty,
+} from './datapath-plan.js'
 import type { IdentityAllocator } from './identities.js'
+import { PolicyMapState } from './policy-map-state.js'
 
 export interface DatapathReconcilerOptions {
   maps: DatapathMaps
@@ -73,9 +83,15 @@ export class DatapathReconciler {
   readonly #adoptedAuth = new Set<string>()
   #scheduled: Promise<DatapathReconcileResult> | undefined
   #lastProblems = ''
-  #policy: CompiledPolicy | undefined
-  /** policyKey of the policy map's content as last written (undefined: not yet) */
-  #policyApplied: string | undefined
+  /** the running policy's map state; undefined until the first hand-over (the map is left alone) */
+  #policy: PolicyMapState | undefined
+  /** changes prepared by the last hand-over, applied by the next reconcile */
+  #policyPending: MapChanges<PolicyEntry, PolicyPair> | undefined
+  /** a hand-over is being prepared: policy entries wait */
+  #policyPreparing = false
+  /** an apply failed: the next reconcile diffs the whole policy map against what it reads */
+  #policyResync = false
+  #policyQueue: Promise<unknown> = Promise.resolve()
 
   private constructor(o: DatapathReconcilerOptions) {
     this.#o = o
@@ -155,10 +171,34 @@ export class DatapathReconciler {
     return this.schedule()
   }
 
-  /** The running policy (replaces the previous one); the policy map follows it. */
+  /**
+   * The running policy (replaces the previous one); the policy map follows it. Resolves once the
+   * reconcile that writes it ran. Hand-overs are prepared one at a time, in order.
+   */
   setPolicy(policy: CompiledPolicy): Promise<DatapathReconcileResult> {
-    this.#policy = policy
-    return this.schedule()
+    const job = this.#policyQueue.then(() => this.#preparePolicy(policy))
+    this.#policyQueue = job.catch(() => undefined)
+    return job.then(() => this.schedule())
+  }
+
+  async #preparePolicy(policy: CompiledPolicy): Promise<void> {
+    // the same rules (in another order, other comments): nothing to prepare, nothing to read
+    if (this.#policy?.policy.digest === policy.digest && !this.#policyResync) return
+    this.#policyPreparing = true
+    try {
+      const ids = this.#o.ids
+      const { state, changes } = await PolicyMapState.prepare(
+        policy,
+        (s) => ids.peek(s),
+        ids.size,
+        this.#o.maps.policy.list(),
+      )
+      this.#policy = state
+      this.#policyPending = changes
+      this.#policyResync = false
+    } finally {
+      this.#policyPreparing = false
+    }
   }
 
   authorize(src: string, dst: string, expiresAt: Date): Promise<DatapathReconcileResult> {
@@ -196,10 +236,11 @@ export class DatapathReconciler {
   reconcile(): DatapathReconcileResult {
     const facts = this.facts()
     const ids = new Map([...identitiesOf(facts)].map((id) => [id, this.#o.ids.idOf(id)]))
-    // rules are written for every identity the allocation knows (ids only grow: its size says
-    // when more rules resolve); the map is diffed only when that or the policy changed
-    const policyKey = facts.policy && `${facts.policy.digest} ${this.#o.ids.size}`
-    if (policyKey !== undefined && policyKey === this.#policyApplied) facts.policy = undefined
+    // the policy map's changes come prepared (setPolicy) or from the rules new ids complete
+    // (ids only grow: the allocation's size says when more rules resolve); after a failed apply
+    // the whole map is diffed here, once
+    const resync = this.#policy !== undefined && this.#policyResync && !this.#policyPreparing
+    if (!resync) facts.policy = undefined
     const { desired, problems } = desiredMaps(facts, ids, (s) => this.#o.ids.peek(s))
     // a writer now holds these: from here on it decides
     for (const id of facts.remote.keys()) if (!problems.clashes.has(id)) this.#adoptedRemote.delete(id)
@@ -211,32 +252,40 @@ export class DatapathReconciler {
       if (id !== undefined) keepIds.add(id)
     }
     const now = new Date(this.#now())
-    const actual = this.#read(desired.policy !== undefined)
+    const actual = this.#read(resync)
     const plan = planDatapath(desired, actual, {
       now,
       keep: { remoteIds: keepIds, auth: this.#adoptedAuth },
       wireguardIfindex: facts.wireguardIfindex,
     })
+    const handOver = this.#policyPending !== undefined && !this.#policyPreparing
+    if (!resync) plan.policy = this.#policyChanges()
     if (planIsEmpty(plan)) {
-      if (desired.policy !== undefined) this.#policyApplied = policyKey
+      if (resync) this.#policyResync = false
       return { changed: false, actions: [] }
     }
     const expired = actual.auth.filter((e) => e.expiresAt <= now).length
     const actions = describeDatapathPlan(plan, (id) => this.#o.ids.nameOf(id))
-    this.#policyApplied = undefined
-    applyDatapathPlan(this.#o.maps, plan)
-    if (desired.policy !== undefined && facts.policy !== undefined) {
-      this.#policyApplied = policyKey
+    try {
+      applyDatapathPlan(this.#o.maps, plan)
+    } catch (err) {
+      // what reached the map is unknown: the next reconcile reads and diffs it whole
+      if (this.#policy !== undefined) this.#policyResync = true
+      throw err
+    }
+    if (resync) this.#policyResync = false
+    const state = this.#policy
+    if (state !== undefined && (handOver || resync)) {
       this.#log.info(
         {
           event: 'datapath_policy',
-          digest: facts.policy.digest,
-          entries: desired.policy.size,
+          digest: state.policy.digest,
+          entries: state.entries.size,
           written: plan.policy.write.length,
           removed: plan.policy.delete.length,
-          unresolved: problems.unresolvedRules,
+          unresolved: state.waiting,
         },
-        `policy map: ${desired.policy.size} rules (${plan.policy.write.length} written, ${plan.policy.delete.length} removed, ${problems.unresolvedRules} waiting for their identities)`,
+        `policy map: ${state.entries.size} rules (${plan.policy.write.length} written, ${plan.policy.delete.length} removed, ${state.waiting} waiting for their identities)`,
       )
     }
     if (expired > 0)
@@ -246,6 +295,21 @@ export class DatapathReconciler {
       )
     this.#log.debug({ event: 'datapath_reconciled', actions }, `datapath: ${actions.length} changes`)
     return { changed: true, actions }
+  }
+
+  /** The prepared hand-over's changes (taken) plus the entries of rules new ids complete. */
+  #policyChanges(): MapChanges<PolicyEntry, PolicyPair> {
+    const state = this.#policy
+    if (state === undefined || this.#policyPreparing) return { write: [], delete: [] }
+    const ids = this.#o.ids
+    const added = state.resolve((s) => ids.peek(s), ids.size)
+    const pending = this.#policyPending
+    this.#policyPending = undefined
+    if (pending === undefined) return { write: added, delete: [] }
+    return {
+      write: added.length === 0 ? pending.write : [...pending.write, ...added],
+      delete: pending.delete,
+    }
   }
 
   /**
@@ -285,7 +349,7 @@ export class DatapathReconciler {
       wireguardIfindex: this.#o.wireguardIfindex(),
       remote,
       auth,
-      policy: this.#policy,
+      policy: this.#policy?.policy,
     }
   }
 

@@ -47,28 +47,41 @@ export function policyEntries(
 ): PolicyEntriesResult {
   const entries: PolicyEntry[] = []
   const unresolved: PolicyRule[] = []
-  const max = LatchLimits.LATCH_POLICY_MAX_RANGES
   for (const rule of policy.rules) {
-    const srcId = rule.from === NODE_SOURCE ? LatchIdentity.LATCH_ID_NODE : idOf(rule.from)
-    const dstId = idOf(rule.to)
-    if (srcId === undefined || dstId === undefined) {
-      unresolved.push(rule)
-      continue
-    }
-    if (rule.ports === undefined) {
-      entries.push({ srcId, dstId, any: true, ranges: [] })
-      continue
-    }
-    const ranges = portRanges(rule.ports)
-    if (ranges.length > max) {
-      // validate.ts refuses such a file; reaching this is a bug, not bad input
-      throw new LatchError(
-        'LATCH_ERR_INTERNAL_BUG',
-        `${policy.file}:${rule.pos.line}: ${rule.from} → ${rule.to} has ${ranges.length} port ranges, the datapath holds ${max}`,
-      )
-    }
-    entries.push({ srcId, dstId, any: false, ranges })
+    const e = policyEntryOf(rule, idOf, policy.file)
+    if (e === undefined) unresolved.push(rule)
+    else entries.push(e)
   }
-  entries.sort((a, b) => a.srcId - b.srcId || a.dstId - b.dstId)
+  entries.sort(compareEntries)
   return { entries, unresolved }
+}
+
+/** One rule's entry, or undefined while an identity it names has no id. */
+export function policyEntryOf(
+  rule: PolicyRule,
+  idOf: (spiffeId: string) => number | undefined,
+  file: string,
+): PolicyEntry | undefined {
+  const srcId = rule.from === NODE_SOURCE ? LatchIdentity.LATCH_ID_NODE : idOf(rule.from)
+  const dstId = idOf(rule.to)
+  if (srcId === undefined || dstId === undefined) return undefined
+  if (rule.ports === undefined) return { srcId, dstId, any: true, ranges: [] }
+  const ranges = portRanges(rule.ports)
+  const max = LatchLimits.LATCH_POLICY_MAX_RANGES
+  if (ranges.length > max) {
+    // validate.ts refuses such a file; reaching this is a bug, not bad input
+    throw new LatchError(
+      'LATCH_ERR_INTERNAL_BUG',
+      `${file}:${rule.pos.line}: ${rule.from} → ${rule.to} has ${ranges.length} port ranges, the datapath holds ${max}`,
+    )
+  }
+  return { srcId, dstId, any: false, ranges }
+}
+
+/** The policy map's key order: (srcId, dstId). */
+export function compareEntries(
+  a: { srcId: number; dstId: number },
+  b: { srcId: number; dstId: number },
+): number {
+  return a.srcId - b.srcId || a.dstId - b.dstId
 }

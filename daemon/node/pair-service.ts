@@ -653,8 +653,9 @@ export class PairService {
       },
       `policy reloaded: ${diff.added.length} pairs allowed, ${diff.removed.length} no longer allowed`,
     )
-    // the kernel enforces the new rules at once (established flows included), then
-    // entries of pairs the policy stopped allowing go, whoever wrote them
+    // the kernel enforces the new rules at once (established flows included; a policy past
+    // POLICY_CHUNK rules is prepared over a few event-loop turns first), then entries of pairs
+    // the policy stopped allowing go, whoever wrote them
     this.#write('policy map', () => this.#o.datapath.setPolicy(next))
     for (const { a, b } of diff.removed) {
       if (this.#localIds.has(a) || this.#localIds.has(b)) this.#revokeBoth(a, b)

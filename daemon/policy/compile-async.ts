@@ -1,21 +1,23 @@
 /**
  * compilePolicy without stalling latchd's event loop (issue 10, Build 9): a big policy text is
- * parsed and validated in a worker_thread (compile-worker.ts), then its lookup tables are built
- * on this thread a chunk of rules per turn (CompiledPolicy.build). A text below WORKER_MIN_BYTES
+ * parsed, validated and summarised (sorts, digest) in a worker_thread (compile-worker.ts), which
+ * sends the rules back packed in transferred typed arrays (packed.ts); its lookup tables are built
+ * on this thread a chunk of rules per turn (CompiledPolicy.fromPacked). A text below WORKER_MIN_BYTES
  * is compiled in place (a worker's start-up, ~50 ms, costs more than it saves). Same result and
  * same LATCH_ERR_POLICY_INVALID as compilePolicy.
  */
 import { Worker } from 'node:worker_threads'
 import { LatchError } from '../base/errors.js'
 import { type CompileOptions, compilePolicy, invalidPolicy } from './compile.js'
-import { CompiledPolicy } from './compiled.js'
-import type { PolicyProblem, PolicyRule, PolicyTest } from './types.js'
+import { CompiledPolicy, type PackedSummary } from './compiled.js'
+import type { PackedRules } from './packed.js'
+import type { PolicyProblem, PolicyTest } from './types.js'
 
 /** Texts from this size up are compiled in a worker (about 1500 rules). */
 export const WORKER_MIN_BYTES = 128 * 1024
 
 type WorkerReply =
-  | { ok: true; trustDomain: string; rules: PolicyRule[]; tests: PolicyTest[] }
+  | { ok: true; trustDomain: string; packed: PackedRules; summary: PackedSummary; tests: PolicyTest[] }
   | { ok: false; problems: PolicyProblem[] }
 
 // built, this module is dist/…/compile-async.js and the worker is its sibling .js; run from the
@@ -43,7 +45,7 @@ export async function compilePolicyAsync(
     return compilePolicy(text, options)
   const reply = await inWorker(text, options.maxRules)
   if (!reply.ok) throw invalidPolicy(options.file, reply.problems)
-  return CompiledPolicy.build(options.file, reply.trustDomain, reply.rules, reply.tests)
+  return CompiledPolicy.fromPacked(options.file, reply.trustDomain, reply.packed, reply.summary, reply.tests)
 }
 
 function inWorker(text: string, maxRules: number | undefined): Promise<WorkerReply> {

@@ -1,9 +1,13 @@
 /**
- * The worker_thread half of compileInWorker (compile-async.ts): YAML parse and validation of one
- * policy text, off latchd's event loop. Input (workerData): { text, maxRules }. Output (one
- * message): { ok: true, trustDomain, rules, tests } or { ok: false, problems }. Pure otherwise.
+ * The worker_thread half of compilePolicyAsync (compile-async.ts): YAML parse, validation and the
+ * policy's summary (sorted identities and pairs, digest) of one policy text, off latchd's event
+ * loop. Input (workerData): { text, maxRules }. Output (one message): { ok: true, trustDomain,
+ * packed, summary, tests } with the rules packed into transferred typed arrays (packed.ts), or
+ * { ok: false, problems }. Pure otherwise.
  */
 import { parentPort, workerData } from 'node:worker_threads'
+import { summarize, TableBuilder } from './compiled.js'
+import { packedBuffers, packPairs, packRules } from './packed.js'
 import { validatePolicy } from './validate.js'
 import { parseSource } from './yaml-source.js'
 
@@ -13,10 +17,19 @@ const valid = refused ? undefined : validatePolicy(doc.contents, problems, maxRu
 if (valid === undefined || problems.count > 0) {
   parentPort!.postMessage({ ok: false, problems: problems.list() })
 } else {
-  parentPort!.postMessage({
-    ok: true,
-    trustDomain: valid.trustDomain,
-    rules: valid.rules,
-    tests: valid.tests,
-  })
+  const table = new TableBuilder()
+  for (const r of valid.rules) table.add(r)
+  const summary = summarize(valid.trustDomain, table)
+  const packed = packRules(valid.rules)
+  const pairs = packPairs(packed, summary.pairs)
+  parentPort!.postMessage(
+    {
+      ok: true,
+      trustDomain: valid.trustDomain,
+      packed,
+      summary: { identities: summary.identities, pairs, digest: summary.digest },
+      tests: valid.tests,
+    },
+    packedBuffers(packed, pairs),
+  )
 }

@@ -3,7 +3,8 @@
  * `pairAllowed()` allocate nothing per call. Pure and immutable.
  */
 import { createHash } from 'node:crypto'
-import { PortSet, type Protocol } from './ports.js'
+import { type PackedRules, packedCount, unpackPairs, unpackRules } from './packed.js'
+import { PortSet, type PortSpec, type Protocol } from './ports.js'
 import { type IdentityPair, NODE_SOURCE, type PolicyRule, type PolicyTest } from './types.js'
 
 /** Why `explain()` answered what it did: the deciding rule, if any. */
@@ -34,44 +35,64 @@ export class CompiledPolicy {
     trustDomain: string,
     rules: readonly PolicyRule[],
     tests: readonly PolicyTest[],
-    /** the rules already added (CompiledPolicy.build); omitted: added here, in one go */
-    built?: TableBuilder,
+    /** the tables already built and summarised (CompiledPolicy.fromPacked); omitted: done here */
+    parts?: { table: TableBuilder; summary: PolicySummary },
   ) {
     this.file = file
     this.trustDomain = trustDomain
     this.rules = Object.freeze([...rules])
     this.tests = Object.freeze([...tests])
-    let b = built
-    if (b === undefined) {
-      b = new TableBuilder()
-      for (const r of rules) b.add(r)
+    let p = parts
+    if (p === undefined) {
+      const table = new TableBuilder()
+      for (const r of rules) table.add(r)
+      p = { table, summary: summarize(trustDomain, table) }
     }
-    this.#table = b.table
-    this.#rules = b.byPair
-    this.identities = Object.freeze([...b.ids].sort())
-    this.#pairs = Object.freeze([...b.pairs.values()].sort(comparePairs))
-    this.digest = digestOf(trustDomain, this.#table)
+    this.#table = p.table.table
+    this.#rules = p.table.byPair
+    this.identities = p.summary.identities
+    this.#pairs = p.summary.pairs
+    this.digest = p.summary.digest
     Object.freeze(this)
   }
 
   /**
-   * The same as the constructor, with the rules added `chunk` at a time and the event loop let run
-   * between chunks (setImmediate), so a big policy does not stall latchd's event loop.
+   * The compile worker's answer (compile-async.ts) made a CompiledPolicy on this thread, `chunk`
+   * rules per event-loop turn (setImmediate between chunks), so a big policy does not stall
+   * latchd: the rules are unpacked and added to the lookup tables here; the sorts and the digest
+   * came from the worker (`summarize`, the same code as the constructor's).
    */
-  static async build(
+  static async fromPacked(
     file: string,
     trustDomain: string,
-    rules: readonly PolicyRule[],
+    packed: PackedRules,
+    summary: PackedSummary,
     tests: readonly PolicyTest[],
-    chunk = 5000,
+    chunk = 2500,
   ): Promise<CompiledPolicy> {
-    const b = new TableBuilder()
-    for (let i = 0; i < rules.length; i += chunk) {
-      const end = Math.min(rules.length, i + chunk)
-      for (let j = i; j < end; j++) b.add(rules[j]!)
-      if (end < rules.length) await new Promise((res) => setImmediate(res))
+    const table = new TableBuilder(false)
+    const rules: PolicyRule[] = []
+    const n = packedCount(packed)
+    for (let i = 0; i < n; i += chunk) {
+      const end = Math.min(n, i + chunk)
+      unpackRules(packed, i, end, rules)
+      for (let j = i; j < end; j++) table.add(rules[j]!)
+      await turn()
     }
-    return new CompiledPolicy(file, trustDomain, rules, tests, b)
+    const pairs: IdentityPair[] = []
+    const pairCount = summary.pairs.length / 2
+    for (let i = 0; i < pairCount; i += chunk * 4) {
+      unpackPairs(packed, summary.pairs, i, Math.min(pairCount, i + chunk * 4), pairs)
+      await turn()
+    }
+    return new CompiledPolicy(file, trustDomain, rules, tests, {
+      table,
+      summary: {
+        identities: Object.freeze([...summary.identities]),
+        pairs: Object.freeze(pairs),
+        digest: summary.digest,
+      },
+    })
   }
 
   /**
@@ -113,16 +134,21 @@ export class CompiledPolicy {
 }
 
 /** The lookup structures of a CompiledPolicy, filled rule by rule. */
-class TableBuilder {
+export class TableBuilder {
   readonly table = new Map<string, Map<string, PortSet>>()
   readonly byPair = new Map<string, Map<string, PolicyRule>>()
   readonly ids = new Set<string>()
   readonly pairs = new Map<string, IdentityPair>()
+  /** one PortSet per distinct ports list (rules unpacked from a PackedRules share their lists) */
+  readonly #sets = new Map<readonly PortSpec[], PortSet>()
+
+  /** @param summarising false: the identities and pairs are not collected (the summary is given) */
+  constructor(readonly summarising = true) {}
 
   add(r: PolicyRule): void {
-    const set = r.ports === undefined ? PortSet.ANY : PortSet.of(r.ports)
-    inner(this.table, r.from).set(r.to, set)
+    inner(this.table, r.from).set(r.to, this.#setOf(r.ports))
     inner(this.byPair, r.from).set(r.to, r)
+    if (!this.summarising) return
     // the node's own traffic is not a workload identity and is never pair-authenticated
     if (r.from === NODE_SOURCE) {
       this.ids.add(r.to)
@@ -132,6 +158,45 @@ class TableBuilder {
     const pair = r.from <= r.to ? { a: r.from, b: r.to } : { a: r.to, b: r.from }
     this.pairs.set(`${pair.a}\n${pair.b}`, Object.freeze(pair))
   }
+
+  #setOf(ports: readonly PortSpec[] | undefined): PortSet {
+    if (ports === undefined) return PortSet.ANY
+    let set = this.#sets.get(ports)
+    if (set === undefined) {
+      set = PortSet.of(ports)
+      this.#sets.set(ports, set)
+    }
+    return set
+  }
+}
+
+/** What a CompiledPolicy derives from all its rules at once (sorts and a hash). */
+export interface PolicySummary {
+  /** every SPIFFE ID some rule names, sorted */
+  readonly identities: readonly string[]
+  /** the unordered pairs, sorted */
+  readonly pairs: readonly IdentityPair[]
+  readonly digest: string
+}
+
+/** A PolicySummary as the compile worker sends it: the pairs as indices into the packing's strings. */
+export interface PackedSummary {
+  readonly identities: readonly string[]
+  readonly pairs: Int32Array
+  readonly digest: string
+}
+
+/** The summary of a table built with `summarising` on. */
+export function summarize(trustDomain: string, b: TableBuilder): PolicySummary {
+  return {
+    identities: Object.freeze([...b.ids].sort()),
+    pairs: Object.freeze([...b.pairs.values()].sort(comparePairs)),
+    digest: digestOf(trustDomain, b.table),
+  }
+}
+
+function turn(): Promise<void> {
+  return new Promise((res) => setImmediate(res))
 }
 
 function inner<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {

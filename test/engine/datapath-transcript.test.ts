@@ -341,6 +341,33 @@ test('a restart leaves the policy map alone until the policy is handed over, the
   t.deepEqual(w.maps.take(), [`policy set 1->3=6:5432-5433 ${NODE}->1=1:0-65535,6:8080-8080`])
 })
 
+test('policy hand-overs apply in order: a second one given before the first is written wins', async (t) => {
+  const w = world()
+  w.maps.take()
+  const first = w.r.setPolicy(policyOf([...RULE_WEB_DB, ...RULE_NODE_WEB]))
+  const second = w.r.setPolicy(policyOf([...RULE_NODE_WEB.slice(0, 2), '    ports: [tcp/9090]']))
+  await Promise.all([first, second])
+  t.deepEqual([...w.maps.policyMap.keys()], [`${NODE} 1`])
+  t.deepEqual(w.maps.policyMap.get(`${NODE} 1`)?.ranges, [{ proto: 6, low: 9090, high: 9090 }])
+})
+
+test('a policy write that fails is retried by diffing the whole map at the next reconcile', async (t) => {
+  const w = world()
+  w.maps.take()
+  const set = w.maps.policy.set
+  w.maps.policy.set = () => {
+    throw new Error('map full')
+  }
+  await t.throwsAsync(w.r.setPolicy(policyOf([...RULE_WEB_DB, ...RULE_NODE_WEB])), { message: 'map full' })
+  w.maps.policy.set = set
+  const reads = w.maps.policyReads
+  w.r.reconcile()
+  t.is(w.maps.policyReads, reads + 1, 'the map was read')
+  t.deepEqual(w.maps.take(), [`policy set ${NODE}->1=1:0-65535,6:8080-8080`])
+  t.false(w.r.reconcile().changed)
+  t.is(w.maps.policyReads, reads + 1, 'and only once')
+})
+
 test('after a restart the rules of adopted identities stay in force before their pairs re-authenticate', async (t) => {
   const w = world()
   await w.r.setPolicy(policyOf([...RULE_WEB_DB]))
