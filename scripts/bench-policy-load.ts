@@ -1,13 +1,14 @@
 /**
  * scripts/bench-policy-load: loading big policies in one process the way latchd does. It compiles
- * the file text (compilePolicy), compiles the policy-map entries (policyEntries) and reconciles them
- * into a modelled policy map (DatapathReconciler + test/engine/helpers/fake-maps.ts, the same plan
- * and apply code as the pinned maps). For each size it reports time to accepted (compiled), time
- * to the map being written, peak RSS, and the longest event-loop stall (monitorEventLoopDelay max)
- * while it happens. Options: --sizes 10000,100000 (rules), --out FILE (default
- * bench-results/policy-load.json). Issue 10, "big policies stay cheap": the compile is latchd's
- * (compilePolicyAsync: parse + validation in a worker, tables built a chunk per turn); the stall
- * left is what still runs in one turn (policy-map entries, the reconcile's plan).
+ * the file text (compilePolicyAsync: parse, validation and the summary in a worker, the tables a
+ * chunk per turn), prepares the policy-map entries and their diff (DatapathReconciler.setPolicy →
+ * PolicyMapState, a chunk per turn) and writes them: with `--maps kernel` (the default as root)
+ * into the real pinned BPF maps of a Datapath loaded under a bpffs directory of its own (removed
+ * at the end), with `--maps model` into test/engine/helpers/fake-maps.ts. For each size it reports
+ * time to accepted (compiled), time to the map being written, peak RSS, and the longest event-loop
+ * stall (monitorEventLoopDelay max), split into the compile and the map phase. Options: --sizes
+ * 10000,100000 (rules), --maps kernel|model, --out FILE (default bench-results/policy-load.json).
+ * Issue 10, "big policies stay cheap".
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, release } from 'node:os'
@@ -15,7 +16,9 @@ import { dirname, join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
+import { Datapath } from '../daemon/datapath/index.js'
 import { REPO_ROOT } from '../daemon/datapath/native.js'
+import type { DatapathMaps } from '../daemon/engine/datapath-maps.js'
 import { DatapathReconciler } from '../daemon/engine/datapath-reconcile.js'
 import { IdentityAllocator } from '../daemon/engine/identities.js'
 import { compilePolicyAsync } from '../daemon/policy/index.js'
@@ -25,9 +28,33 @@ const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10000,100000' },
     out: { type: 'string', default: join(REPO_ROOT, 'bench-results', 'policy-load.json') },
+    maps: { type: 'string', default: process.getuid?.() === 0 ? 'kernel' : 'model' },
   },
 })
 const SIZES = String(args.sizes).split(',').map(Number)
+if (args.maps !== 'kernel' && args.maps !== 'model') {
+  process.stderr.write(`--maps must be kernel or model, got ${JSON.stringify(args.maps)}\n`)
+  process.exit(2)
+}
+const PIN_DIR = `/sys/fs/bpf/latch-bench-policy-${process.pid}`
+
+/** The maps written: a loaded Datapath's pinned maps, or the in-memory model. */
+function openMaps(): { maps: DatapathMaps; entries: () => number; close: () => void } {
+  if (args.maps === 'model') {
+    const m = new FakeMaps()
+    return { maps: m, entries: () => m.policyMap.size, close: () => undefined }
+  }
+  Datapath.unpin(PIN_DIR)
+  const dp = Datapath.load({ pinDir: PIN_DIR, eventIntervalMs: 1000 })
+  return {
+    maps: dp,
+    entries: () => dp.policy.list().length,
+    close: () => {
+      dp.close()
+      Datapath.unpin(PIN_DIR)
+    },
+  }
+}
 const TD = 'bench.latch'
 
 function policyText(n: number): string {
@@ -47,6 +74,8 @@ interface Row {
   mapWrittenMs: number
   entries: number
   peakRssMiB: number
+  /** resident with the policy loaded, once the worker exited */
+  rssLoadedMiB: number
   maxStallMs: number
   /** the longest stall until accepted (compile) and after it (policy-map entries, reconcile) */
   compileStallMs: number
@@ -59,9 +88,9 @@ async function one(n: number): Promise<Row> {
   // every identity the rules name has an id (a node that hosts or knows them all): the worst case
   for (let i = 0; i < 1000; i++) ids.idOf(`spiffe://${TD}/ns/a/sa/w${i}`)
   for (let i = 0; i <= Math.floor((n - 1) / 1000); i++) ids.idOf(`spiffe://${TD}/ns/b/sa/w${i}`)
-  const maps = new FakeMaps()
+  const opened = openMaps()
   const r = DatapathReconciler.adopt({
-    maps,
+    maps: opened.maps,
     ids,
     local: [],
     wireguardIfindex: () => 9,
@@ -88,14 +117,20 @@ async function one(n: number): Promise<Row> {
   const mapWrittenMs = acceptedMs + (performance.now() - t1)
   await new Promise((res) => setTimeout(res, 50))
   hMap.disable()
+  const entries = opened.entries()
+  opened.close()
+  // what stays resident with the policy loaded (the compile worker has exited)
+  await new Promise((res) => setTimeout(res, 500))
+  const rssLoadedMiB = process.memoryUsage.rss() / 1024 / 1024
   clearInterval(tick)
   return {
     rules: n,
     fileBytes: Buffer.byteLength(text),
     acceptedMs,
     mapWrittenMs,
-    entries: maps.policyMap.size,
+    entries,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    rssLoadedMiB,
     maxStallMs: Math.max(compileStallMs, hMap.max / 1e6),
     compileStallMs,
     mapStallMs: hMap.max / 1e6,
@@ -112,6 +147,7 @@ async function main(): Promise<void> {
     'map written ms',
     'entries',
     'peak RSS MiB',
+    'RSS loaded MiB',
     'max stall ms',
     'compile / map stall ms',
   ]
@@ -122,6 +158,7 @@ async function main(): Promise<void> {
     x.mapWrittenMs.toFixed(0),
     x.entries,
     x.peakRssMiB.toFixed(0),
+    x.rssLoadedMiB.toFixed(0),
     x.maxStallMs.toFixed(0),
     `${x.compileStallMs.toFixed(0)} / ${x.mapStallMs.toFixed(0)}`,
   ])
@@ -129,12 +166,12 @@ async function main(): Promise<void> {
   const w = headers.map((_, i) => Math.max(...all.map((c) => c[i]!.length)))
   const line = (c: string[]) => c.map((v, i) => v.padEnd(w[i]!)).join('  ')
   process.stdout.write(
-    `policy load in one process (compile, policy-map entries, reconcile into a modelled map); peak RSS is the process's, cumulative over sizes\n${line(headers)}\n${w.map((x) => '-'.repeat(x)).join('  ')}\n${cells.map((c) => line(c.map(String))).join('\n')}\n`,
+    `policy load in one process (compile, policy-map entries and diff, written into the ${args.maps === 'kernel' ? 'pinned BPF maps' : 'modelled maps'}); peak RSS is the process's, cumulative over sizes\n${line(headers)}\n${w.map((x) => '-'.repeat(x)).join('  ')}\n${cells.map((c) => line(c.map(String))).join('\n')}\n`,
   )
   mkdirSync(dirname(args.out!), { recursive: true })
   writeFileSync(
     args.out!,
-    `${JSON.stringify({ when: new Date().toISOString(), machine: { kernel: release(), cpus: cpus().length, node: process.version }, rows }, null, 2)}\n`,
+    `${JSON.stringify({ when: new Date().toISOString(), maps: args.maps, machine: { kernel: release(), cpus: cpus().length, node: process.version }, rows }, null, 2)}\n`,
   )
   process.stdout.write(`wrote ${args.out}\n`)
 }

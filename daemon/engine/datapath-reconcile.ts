@@ -46,7 +46,7 @@ import {
   planIsEmpty,
 } from './datapath-plan.js'
 import type { IdentityAllocator } from './identities.js'
-import { PolicyMapState } from './policy-map-state.js'
+import { POLICY_CHUNK, PolicyMapState } from './policy-map-state.js'
 
 export interface DatapathReconcilerOptions {
   maps: DatapathMaps
@@ -92,6 +92,8 @@ export class DatapathReconciler {
   /** an apply failed: the next reconcile diffs the whole policy map against what it reads */
   #policyResync = false
   #policyQueue: Promise<unknown> = Promise.resolve()
+  /** entries written and removed since the hand-over began (logged once it is complete) */
+  #policyTally = { written: 0, removed: 0 }
 
   private constructor(o: DatapathReconcilerOptions) {
     this.#o = o
@@ -176,9 +178,18 @@ export class DatapathReconciler {
    * reconcile that writes it ran. Hand-overs are prepared one at a time, in order.
    */
   setPolicy(policy: CompiledPolicy): Promise<DatapathReconcileResult> {
-    const job = this.#policyQueue.then(() => this.#preparePolicy(policy))
+    const job = this.#policyQueue.then(async () => {
+      await this.#preparePolicy(policy)
+      // a big change is written POLICY_CHUNK entries per reconcile, one reconcile per turn
+      let result = await this.schedule()
+      while (this.#policyPending !== undefined && !this.#policyPreparing) {
+        const next = await this.schedule()
+        result = { changed: result.changed || next.changed, actions: [...result.actions, ...next.actions] }
+      }
+      return result
+    })
     this.#policyQueue = job.catch(() => undefined)
-    return job.then(() => this.schedule())
+    return job
   }
 
   async #preparePolicy(policy: CompiledPolicy): Promise<void> {
@@ -271,21 +282,32 @@ export class DatapathReconciler {
     } catch (err) {
       // what reached the map is unknown: the next reconcile reads and diffs it whole
       if (this.#policy !== undefined) this.#policyResync = true
+      this.#policyPending = undefined
+      this.#policyTally = { written: 0, removed: 0 }
       throw err
     }
     if (resync) this.#policyResync = false
+    this.#policyTally.written += plan.policy.write.length
+    this.#policyTally.removed += plan.policy.delete.length
     const state = this.#policy
-    if (state !== undefined && (handOver || resync)) {
+    if (this.#policyPending !== undefined) {
+      // the rest of a big policy change: the next reconcile, next turn
+      this.schedule().catch((err: unknown) =>
+        this.#log.error({ event: 'datapath_policy_failed', err }, 'writing the policy map failed'),
+      )
+    } else if (state !== undefined && (handOver || resync)) {
+      const { written, removed } = this.#policyTally
+      this.#policyTally = { written: 0, removed: 0 }
       this.#log.info(
         {
           event: 'datapath_policy',
           digest: state.policy.digest,
           entries: state.entries.size,
-          written: plan.policy.write.length,
-          removed: plan.policy.delete.length,
+          written,
+          removed,
           unresolved: state.waiting,
         },
-        `policy map: ${state.entries.size} rules (${plan.policy.write.length} written, ${plan.policy.delete.length} removed, ${state.waiting} waiting for their identities)`,
+        `policy map: ${state.entries.size} rules (${written} written, ${removed} removed, ${state.waiting} waiting for their identities)`,
       )
     }
     if (expired > 0)
@@ -297,19 +319,27 @@ export class DatapathReconciler {
     return { changed: true, actions }
   }
 
-  /** The prepared hand-over's changes (taken) plus the entries of rules new ids complete. */
+  /**
+   * The prepared hand-over's changes plus the entries of rules new ids complete, at most
+   * POLICY_CHUNK of them per reconcile: deletes first (a removed rule stops its flows before
+   * anything is added), then writes; what is left stays pending for the next reconcile, which is
+   * scheduled at once.
+   */
   #policyChanges(): MapChanges<PolicyEntry, PolicyPair> {
     const state = this.#policy
     if (state === undefined || this.#policyPreparing) return { write: [], delete: [] }
     const ids = this.#o.ids
     const added = state.resolve((s) => ids.peek(s), ids.size)
     const pending = this.#policyPending
-    this.#policyPending = undefined
-    if (pending === undefined) return { write: added, delete: [] }
-    return {
-      write: added.length === 0 ? pending.write : [...pending.write, ...added],
-      delete: pending.delete,
-    }
+    if (pending === undefined && added.length <= POLICY_CHUNK) return { write: added, delete: [] }
+    const del = pending?.delete ?? []
+    const write = [...(pending?.write ?? []), ...added]
+    const out: MapChanges<PolicyEntry, PolicyPair> = { write: [], delete: del.slice(0, POLICY_CHUNK) }
+    const room = POLICY_CHUNK - out.delete.length
+    if (room > 0) out.write = write.slice(0, room)
+    const rest = { delete: del.slice(out.delete.length), write: write.slice(out.write.length) }
+    this.#policyPending = rest.delete.length + rest.write.length > 0 ? rest : undefined
+    return out
   }
 
   /**

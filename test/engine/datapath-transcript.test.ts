@@ -3,6 +3,7 @@ import { LatchIdentity } from '../../daemon/datapath/index.js'
 import type { ProvenPair } from '../../daemon/engine/datapath-desired.js'
 import { DatapathReconciler } from '../../daemon/engine/datapath-reconcile.js'
 import { IdentityAllocator } from '../../daemon/engine/identities.js'
+import { POLICY_CHUNK } from '../../daemon/engine/policy-map-state.js'
 import { compilePolicy } from '../../daemon/policy/index.js'
 import { FakeMaps } from './helpers/fake-maps.js'
 import { silent } from './helpers/setup.js'
@@ -349,6 +350,31 @@ test('policy hand-overs apply in order: a second one given before the first is w
   await Promise.all([first, second])
   t.deepEqual([...w.maps.policyMap.keys()], [`${NODE} 1`])
   t.deepEqual(w.maps.policyMap.get(`${NODE} 1`)?.ranges, [{ proto: 6, low: 9090, high: 9090 }])
+})
+
+test('a policy change past POLICY_CHUNK entries is written a batch per turn, all of it before setPolicy resolves', async (t) => {
+  const w = world()
+  w.maps.take()
+  const n = POLICY_CHUNK + 700
+  const rules: string[] = []
+  for (let i = 0; i < n; i++) rules.push(`  - from: ${TD}/s${i}`, `    to: ${WEB}`)
+  for (let i = 0; i < n; i++) w.ids.idOf(`${TD}/s${i}`)
+  let turns = 0
+  const ticker = setInterval(() => turns++, 0)
+  await w.r.setPolicy(policyOf(rules))
+  clearInterval(ticker)
+  const batches = w.maps.take().filter((l) => l.startsWith('policy set'))
+  t.is(batches.length, 2)
+  t.is(w.maps.policyMap.size, n)
+  t.true(turns > 0, 'timers ran between the batches')
+  await w.r.setPolicy(policyOf(rules.slice(0, 2)))
+  const removed = w.maps.take()
+  t.deepEqual(
+    removed.map((l) => l.split(' ').slice(0, 2).join(' ')),
+    ['policy delete', 'policy delete'],
+    'the removal of all but one rule: two delete batches',
+  )
+  t.is(w.maps.policyMap.size, 1)
 })
 
 test('a policy write that fails is retried by diffing the whole map at the next reconcile', async (t) => {
