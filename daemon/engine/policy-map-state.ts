@@ -8,6 +8,7 @@
  * grows, `resolve` writes the rules the new ids complete: a scan of the rules still waiting for an
  * identity, never of all of them. Pure apart from yielding to the event loop.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { PolicyEntry, PolicyPair } from '../datapath/index.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { PolicyRule } from '../policy/types.js'
@@ -50,23 +51,23 @@ export class PolicyMapState {
     const rules = policy.rules
     for (let i = 0; i < rules.length; i += chunk) {
       for (const rule of rules.slice(i, i + chunk)) state.#add(rule, idOf)
-      if (i + chunk < rules.length) await turn()
+      if (i + chunk < rules.length) await nextTurn()
     }
     const have = new Map<string, PolicyEntry>()
     for (let i = 0; i < actual.length; i += chunk) {
       for (const e of actual.slice(i, i + chunk)) have.set(authKey(e.srcId, e.dstId), e)
-      if (i + chunk < actual.length) await turn()
+      if (i + chunk < actual.length) await nextTurn()
     }
     const changes: MapChanges<PolicyEntry, PolicyPair> = { write: [], delete: [] }
     let n = 0
     for (const [k, want] of state.entries) {
       const e = have.get(k)
       if (e === undefined || !samePolicy(want, e)) changes.write.push(want)
-      if (++n % chunk === 0) await turn()
+      if (++n % chunk === 0) await nextTurn()
     }
     for (const [k, e] of have) {
       if (!state.entries.has(k)) changes.delete.push({ srcId: e.srcId, dstId: e.dstId })
-      if (++n % chunk === 0) await turn()
+      if (++n % chunk === 0) await nextTurn()
     }
     changes.write.sort(compareEntries)
     changes.delete.sort(compareEntries)
@@ -99,8 +100,4 @@ export class PolicyMapState {
     else this.entries.set(authKey(e.srcId, e.dstId), e)
     return e
   }
-}
-
-function turn(): Promise<void> {
-  return new Promise((res) => setImmediate(res))
 }

@@ -2,7 +2,9 @@
  * A validated policy compiled into a lookup table: from → to → PortSet, built once. `allows()` and
  * `pairAllowed()` allocate nothing per call. Pure and immutable.
  */
+
 import { createHash } from 'node:crypto'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { type PackedRules, packedCount, unpackPairs, unpackRules } from './packed.js'
 import { PortSet, type PortSpec, type Protocol } from './ports.js'
 import { type IdentityPair, NODE_SOURCE, type PolicyRule, type PolicyTest } from './types.js'
@@ -77,13 +79,13 @@ export class CompiledPolicy {
       const end = Math.min(n, i + chunk)
       unpackRules(packed, i, end, rules)
       for (let j = i; j < end; j++) table.add(rules[j]!)
-      await turn()
+      await nextTurn()
     }
     const pairs: IdentityPair[] = []
     const pairCount = summary.pairs.length / 2
     for (let i = 0; i < pairCount; i += chunk * 4) {
       unpackPairs(packed, summary.pairs, i, Math.min(pairCount, i + chunk * 4), pairs)
-      await turn()
+      await nextTurn()
     }
     return new CompiledPolicy(file, trustDomain, rules, tests, {
       table,
@@ -193,10 +195,6 @@ export function summarize(trustDomain: string, b: TableBuilder): PolicySummary {
     pairs: Object.freeze([...b.pairs.values()].sort(comparePairs)),
     digest: digestOf(trustDomain, b.table),
   }
-}
-
-function turn(): Promise<void> {
-  return new Promise((res) => setImmediate(res))
 }
 
 function inner<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
