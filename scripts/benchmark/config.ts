@@ -17,6 +17,8 @@ export interface BenchConfig {
   /** WireGuard peer counts programmed batched and one `wg set` per peer. */
   wgSizes: number[]
   ipcacheEntries: number
+  /** Policy sizes (rules) loaded the way latchd loads them (scripts/bench-policy-load). */
+  policyRules: number[]
 }
 
 export const FULL: BenchConfig = {
@@ -32,6 +34,7 @@ export const FULL: BenchConfig = {
   firstConnectReps: 3,
   wgSizes: [1000, 10_000],
   ipcacheEntries: 100_000,
+  policyRules: [10_000, 100_000],
 }
 
 export const QUICK: BenchConfig = {
@@ -44,6 +47,7 @@ export const QUICK: BenchConfig = {
   iperfSeconds: 2,
   firstConnectReps: 1,
   wgSizes: [1000],
+  policyRules: [10_000],
 }
 
 /** Ports inside the server workload (and, for the sidecar, the proxies'). */

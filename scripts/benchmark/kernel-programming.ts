@@ -2,7 +2,8 @@
  * Latch alone, programming the kernel at scale, by running the part benchmarks (their measurement,
  * not a copy of it) and reading their JSON: scripts/bench-wg (N WireGuard peers batched through
  * the engine, over the UAPI socket and through `wg set`, vs one `wg set` per peer; RSS of the engine process and wireguard-go with N peers)
- * and scripts/bench-datapath (100k ipcache entries in one batch vs one by one).
+ * scripts/bench-datapath (100k ipcache entries in one batch vs one by one) and
+ * scripts/bench-policy-load (big policies compiled and written into the pinned maps).
  */
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -63,6 +64,25 @@ async function runScript<T>(script: string, args: string[], out: string): Promis
   } finally {
     await rm(out, { force: true })
   }
+}
+
+/** One size of scripts/bench-policy-load (its JSON row). */
+export interface PolicyLoadRow {
+  rules: number
+  acceptedMs: number
+  mapWrittenMs: number
+  peakRssMiB: number
+  rssLoadedMiB: number
+  maxStallMs: number
+}
+
+export async function policyLoad(sizes: number[]): Promise<PolicyLoadRow[]> {
+  const r = await runScript<{ rows: PolicyLoadRow[] }>(
+    'bench-policy-load.ts',
+    ['--sizes', sizes.join(','), '--maps', 'kernel'],
+    join(SCRATCH_DIR, 'policy-load.json'),
+  )
+  return r.rows
 }
 
 export function wgPeers(sizes: number[]): Promise<WgBench> {

@@ -15,7 +15,7 @@ import { LAB_TUNNEL_MTU, setWorkloadRouteMtu } from '../../daemon/lab/workload-m
 import { FULL, PORTS, QUICK } from './config.js'
 import { labNamespaceFiles } from './cpu-meter.js'
 import { firstConnect } from './first-connect.js'
-import { ipcacheWrites, wgPeers } from './kernel-programming.js'
+import { ipcacheWrites, policyLoad, wgPeers } from './kernel-programming.js'
 import {
   type LabSession,
   labLatchOff,
@@ -262,7 +262,9 @@ async function main(): Promise<void> {
   const wg = await wgPeers(cfg.wgSizes)
   log(`ipcache: ${cfg.ipcacheEntries} entries batched vs one by one`)
   const ipcache = await ipcacheWrites(cfg.ipcacheEntries)
-  const latchAlone = { latchdPeakRssMiB, firstConnect: first, wg, ipcache }
+  log(`policies of ${cfg.policyRules.join(', ')} rules loaded into the pinned maps`)
+  const policies = await policyLoad(cfg.policyRules)
+  const latchAlone = { latchdPeakRssMiB, firstConnect: first, wg, ipcache, policies }
 
   const rank = (n: string) => (n === 'plaintext' ? 0 : n === 'sidecar' ? 2 : 1)
   results.sort((a, b) => rank(a.setup) - rank(b.setup)) // stable: latch variants keep their order

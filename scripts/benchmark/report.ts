@@ -4,7 +4,7 @@
  */
 
 import type { FirstConnectRep } from './first-connect.js'
-import type { IpcacheRow, WgBench } from './kernel-programming.js'
+import type { IpcacheRow, PolicyLoadRow, WgBench } from './kernel-programming.js'
 import type { SetupResult } from './measure.js'
 import { percentile } from './stats.js'
 
@@ -13,6 +13,7 @@ export interface LatchAlone {
   firstConnect: FirstConnectRep[]
   wg: WgBench
   ipcache: IpcacheRow[]
+  policies: PolicyLoadRow[]
 }
 
 type Cell = number | null | string
@@ -175,6 +176,13 @@ export function latchAloneTable(a: LatchAlone): string {
       `${adapter.totalMs.toFixed(0)} ms`,
       '',
     ])
+  for (const p of a.policies) {
+    rows.push([
+      `load a policy of ${p.rules} rules: accepted / in the pinned maps`,
+      `${(p.acceptedMs / 1000).toFixed(1)} s / ${(p.mapWrittenMs / 1000).toFixed(1)} s`,
+      `longest event-loop stall ${p.maxStallMs.toFixed(0)} ms; RSS peak ${p.peakRssMiB.toFixed(0)}, loaded ${p.rssLoadedMiB.toFixed(0)} MiB`,
+    ])
+  }
   for (const m of a.wg.memory.filter((x) => x.peers === 1000 && (x.control ?? 'uapi') === 'uapi')) {
     rows.push([
       'engine process RSS, 0 → 1000 peers programmed (MiB)',
