@@ -395,7 +395,9 @@ static __always_inline int l4_allowed(const struct latch_policy_value *v, __u8 p
  * May src open a flow of proto to dst's port, and is the pair authenticated? Returns LATCH_R_ALLOWED
  * or the drop reason of the stage that said no.
  */
-static __always_inline __u32 check_pair(__u32 src_id, __u32 dst_id, __u8 proto, __u16 port, __u64 now)
+/* `until`: how long an ALLOWED verdict holds (the auth entry's expiry; the node: forever). */
+static __always_inline __u32 check_pair(__u32 src_id, __u32 dst_id, __u8 proto, __u16 port, __u64 now,
+					__u64 *until)
 {
 	struct latch_policy_key pk = { .src_id = src_id, .dst_id = dst_id };
 	struct latch_policy_value *pv;
@@ -410,14 +412,38 @@ static __always_inline __u32 check_pair(__u32 src_id, __u32 dst_id, __u8 proto, 
 	}
 	if (!l4_allowed(pv, proto, ported(proto) ? port : 0))
 		return LATCH_R_DROP_PORT_NOT_ALLOWED;
-	if (src_id == LATCH_ID_NODE)
+	if (src_id == LATCH_ID_NODE) {
+		*until = ~0ULL;
 		return LATCH_R_ALLOWED;
+	}
 	av = bpf_map_lookup_elem(&auth, &ak);
 	if (!av)
 		return LATCH_R_DROP_NO_AUTH;
 	if (av->expires_ns <= now)
 		return LATCH_R_DROP_AUTH_EXPIRED;
+	*until = av->expires_ns;
 	return LATCH_R_ALLOWED;
+}
+
+/*
+ * A tracked flow's verdict: the one its entry keeps while it is current (same verdict_gen, before
+ * its expiry), else check_pair, kept for the next packets when it allows.
+ */
+static __always_inline __u32 flow_verdict(struct latch_ct_value *v, __u64 gen, __u32 opener, __u32 peer,
+					  __u8 proto, __u16 port, __u64 now)
+{
+	__u64 until = 0;
+	__u32 verdict;
+
+	if (gen != 0 && v->verdict_gen == gen && now < v->verdict_until_ns)
+		return LATCH_R_ALLOWED;
+	verdict = check_pair(opener, peer, proto, port, now, &until);
+	if (verdict == LATCH_R_ALLOWED) {
+		/* the expiry first: a racing packet's older check can only make the next one re-check */
+		v->verdict_until_ns = until;
+		v->verdict_gen = gen;
+	}
+	return verdict;
 }
 
 static __always_inline __u32 event_type_of(__u32 reason)
@@ -521,12 +547,13 @@ static __always_inline void ct_step(struct latch_ct_value *v, const struct pkt *
 		v->state = LATCH_CT_ESTABLISHED;
 }
 
+/* `gen`, `until`: the verdict that let the flow open (see flow_verdict) */
 static __always_inline void ct_create(const struct latch_ct_key *k, const struct pkt *p, __u32 src_id,
-				      __u32 dst_id, __u32 ifindex, __u64 now)
+				      __u32 dst_id, __u32 ifindex, __u64 now, __u64 gen, __u64 until)
 {
 	struct latch_ct_value v = {
 		.created_ns = now, .last_ns = now, .src_id = src_id, .dst_id = dst_id, .ifindex = ifindex,
-		.state = LATCH_CT_NEW,
+		.state = LATCH_CT_NEW, .verdict_gen = gen, .verdict_until_ns = until,
 	};
 
 	if (p->proto == IPPROTO_TCP) {
@@ -575,9 +602,12 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 				   __u8 direction)
 {
 	struct latch_config *cfg = config_get();
+	/* read before any map it vouches for (see flow_verdict) */
+	__u64 gen = cfg ? cfg->verdict_gen : 0;
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct latch_ct_value *v;
 	struct latch_ct_key k;
+	__u64 until = 0;
 	__u32 verdict;
 
 	if (p->frag == FRAG_LATER) {
@@ -622,7 +652,7 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 		v = ct_find(&k, cfg, now);
 		if (v && !(v->state == LATCH_CT_CLOSED && p->proto == IPPROTO_TCP &&
 			   (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)) {
-			verdict = check_pair(src_id, dst_id, p->proto, p->ct_dport, now);
+			verdict = flow_verdict(v, gen, src_id, dst_id, p->proto, p->ct_dport, now);
 			if (verdict != LATCH_R_ALLOWED) {
 				bpf_map_delete_elem(&ct, &k);
 				return drop(skb, p, event_type_of(verdict), verdict, src_id, dst_id, direction);
@@ -638,7 +668,7 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 		v = ct_find(&k, cfg, now);
 		if (v) {
 			/* re-check the rule of the flow's opener (this packet's destination) */
-			verdict = check_pair(dst_id, src_id, p->proto, p->ct_sport, now);
+			verdict = flow_verdict(v, gen, dst_id, src_id, p->proto, p->ct_sport, now);
 			if (verdict != LATCH_R_ALLOWED) {
 				bpf_map_delete_elem(&ct, &k);
 				return drop(skb, p, event_type_of(verdict), verdict, dst_id, src_id, direction);
@@ -649,11 +679,11 @@ static __always_inline int enforce(struct __sk_buff *skb, const struct pkt *p, _
 	}
 
 	/* a new flow */
-	verdict = check_pair(src_id, dst_id, p->proto, p->ct_dport, now);
+	verdict = check_pair(src_id, dst_id, p->proto, p->ct_dport, now, &until);
 	if (verdict != LATCH_R_ALLOWED)
 		return drop(skb, p, event_type_of(verdict), verdict, src_id, dst_id, direction);
 	ct_key_of(&k, p, direction, 0);
-	ct_create(&k, p, src_id, dst_id, skb->ifindex, now);
+	ct_create(&k, p, src_id, dst_id, skb->ifindex, now, gen, until);
 	return pass_flow(skb, p, direction, LATCH_R_ALLOWED, now);
 }
 

@@ -114,7 +114,7 @@ function perPacket(dp: Datapath, baseline: Datapath, emptyFd: number, label: str
   // open the flow once, then every repetition is a conntrack hit
   run(dp, tcpFrame(B, A, 40000, 5432, SYN), 1)
   const est = measure(() => checked(dp, 'pass_established', REPEAT, () => run(dp, established)))
-  row('established (ct hit, rule + auth re-checked)', 'to_workload', 'pass_established', est)
+  row('established (ct hit, verdict kept in ct)', 'to_workload', 'pass_established', est)
   const reply = tcpFrame(A, B, 5432, 40000, ACK)
   const rep = measure(() =>
     checked(

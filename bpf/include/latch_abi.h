@@ -53,9 +53,13 @@
  *                                      untracked traffic); else drop CT_UNRELATED
  *   reply of a tracked flow         -> pass REPLY   (ct[swap(tuple), other direction])
  *   packet of a tracked flow        -> pass ESTABLISHED (ct[tuple, this direction])
- *     Both re-check the flow's rule and auth on every packet (the pair that OPENED the flow, its
- *     protocol and destination port): a removed rule or pair stops established flows at the next
- *     packet with the reason below, and the ct entry is deleted.
+ *     Both re-check the flow's rule and auth (the pair that OPENED the flow, its protocol and
+ *     destination port) unless the flow's entry holds a verdict still current: checked at the
+ *     config's verdict_gen (which the daemon bumps after every write of the endpoints, ipcache,
+ *     policy and auth maps) and before the auth entry's expiry it saw. So a removed rule or pair,
+ *     or an address that now names another identity, stops established flows at the next packet
+ *     with the reason below, and the ct entry is deleted; an expired auth entry stops them without
+ *     the daemon.
  *   new flow:
  *     no policy entry (src, dst)    -> drop REVERSE when policy[(dst, src)] exists, else NO_RULE
  *     protocol/port not in the set  -> drop PORT_NOT_ALLOWED
@@ -273,6 +277,8 @@ struct latch_ct_value {
 	__u8 state;                       /* enum latch_ct_state */
 	__u8 flags;                       /* enum latch_ct_flags */
 	__u16 _pad;
+	__u64 verdict_gen;                /* config verdict_gen when the rule and auth were last checked (0 = never) */
+	__u64 verdict_until_ns;           /* that check holds until here (the auth entry's expiry; node: U64 max) */
 };
 
 /* frags: the first fragment of a packet passed; its later fragments follow it. */
@@ -308,6 +314,7 @@ struct latch_config {
 	__u64 ct_icmp_ns;
 	__u64 ct_other_ns;
 	__u64 frag_ns;                    /* how long later fragments follow a first fragment */
+	__u64 verdict_gen;                /* bumped by the daemon after each map write; 0 = no verdict is kept */
 };
 
 /* event_rl: LRU hash used by the programs to rate-limit events. */

@@ -84,13 +84,15 @@ export class Datapath {
     private readonly clock: DatapathClock,
   ) {
     const m = (n: MapName) => maps.get(n)!
-    this.ipcache = new IpcacheMap(m('ipcache'))
-    this.endpoints = new EndpointsMap(m('endpoints'))
-    this.auth = new AuthMap(m('auth'), clock)
-    this.policy = new PolicyMap(m('policy'))
+    this.config = new ConfigMap(m('config'))
+    // every write that can change a verdict makes the verdicts kept in ct stale
+    const wrote = () => void this.config.bumpVerdictGen()
+    this.ipcache = new IpcacheMap(m('ipcache'), wrote)
+    this.endpoints = new EndpointsMap(m('endpoints'), wrote)
+    this.auth = new AuthMap(m('auth'), clock, wrote)
+    this.policy = new PolicyMap(m('policy'), wrote)
     this.ct = new CtMap(m('ct'))
     this.stats = new StatsMap(m('stats'))
-    this.config = new ConfigMap(m('config'))
   }
 
   /** Loads the programs and maps, or adopts those pinned by an earlier run (see loader.ts). */
@@ -116,6 +118,8 @@ export class Datapath {
       ctOtherNs: ct.ctOtherNs ?? 0n,
       fragNs: ct.fragNs ?? 0n,
     })
+    // verdicts kept by flows before this load (an earlier latchd) are re-checked
+    dp.config.bumpVerdictGen()
     return dp
   }
 

@@ -7,11 +7,17 @@
  *    instructions) is compared with the pinned one's: equal -> the pinned program is kept (and the
  *    fresh copy dropped), so tc attachments stay untouched; different (an upgrade) -> the new
  *    program replaces the pin and attach() swaps tc filters atomically.
+ *  - a map of flow state or settings (ct, frags, config) pinned by an older latch with another
+ *    value size is unpinned first and created anew: flows are picked up again as new flows (a
+ *    mid-stream TCP packet included) and the settings are written at every load. The maps that
+ *    hold what latchd alone knows (ipcache, auth, policy, endpoints) are never dropped here: a
+ *    mismatch there stays LATCH_ERR_BPF_PIN_INCOMPATIBLE.
  */
 import { mkdirSync, statfsSync, unlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { LatchError } from '../base/errors.js'
-import { call, type NativeAddon } from './native.js'
+import { LatchConfigLayout, LatchCtValueLayout, LatchFragValueLayout } from './abi/generated.js'
+import { call, type NativeAddon, type NativeBpfMap } from './native.js'
 
 const BPF_FS_MAGIC = 0xcafe4a11
 
@@ -78,10 +84,41 @@ function exists(addon: NativeAddon, path: string): number | null {
   }
 }
 
+/** Maps whose content may be dropped when their geometry changed, and the value size expected. */
+const RECREATABLE: ReadonlyArray<readonly [MapName, number]> = [
+  ['ct', LatchCtValueLayout.size],
+  ['frags', LatchFragValueLayout.size],
+  ['config', LatchConfigLayout.size],
+]
+
+/** Unpins the RECREATABLE maps an older latch pinned with another value size; returns their names. */
+export function dropStalePins(addon: NativeAddon, pinDir: string): MapName[] {
+  const dropped: MapName[] = []
+  for (const [name, valueSize] of RECREATABLE) {
+    const path = mapPinPath(pinDir, name)
+    let map: NativeBpfMap
+    try {
+      map = new addon.BpfMap(path)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'LATCH_ERR_BPF_NOT_PINNED') continue
+      throw err
+    }
+    try {
+      if (map.info().valueSize === valueSize) continue
+    } finally {
+      map.close()
+    }
+    unlinkSync(path)
+    dropped.push(name)
+  }
+  return dropped
+}
+
 /** Loads `objectPath` with its maps pinned in `pinDir`; adopts pinned programs with the same tag. */
 export function loadPinned(addon: NativeAddon, objectPath: string, pinDir: string): LoadedProgram[] {
   checkBpffs(pinDir)
   mkdirSync(pinDir, { recursive: true, mode: 0o700 })
+  dropStalePins(addon, pinDir)
   const obj = call(() => new addon.BpfObject(objectPath, pinDir), `loading ${objectPath}`)
   const out: LoadedProgram[] = []
   try {

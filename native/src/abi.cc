@@ -54,14 +54,16 @@ void InitAbi(Napi::Env env, Napi::Object exports) {
          FIELD(latch_ct_key, _pad));
   STRUCT(latch_ct_value, FIELD(latch_ct_value, created_ns); FIELD(latch_ct_value, last_ns);
          FIELD(latch_ct_value, src_id); FIELD(latch_ct_value, dst_id); FIELD(latch_ct_value, ifindex);
-         FIELD(latch_ct_value, state); FIELD(latch_ct_value, flags); FIELD(latch_ct_value, _pad));
+         FIELD(latch_ct_value, state); FIELD(latch_ct_value, flags); FIELD(latch_ct_value, _pad);
+         FIELD(latch_ct_value, verdict_gen); FIELD(latch_ct_value, verdict_until_ns));
   STRUCT(latch_frag_key, FIELD(latch_frag_key, src); FIELD(latch_frag_key, dst); FIELD(latch_frag_key, id);
          FIELD(latch_frag_key, proto); FIELD(latch_frag_key, direction); FIELD(latch_frag_key, _pad));
   STRUCT(latch_frag_value, FIELD(latch_frag_value, first_ns));
   STRUCT(latch_config, FIELD(latch_config, event_interval_ns); FIELD(latch_config, ct_tcp_syn_ns);
          FIELD(latch_config, ct_tcp_established_ns); FIELD(latch_config, ct_tcp_closing_ns);
          FIELD(latch_config, ct_tcp_closed_ns); FIELD(latch_config, ct_udp_ns); FIELD(latch_config, ct_icmp_ns);
-         FIELD(latch_config, ct_other_ns); FIELD(latch_config, frag_ns));
+         FIELD(latch_config, ct_other_ns); FIELD(latch_config, frag_ns);
+         FIELD(latch_config, verdict_gen));
   STRUCT(latch_event_rl_key, FIELD(latch_event_rl_key, src_id); FIELD(latch_event_rl_key, dst_id);
          FIELD(latch_event_rl_key, ifindex); FIELD(latch_event_rl_key, reason));
   STRUCT(latch_event_rl_value, FIELD(latch_event_rl_value, last_ns); FIELD(latch_event_rl_value, suppressed);

@@ -13,6 +13,9 @@
  */
 import test, { type ExecutionContext } from 'ava'
 import { type Datapath, LatchIdentity } from '../../daemon/datapath/index.js'
+import { mapPinPath } from '../../daemon/datapath/loader.js'
+import { PolicyMap } from '../../daemon/datapath/maps/policy.js'
+import { native } from '../../daemon/datapath/native.js'
 import { type FrameSpec, frame, type L4, quote } from '../../daemon/datapath/packet.js'
 import { destroyTestDatapath, loadTestDatapath, moved, packetCounts } from './fixture.js'
 
@@ -529,5 +532,47 @@ test.serial(
       ifindex: LO,
       state: 'new',
     })
+  },
+)
+
+test.serial(
+  'a tracked flow keeps its verdict until a map write makes it stale, and its auth expiry stops it without one',
+  (t) => {
+    reset()
+    send(t, out('SYN A → B:5432', aToB(tcp(43000, 5432)), OK, 'allowed'))
+    send(t, out('ACK A → B:5432', aToB(tcp(43000, 5432, ACK)), OK, 'pass_established'))
+    // the rule removed behind the adapter's back (no generation bump): the kept verdict still holds,
+    // which shows the established path does not look the rule up
+    const raw = new (native().BpfMap)(mapPinPath(dp.pinDir, 'policy'))
+    try {
+      new PolicyMap(raw).delete([{ srcId: A.id, dstId: B.id }])
+    } finally {
+      raw.close()
+    }
+    send(t, out('ACK with the verdict kept', aToB(tcp(43000, 5432, ACK)), OK, 'pass_established'))
+    const gen = dp.config.verdictGen()
+    t.is(dp.config.bumpVerdictGen(), gen + 1n)
+    send(t, out('ACK once the verdict is stale', aToB(tcp(43000, 5432, ACK)), SHOT, 'drop_no_rule'))
+    t.false(
+      dp.ct.list().some((e) => e.sport === 43000),
+      'the flow is forgotten',
+    )
+
+    reset()
+    send(t, out('SYN A → B:5432', aToB(tcp(43001, 5432)), OK, 'allowed'))
+    const writes = dp.config.verdictGen()
+    dp.auth.set([{ srcId: A.id, dstId: B.id, expiresAt: new Date(Date.now() + 40) }])
+    t.true(dp.config.verdictGen() > writes, 'a write through the adapter bumps the generation')
+    send(t, out('ACK re-checked: auth for 40 ms', aToB(tcp(43001, 5432, ACK)), OK, 'pass_established'))
+    idle(60)
+    send(
+      t,
+      out(
+        'ACK after the auth entry expired, nothing written',
+        aToB(tcp(43001, 5432, ACK)),
+        SHOT,
+        'drop_auth_expired',
+      ),
+    )
   },
 )

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
 import { DEFAULT_TC_SLOT } from '../../daemon/datapath/attach.js'
-import { Datapath } from '../../daemon/datapath/index.js'
+import { Datapath, LatchCtKeyLayout } from '../../daemon/datapath/index.js'
 import { native } from '../../daemon/datapath/native.js'
 import { testPinDir } from '../bpf/fixture.js'
 
@@ -168,6 +168,44 @@ test.serial('a pinned map with another layout is reported as incompatible and le
   t.is(code(err), 'LATCH_ERR_BPF_PIN_INCOMPATIBLE')
   t.true(existsSync(join(PIN_BAD, 'auth')), 'the pinned map was not touched')
 })
+
+test.serial(
+  'a conntrack map an older latch pinned with another value size is replaced at load',
+  async (t) => {
+    const pin = testPinDir('life-old-ct')
+    Datapath.unpin(pin)
+    await execa('rm', ['-rf', pin], { reject: false })
+    await execa('mkdir', ['-p', pin])
+    try {
+      // the ct map of a latch before the verdict fields: 40-byte values
+      await execa('bpftool', [
+        'map',
+        'create',
+        join(pin, 'ct'),
+        'type',
+        'lru_hash',
+        'key',
+        String(LatchCtKeyLayout.size),
+        'value',
+        '40',
+        'entries',
+        '16',
+        'name',
+        'ct',
+      ])
+      const dp = Datapath.load({ pinDir: pin })
+      try {
+        t.deepEqual(dp.ct.list(), [], 'a new, empty conntrack table')
+        t.true(dp.config.verdictGen() > 0n, 'the load made earlier verdicts stale')
+      } finally {
+        dp.close()
+      }
+    } finally {
+      Datapath.unpin(pin)
+      await execa('rm', ['-rf', pin], { reject: false })
+    }
+  },
+)
 
 test.serial('a pin dir outside bpffs is refused before anything is loaded', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'latch-pin-'))

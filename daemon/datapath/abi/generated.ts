@@ -453,10 +453,10 @@ export function decodeLatchCtKey(buf: Buffer, off = 0): LatchCtKey {
   }
 }
 
-/** struct latch_ct_value (32 bytes) */
+/** struct latch_ct_value (48 bytes) */
 export const LatchCtValueLayout = {
   name: 'latch_ct_value',
-  size: 32,
+  size: 48,
   fields: {
     created_ns: { offset: 0, size: 8 },
     last_ns: { offset: 8, size: 8 },
@@ -466,6 +466,8 @@ export const LatchCtValueLayout = {
     state: { offset: 28, size: 1 },
     flags: { offset: 29, size: 1 },
     _pad: { offset: 30, size: 2 },
+    verdict_gen: { offset: 32, size: 8 },
+    verdict_until_ns: { offset: 40, size: 8 },
   },
 } as const
 
@@ -477,10 +479,12 @@ export interface LatchCtValue {
   ifindex: number
   state: number
   flags: number
+  verdictGen: bigint
+  verdictUntilNs: bigint
 }
 
-export function encodeLatchCtValue(v: LatchCtValue, buf: Buffer = Buffer.alloc(32), off = 0): Buffer {
-  buf.fill(0, off, off + 32)
+export function encodeLatchCtValue(v: LatchCtValue, buf: Buffer = Buffer.alloc(48), off = 0): Buffer {
+  buf.fill(0, off, off + 48)
   buf.writeBigUInt64LE(v.createdNs, off + 0)
   buf.writeBigUInt64LE(v.lastNs, off + 8)
   buf.writeUInt32LE(v.srcId, off + 16)
@@ -488,11 +492,13 @@ export function encodeLatchCtValue(v: LatchCtValue, buf: Buffer = Buffer.alloc(3
   buf.writeUInt32LE(v.ifindex, off + 24)
   buf.writeUInt8(v.state, off + 28)
   buf.writeUInt8(v.flags, off + 29)
+  buf.writeBigUInt64LE(v.verdictGen, off + 32)
+  buf.writeBigUInt64LE(v.verdictUntilNs, off + 40)
   return buf
 }
 
 export function decodeLatchCtValue(buf: Buffer, off = 0): LatchCtValue {
-  checkRoom(buf, off, 32, 'latch_ct_value')
+  checkRoom(buf, off, 48, 'latch_ct_value')
   return {
     createdNs: buf.readBigUInt64LE(off + 0),
     lastNs: buf.readBigUInt64LE(off + 8),
@@ -501,6 +507,8 @@ export function decodeLatchCtValue(buf: Buffer, off = 0): LatchCtValue {
     ifindex: buf.readUInt32LE(off + 24),
     state: buf.readUInt8(off + 28),
     flags: buf.readUInt8(off + 29),
+    verdictGen: buf.readBigUInt64LE(off + 32),
+    verdictUntilNs: buf.readBigUInt64LE(off + 40),
   }
 }
 
@@ -603,10 +611,10 @@ export function decodeLatchStat(buf: Buffer, off = 0): LatchStat {
   }
 }
 
-/** struct latch_config (72 bytes) */
+/** struct latch_config (80 bytes) */
 export const LatchConfigLayout = {
   name: 'latch_config',
-  size: 72,
+  size: 80,
   fields: {
     event_interval_ns: { offset: 0, size: 8 },
     ct_tcp_syn_ns: { offset: 8, size: 8 },
@@ -617,6 +625,7 @@ export const LatchConfigLayout = {
     ct_icmp_ns: { offset: 48, size: 8 },
     ct_other_ns: { offset: 56, size: 8 },
     frag_ns: { offset: 64, size: 8 },
+    verdict_gen: { offset: 72, size: 8 },
   },
 } as const
 
@@ -630,10 +639,11 @@ export interface LatchConfig {
   ctIcmpNs: bigint
   ctOtherNs: bigint
   fragNs: bigint
+  verdictGen: bigint
 }
 
-export function encodeLatchConfig(v: LatchConfig, buf: Buffer = Buffer.alloc(72), off = 0): Buffer {
-  buf.fill(0, off, off + 72)
+export function encodeLatchConfig(v: LatchConfig, buf: Buffer = Buffer.alloc(80), off = 0): Buffer {
+  buf.fill(0, off, off + 80)
   buf.writeBigUInt64LE(v.eventIntervalNs, off + 0)
   buf.writeBigUInt64LE(v.ctTcpSynNs, off + 8)
   buf.writeBigUInt64LE(v.ctTcpEstablishedNs, off + 16)
@@ -643,11 +653,12 @@ export function encodeLatchConfig(v: LatchConfig, buf: Buffer = Buffer.alloc(72)
   buf.writeBigUInt64LE(v.ctIcmpNs, off + 48)
   buf.writeBigUInt64LE(v.ctOtherNs, off + 56)
   buf.writeBigUInt64LE(v.fragNs, off + 64)
+  buf.writeBigUInt64LE(v.verdictGen, off + 72)
   return buf
 }
 
 export function decodeLatchConfig(buf: Buffer, off = 0): LatchConfig {
-  checkRoom(buf, off, 72, 'latch_config')
+  checkRoom(buf, off, 80, 'latch_config')
   return {
     eventIntervalNs: buf.readBigUInt64LE(off + 0),
     ctTcpSynNs: buf.readBigUInt64LE(off + 8),
@@ -658,6 +669,7 @@ export function decodeLatchConfig(buf: Buffer, off = 0): LatchConfig {
     ctIcmpNs: buf.readBigUInt64LE(off + 48),
     ctOtherNs: buf.readBigUInt64LE(off + 56),
     fragNs: buf.readBigUInt64LE(off + 64),
+    verdictGen: buf.readBigUInt64LE(off + 72),
   }
 }
 

@@ -10,7 +10,7 @@ import {
 } from '../abi/generated.js'
 import { bootNsToWall, type DatapathClock, wallToBootNs } from '../clock.js'
 import { call, type NativeBpfMap } from '../native.js'
-import { checkGeometry, checkId } from './common.js'
+import { checkGeometry, checkId, type OnMapWrite } from './common.js'
 
 export interface AuthPair {
   srcId: number
@@ -30,8 +30,14 @@ export class AuthMap {
   constructor(
     private readonly map: NativeBpfMap,
     private readonly clock: DatapathClock,
+    /** runs after every write (the Datapath bumps the verdict generation) */
+    private readonly onWrite: OnMapWrite = () => undefined,
   ) {
     checkGeometry(map, 'auth', LatchAuthKeyLayout.size, LatchAuthValueLayout.size)
+  }
+  private wrote<T>(result: T): T {
+    this.onWrite()
+    return result
   }
 
   private static key(p: AuthPair, buf?: Buffer, off?: number): Buffer {
@@ -58,7 +64,7 @@ export class AuthMap {
       AuthMap.key(e, keys, i * ks)
       encodeLatchAuthValue({ expiresNs: wallToBootNs(e.expiresAt, s) }, values, i * vs)
     })
-    return call(() => this.map.updateBatch(keys, values, entries.length), 'auth set')
+    return this.wrote(call(() => this.map.updateBatch(keys, values, entries.length), 'auth set'))
   }
 
   /** Removes pairs at once (policy change, revocation); returns how many existed. */
@@ -67,7 +73,7 @@ export class AuthMap {
     const ks = LatchAuthKeyLayout.size
     const keys = Buffer.alloc(pairs.length * ks)
     for (const [i, p] of pairs.entries()) AuthMap.key(p, keys, i * ks)
-    return call(() => this.map.deleteMany(keys, pairs.length), 'auth delete')
+    return this.wrote(call(() => this.map.deleteMany(keys, pairs.length), 'auth delete'))
   }
 
   list(): AuthListing[] {

@@ -29,3 +29,6 @@ export function checkGeometry(map: NativeBpfMap, name: string, keySize: number, 
     )
   }
 }
+
+/** Called by a map view after each write it made (the Datapath bumps config.verdict_gen). */
+export type OnMapWrite = () => void

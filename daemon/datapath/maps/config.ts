@@ -63,17 +63,40 @@ export class ConfigMap {
   }
 
   get(): DatapathSettings {
+    const { verdictGen: _, ...settings } = this.#read()
+    return settings
+  }
+
+  /** The verdict generation now (see bumpVerdictGen). */
+  verdictGen(): bigint {
+    return this.#read().verdictGen
+  }
+
+  #read(): LatchConfig {
     const value = Buffer.alloc(LatchConfigLayout.size)
     call(() => this.map.lookup(this.key, value), 'config lookup')
-    return decodeLatchConfig(value) satisfies LatchConfig
+    return decodeLatchConfig(value)
+  }
+
+  /**
+   * Makes every tracked flow's kept verdict stale (latch_abi.h, config.verdict_gen): its next
+   * packet re-checks the rule and auth. Called after each write of the endpoints, ipcache, policy
+   * and auth maps. Never 0 (0 keeps no verdict).
+   */
+  bumpVerdictGen(): bigint {
+    const c = this.#read()
+    const next = c.verdictGen >= 0xffff_ffff_ffff_fffen ? 1n : c.verdictGen + 1n
+    call(() => this.map.update(this.key, encodeLatchConfig({ ...c, verdictGen: next })), 'config update')
+    return next
   }
 
   /** Writes the given fields; the others keep their current value. */
   set(s: Partial<DatapathSettings>): void {
-    const next: LatchConfig = { ...this.get() }
+    const next: LatchConfig = this.#read()
     for (const [k, v] of Object.entries(s) as [keyof DatapathSettings, bigint | undefined][]) {
       if (v === undefined) continue
-      if (!(k in next)) throw new LatchError('LATCH_ERR_BPF_BAD_ARGUMENT', `unknown datapath setting ${k}`)
+      if (!(k in next) || k === ('verdictGen' as string))
+        throw new LatchError('LATCH_ERR_BPF_BAD_ARGUMENT', `unknown datapath setting ${k}`)
       if (typeof v !== 'bigint' || v < 0n) {
         throw new LatchError('LATCH_ERR_BPF_BAD_ARGUMENT', `${k} must be a bigint >= 0 (ns), got ${v}`)
       }

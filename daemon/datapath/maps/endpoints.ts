@@ -8,7 +8,7 @@ import {
 } from '../abi/generated.js'
 import { bytesToIp, ipToBytes } from '../addr.js'
 import { call, type NativeBpfMap } from '../native.js'
-import { checkGeometry, checkId, checkIfindex } from './common.js'
+import { checkGeometry, checkId, checkIfindex, type OnMapWrite } from './common.js'
 
 export interface Endpoint {
   /** host-side interface of the workload */
@@ -19,8 +19,16 @@ export interface Endpoint {
 }
 
 export class EndpointsMap {
-  constructor(private readonly map: NativeBpfMap) {
+  constructor(
+    private readonly map: NativeBpfMap,
+    /** runs after every write (the Datapath bumps the verdict generation) */
+    private readonly onWrite: OnMapWrite = () => undefined,
+  ) {
     checkGeometry(map, 'endpoints', 4, LatchEndpointValueLayout.size)
+  }
+  private wrote<T>(result: T): T {
+    this.onWrite()
+    return result
   }
 
   private static key(ifindex: number): Buffer {
@@ -47,7 +55,7 @@ export class EndpointsMap {
   set(e: Endpoint): void {
     const value = EndpointsMap.value(e)
     const key = EndpointsMap.key(e.ifindex)
-    call(() => this.map.update(key, value), 'endpoints update')
+    this.wrote(call(() => this.map.update(key, value), 'endpoints update'))
   }
 
   /** Inserts or replaces endpoints: one syscall for any number of them. */
@@ -60,7 +68,7 @@ export class EndpointsMap {
       EndpointsMap.key(e.ifindex).copy(keys, i * 4)
       EndpointsMap.value(e, values, i * vs)
     })
-    return call(() => this.map.updateBatch(keys, values, entries.length), 'endpoints update')
+    return this.wrote(call(() => this.map.updateBatch(keys, values, entries.length), 'endpoints update'))
   }
 
   /** Deletes endpoints at once; returns how many existed. */
@@ -70,12 +78,12 @@ export class EndpointsMap {
     ifindexes.forEach((ifindex, i) => {
       EndpointsMap.key(ifindex).copy(keys, i * 4)
     })
-    return call(() => this.map.deleteMany(keys, ifindexes.length), 'endpoints delete')
+    return this.wrote(call(() => this.map.deleteMany(keys, ifindexes.length), 'endpoints delete'))
   }
 
   delete(ifindex: number): boolean {
     const key = EndpointsMap.key(ifindex)
-    return call(() => this.map.delete(key), 'endpoints delete')
+    return this.wrote(call(() => this.map.delete(key), 'endpoints delete'))
   }
 
   private static decode(ifindex: number, value: Buffer): Endpoint {

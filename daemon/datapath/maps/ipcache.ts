@@ -11,7 +11,7 @@ import {
 } from '../abi/generated.js'
 import { formatPrefix, ipToBytes, parsePrefix } from '../addr.js'
 import { call, type NativeBpfMap } from '../native.js'
-import { checkGeometry, checkId, checkIfindex } from './common.js'
+import { checkGeometry, checkId, checkIfindex, type OnMapWrite } from './common.js'
 
 export type IpcacheScope = 'local' | 'remote'
 
@@ -31,8 +31,16 @@ const SCOPE_FLAGS: Record<IpcacheScope, number> = {
 }
 
 export class IpcacheMap {
-  constructor(private readonly map: NativeBpfMap) {
+  constructor(
+    private readonly map: NativeBpfMap,
+    /** runs after every write (the Datapath bumps the verdict generation) */
+    private readonly onWrite: OnMapWrite = () => undefined,
+  ) {
     checkGeometry(map, 'ipcache', LatchIpcacheKeyLayout.size, LatchIpcacheValueLayout.size)
+  }
+  private wrote<T>(result: T): T {
+    this.onWrite()
+    return result
   }
 
   private static key(prefix: string, buf?: Buffer, off?: number): Buffer {
@@ -67,14 +75,14 @@ export class IpcacheMap {
       IpcacheMap.key(e.prefix, keys, i * ks)
       IpcacheMap.value(e, values, i * vs)
     })
-    return call(() => this.map.updateBatch(keys, values, entries.length), 'ipcache upsert')
+    return this.wrote(call(() => this.map.updateBatch(keys, values, entries.length), 'ipcache upsert'))
   }
 
   /** Inserts or replaces one entry per syscall (the benchmark's baseline; prefer upsert). */
   upsertOne(e: IpcacheEntry): void {
     const key = IpcacheMap.key(e.prefix)
     const value = IpcacheMap.value(e)
-    call(() => this.map.update(key, value), 'ipcache update')
+    this.wrote(call(() => this.map.update(key, value), 'ipcache update'))
   }
 
   /** Deletes prefixes (exact prefixes, not longest match); returns how many existed. */
@@ -83,7 +91,7 @@ export class IpcacheMap {
     const ks = LatchIpcacheKeyLayout.size
     const keys = Buffer.alloc(prefixes.length * ks)
     for (const [i, p] of prefixes.entries()) IpcacheMap.key(p, keys, i * ks)
-    return call(() => this.map.deleteMany(keys, prefixes.length), 'ipcache delete')
+    return this.wrote(call(() => this.map.deleteMany(keys, prefixes.length), 'ipcache delete'))
   }
 
   /** The entry a packet from/to `ip` would match (longest prefix), or null. */

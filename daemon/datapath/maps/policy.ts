@@ -16,7 +16,7 @@ import {
   LatchPolicyValueLayout,
 } from '../abi/generated.js'
 import { call, type NativeBpfMap } from '../native.js'
-import { checkGeometry, checkId } from './common.js'
+import { checkGeometry, checkId, type OnMapWrite } from './common.js'
 
 export interface PortRange {
   /** IP protocol number (6 tcp, 17 udp, 132 sctp, 1 icmp, 58 icmpv6, …) */
@@ -64,8 +64,16 @@ function checkEntry(e: PolicyEntry): void {
 }
 
 export class PolicyMap {
-  constructor(private readonly map: NativeBpfMap) {
+  constructor(
+    private readonly map: NativeBpfMap,
+    /** runs after every write (the Datapath bumps the verdict generation) */
+    private readonly onWrite: OnMapWrite = () => undefined,
+  ) {
     checkGeometry(map, 'policy', LatchPolicyKeyLayout.size, LatchPolicyValueLayout.size)
+  }
+  private wrote<T>(result: T): T {
+    this.onWrite()
+    return result
   }
 
   private static key(p: PolicyPair, buf?: Buffer, off?: number): Buffer {
@@ -97,7 +105,7 @@ export class PolicyMap {
         i * vs,
       )
     })
-    return call(() => this.map.updateBatch(keys, values, entries.length), 'policy set')
+    return this.wrote(call(() => this.map.updateBatch(keys, values, entries.length), 'policy set'))
   }
 
   /** Removes pairs' rules; returns how many existed. */
@@ -106,7 +114,7 @@ export class PolicyMap {
     const ks = LatchPolicyKeyLayout.size
     const keys = Buffer.alloc(pairs.length * ks)
     for (const [i, p] of pairs.entries()) PolicyMap.key(p, keys, i * ks)
-    return call(() => this.map.deleteMany(keys, pairs.length), 'policy delete')
+    return this.wrote(call(() => this.map.deleteMany(keys, pairs.length), 'policy delete'))
   }
 
   list(): PolicyEntry[] {
