@@ -214,7 +214,9 @@ export function checkHello(hello: Hello, peer: PeerIdentity, ctx: HelloContext):
 
   const inter = checkIntermediate(hello.intermediatePem, peer.node, ctx)
   if (!inter.ok) return inter
-  const nc = readNameConstraints(hello.intermediatePem)
+  // from the certificate OpenSSL parsed, re-encoded: the text as sent may hold whitespace inside
+  // its base64 that OpenSSL skips and the constraints' parser refuses (found by scripts/fuzz)
+  const nc = readNameConstraints(inter.cert.toString())
   const td = ctx.trustDomain
   if (!nc.permittedUris.includes(td) || nc.permittedUris.some((u: string) => u !== td && u !== `.${td}`)) {
     return refuse(
