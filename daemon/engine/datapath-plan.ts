@@ -93,12 +93,11 @@ export function planDatapath(desired: DesiredMaps, actual: ActualMaps, o: PlanOp
     policy:
       desired.policy === undefined
         ? { write: [], delete: [] }
-        : diff(
-            desired.policy,
-            new Map((actual.policy ?? []).map((e) => [authKey(e.srcId, e.dstId), e])),
-            samePolicy,
-            () => undefined,
-            (_k, e) => ({ srcId: e.srcId, dstId: e.dstId }),
+        : completed(
+            policyDiff(
+              desired.policy,
+              new Map((actual.policy ?? []).map((e) => [authKey(e.srcId, e.dstId), e])),
+            ),
           ),
   }
 }
@@ -130,6 +129,37 @@ function planAuth(
 }
 
 /**
+ * The diff as steps: desired vs actual, one map, pausing (a `yield`) before every `every`-th entry
+ * it visits, so a caller can run it a chunk per event-loop turn (PolicyMapState.prepare) or at once
+ * (`completed`). A diff of at most `every` entries never pauses. Returns the changes.
+ */
+export type DiffSteps<V, D> = Generator<void, MapChanges<V, D>, void>
+
+/** Runs a diff's steps to the end without pausing. */
+export function completed<V, D>(steps: DiffSteps<V, D>): MapChanges<V, D> {
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/** The policy map's diff (the planner's and a policy hand-over's): entries keyed by authKey. */
+export function policyDiff(
+  desired: ReadonlyMap<string, PolicyEntry>,
+  actual: ReadonlyMap<string, PolicyEntry>,
+  every = Number.POSITIVE_INFINITY,
+): DiffSteps<PolicyEntry, PolicyPair> {
+  return diffSteps(
+    desired,
+    actual,
+    samePolicy,
+    () => undefined,
+    (_k, e) => ({ srcId: e.srcId, dstId: e.dstId }),
+    every,
+  )
+}
+
+/**
  * Desired vs actual, one map. `kept(have)` decides for an entry nobody desires: undefined = delete,
  * 'as is' = leave, an entry = rewrite it so.
  */
@@ -140,13 +170,33 @@ function diff<K, V, D>(
   kept: (have: V) => V | 'as is' | undefined,
   keyOf: (k: K, have: V) => D,
 ): MapChanges<V, D> {
+  return completed(diffSteps(desired, actual, same, kept, keyOf, Number.POSITIVE_INFINITY))
+}
+
+function* diffSteps<K, V, D>(
+  desired: ReadonlyMap<K, V>,
+  actual: ReadonlyMap<K, V>,
+  same: (want: V, have: V) => boolean,
+  kept: (have: V) => V | 'as is' | undefined,
+  keyOf: (k: K, have: V) => D,
+  every: number,
+): DiffSteps<V, D> {
   const write: V[] = []
   const del: D[] = []
+  let n = 0
   for (const [k, want] of desired) {
+    if (n++ === every) {
+      n = 1
+      yield
+    }
     const have = actual.get(k)
     if (have === undefined || !same(want, have)) write.push(want)
   }
   for (const [k, have] of actual) {
+    if (n++ === every) {
+      n = 1
+      yield
+    }
     if (desired.has(k)) continue
     const k2 = kept(have)
     if (k2 === undefined) del.push(keyOf(k, have))

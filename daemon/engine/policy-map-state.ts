@@ -1,7 +1,8 @@
 /**
  * The policy map's desired content, kept between reconciles (issue 10, Build 9: big policies stay
  * cheap). A policy hand-over (`prepare`) turns the rules into entries and diffs them against what
- * the pinned map holds a chunk per event-loop turn, so 100k rules never run in one turn; the
+ * the pinned map holds (the planner's own policyDiff, run in steps) a chunk per event-loop turn, so
+ * 100k rules never run in one turn; the
  * reconcile applies the prepared changes with its other batches. A policy within one chunk is
  * prepared without yielding (in microtasks), so the reconcile scheduled in the turn of the
  * hand-over already applies it, in the apply order of datapath-apply.ts. When the identity allocation
@@ -13,7 +14,7 @@ import type { PolicyEntry, PolicyPair } from '../datapath/index.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import type { PolicyRule } from '../policy/types.js'
 import { authKey } from './datapath-desired.js'
-import { type MapChanges, samePolicy } from './datapath-plan.js'
+import { type MapChanges, policyDiff } from './datapath-plan.js'
 import { compareEntries, policyEntryOf } from './policy-entries.js'
 
 /** Rules (or map entries) handled per event-loop turn. */
@@ -58,17 +59,13 @@ export class PolicyMapState {
       for (const e of actual.slice(i, i + chunk)) have.set(authKey(e.srcId, e.dstId), e)
       if (i + chunk < actual.length) await nextTurn()
     }
-    const changes: MapChanges<PolicyEntry, PolicyPair> = { write: [], delete: [] }
-    let n = 0
-    for (const [k, want] of state.entries) {
-      const e = have.get(k)
-      if (e === undefined || !samePolicy(want, e)) changes.write.push(want)
-      if (++n % chunk === 0) await nextTurn()
+    const steps = policyDiff(state.entries, have, chunk)
+    let step = steps.next()
+    while (!step.done) {
+      await nextTurn()
+      step = steps.next()
     }
-    for (const [k, e] of have) {
-      if (!state.entries.has(k)) changes.delete.push({ srcId: e.srcId, dstId: e.dstId })
-      if (++n % chunk === 0) await nextTurn()
-    }
+    const changes = step.value
     changes.write.sort(compareEntries)
     changes.delete.sort(compareEntries)
     return { state, changes }

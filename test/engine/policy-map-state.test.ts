@@ -1,11 +1,12 @@
 /**
  * PolicyMapState (issue 10, "big policies stay cheap"): a policy hand-over prepared a chunk per
  * event-loop turn gives the entries policyEntries gives and the changes the planner's whole-map
- * diff gives; new ids complete only the rules that waited for them.
+ * diff gives (both run policyDiff: once at once, once in steps); a hand-over within one chunk is
+ * prepared without yielding; new ids complete only the rules that waited for them.
  */
 import test from 'ava'
 import { desiredMaps } from '../../daemon/engine/datapath-desired.js'
-import { planDatapath } from '../../daemon/engine/datapath-plan.js'
+import { completed, planDatapath, policyDiff } from '../../daemon/engine/datapath-plan.js'
 import { policyEntries } from '../../daemon/engine/policy-entries.js'
 import { PolicyMapState } from '../../daemon/engine/policy-map-state.js'
 import { compilePolicy } from '../../daemon/policy/index.js'
@@ -91,4 +92,62 @@ test('new ids complete only the rules that waited for them; the same allocation 
     state.resolve((s) => ids.get(s), ids.size),
     [],
   )
+})
+
+test('the policy diff pauses before every chunk-th entry it visits, and never within one chunk', (t) => {
+  const entry = (srcId: number, port: number) => ({
+    srcId,
+    dstId: 1,
+    any: false,
+    ranges: [{ proto: 6, low: port, high: port }],
+  })
+  const byKey = (es: ReturnType<typeof entry>[]) => new Map(es.map((e) => [`${e.srcId} ${e.dstId}`, e]))
+  // desired: 1..6 (6 on another port than the map holds), actual: 4..9 → 6 + 6 entries visited
+  const desired = byKey([1, 2, 3, 4, 5, 6].map((i) => entry(i, i === 6 ? 81 : 80)))
+  const actual = byKey([4, 5, 6, 7, 8, 9].map((i) => entry(i, 80)))
+  const pauses = (every: number) => {
+    const steps = policyDiff(desired, actual, every)
+    let n = 0
+    let step = steps.next()
+    while (!step.done) {
+      n++
+      step = steps.next()
+    }
+    return { n, changes: step.value }
+  }
+  const whole = completed(policyDiff(desired, actual))
+  t.deepEqual(
+    whole.write.map((e) => e.srcId),
+    [1, 2, 3, 6],
+  )
+  t.deepEqual(
+    whole.delete.map((d) => d.srcId),
+    [7, 8, 9],
+  )
+  for (const [every, expected] of [
+    [12, 0],
+    [100, 0],
+    [11, 1],
+    [6, 1],
+    [5, 2],
+    [1, 11],
+  ] as const) {
+    const { n, changes } = pauses(every)
+    t.is(n, expected, `${every} per chunk: ${expected} pauses`)
+    t.deepEqual(changes, whole, `${every} per chunk: the same changes`)
+  }
+})
+
+test('a hand-over within one chunk is prepared without yielding to the event loop', async (t) => {
+  const p = policy(CHUNK / 2, 'tcp/80')
+  const ids = allocation([...srcs, ...dsts(3)])
+  const idOf = (s: string) => ids.get(s)
+  const actual = policyEntries(policy(CHUNK / 2, 'tcp/81'), idOf).entries
+  let turned = false
+  setImmediate(() => {
+    turned = true
+  })
+  const { changes } = await PolicyMapState.prepare(p, idOf, ids.size, actual, CHUNK)
+  t.false(turned, 'no event-loop turn passed')
+  t.is(changes.write.length, CHUNK / 2)
 })
