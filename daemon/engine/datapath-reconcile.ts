@@ -85,8 +85,8 @@ export class DatapathReconciler {
   #lastProblems = ''
   /** the running policy's map state; undefined until the first hand-over (the map is left alone) */
   #policy: PolicyMapState | undefined
-  /** changes prepared by the last hand-over, applied by the next reconcile */
-  #policyPending: MapChanges<PolicyEntry, PolicyPair> | undefined
+  /** changes prepared by the last hand-over, applied by the next reconciles from a cursor on */
+  #policyPending: PendingPolicy | undefined
   /** a hand-over is being prepared: policy entries wait */
   #policyPreparing = false
   /** an apply failed: the next reconcile diffs the whole policy map against what it reads */
@@ -205,7 +205,7 @@ export class DatapathReconciler {
         this.#o.maps.policy.list(),
       )
       this.#policy = state
-      this.#policyPending = changes
+      this.#policyPending = { changes, deleted: 0, written: 0 }
       this.#policyResync = false
     } finally {
       this.#policyPreparing = false
@@ -322,23 +322,27 @@ export class DatapathReconciler {
   /**
    * The prepared hand-over's changes plus the entries of rules new ids complete, at most
    * POLICY_CHUNK of them per reconcile: deletes first (a removed rule stops its flows before
-   * anything is added), then writes; what is left stays pending for the next reconcile, which is
-   * scheduled at once.
+   * anything is added), then writes; what is left stays pending (the cursor moves on, nothing is
+   * copied) for the next reconcile, which is scheduled at once.
    */
   #policyChanges(): MapChanges<PolicyEntry, PolicyPair> {
     const state = this.#policy
     if (state === undefined || this.#policyPreparing) return { write: [], delete: [] }
     const ids = this.#o.ids
     const added = state.resolve((s) => ids.peek(s), ids.size)
-    const pending = this.#policyPending
-    if (pending === undefined && added.length <= POLICY_CHUNK) return { write: added, delete: [] }
-    const del = pending?.delete ?? []
-    const write = [...(pending?.write ?? []), ...added]
-    const out: MapChanges<PolicyEntry, PolicyPair> = { write: [], delete: del.slice(0, POLICY_CHUNK) }
+    if (this.#policyPending === undefined && added.length <= POLICY_CHUNK) return { write: added, delete: [] }
+    const p = this.#policyPending ?? { changes: { write: [], delete: [] }, deleted: 0, written: 0 }
+    const { write, delete: del } = p.changes
+    for (const e of added) write.push(e)
+    const out: MapChanges<PolicyEntry, PolicyPair> = {
+      write: [],
+      delete: del.slice(p.deleted, p.deleted + POLICY_CHUNK),
+    }
+    p.deleted += out.delete.length
     const room = POLICY_CHUNK - out.delete.length
-    if (room > 0) out.write = write.slice(0, room)
-    const rest = { delete: del.slice(out.delete.length), write: write.slice(out.write.length) }
-    this.#policyPending = rest.delete.length + rest.write.length > 0 ? rest : undefined
+    if (room > 0) out.write = write.slice(p.written, p.written + room)
+    p.written += out.write.length
+    this.#policyPending = p.deleted < del.length || p.written < write.length ? p : undefined
     return out
   }
 
@@ -430,6 +434,13 @@ export class DatapathReconciler {
       )
     }
   }
+}
+
+/** A hand-over's changes and how many of its deletes and writes reconciles have taken so far. */
+interface PendingPolicy {
+  changes: MapChanges<PolicyEntry, PolicyPair>
+  deleted: number
+  written: number
 }
 
 /** `10.100.2.11/32` → `10.100.2.11` (remote entries are host prefixes). */

@@ -377,6 +377,37 @@ test('a policy change past POLICY_CHUNK entries is written a batch per turn, all
   t.is(w.maps.policyMap.size, 1)
 })
 
+test('rules that new ids complete while a big change is written follow it: every entry once, no batch past POLICY_CHUNK', async (t) => {
+  const w = world()
+  w.maps.take()
+  // 125 × 123 pairs: 3 × POLICY_CHUNK + 375 entries from 248 identities
+  const n = 125 * 123
+  const rules: string[] = []
+  for (let i = 0; i < 125; i++)
+    for (let j = 0; j < 123; j++) rules.push(`  - from: ${TD}/s${i}`, `    to: ${TD}/d${j}`)
+  for (let i = 0; i < 125; i++) w.ids.idOf(`${TD}/s${i}`)
+  for (let j = 0; j < 123; j++) w.ids.idOf(`${TD}/d${j}`)
+  for (let i = 0; i < 10; i++) rules.push(`  - from: ${TD}/late${i}`, `    to: ${WEB}`)
+  const done = w.r.setPolicy(policyOf(rules))
+  while (!w.maps.transcript.some((l) => l.startsWith('policy set'))) await new Promise(setImmediate)
+  for (let i = 0; i < 10; i++) w.ids.idOf(`${TD}/late${i}`)
+  await done
+  const batches = w.maps.take().map((l) => l.split(' ').slice(2))
+  t.true(batches.length >= 4)
+  t.true(batches.every((b) => b.length <= POLICY_CHUNK))
+  const written = batches.flat().map((e) => e.split('=')[0])
+  t.is(written.length, n + 10, 'every entry written once')
+  t.is(new Set(written).size, n + 10)
+  t.is(w.maps.policyMap.size, n + 10)
+  const web = w.ids.peek(WEB)
+  const late = Array.from({ length: 10 }, (_, i) => `${w.ids.peek(`${TD}/late${i}`)}->${web}`)
+  t.deepEqual(
+    late.filter((k) => !batches.at(-1)!.some((e) => e.startsWith(`${k}=`))),
+    [],
+    'the late rules came after the prepared ones, in the last batch',
+  )
+})
+
 test('a policy write that fails is retried by diffing the whole map at the next reconcile', async (t) => {
   const w = world()
   w.maps.take()
