@@ -1,8 +1,8 @@
 #!/bin/bash
 # Runs inside the real-kernel lane's guest with systemd as PID 1 (scripts/kernel-lane --systemd;
 # driven by test/packaging/deb-systemd.test.ts). Installs the latch .deb with apt on the guest's
-# root (an overlay of this machine's root with the project's own latchd/latchctl links removed),
-# and checks it the way an operator would use it:
+# root (an overlay of a clean Debian 12 made by debootstrap: scripts/debian-root), and checks it the
+# way an operator would use it:
 #   install → unit enabled, inactive while unconfigured → PKI with the installed latchctl, config →
 #   systemctl start: Type=notify READY=1 (tunnel to a second latchd in a netns, ping through it) →
 #   systemctl reload (SIGHUP: a peers-file change applied, traffic flows) → kill -9: systemd
@@ -31,13 +31,12 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi;
 wait_for() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 1; done; return 1; }
 mono_us() { systemctl show -p "$1" --value latchd; }
 
-# --- a clean root: no project links on PATH, no state of an earlier latch ---------------------------
-rm -f /usr/local/bin/latchd /usr/local/bin/latchctl
-# this machine's image has a policy-rc.d that forbids maintainer scripts to start services (101),
-# as container images do; a Debian host has none
-rm -f /usr/sbin/policy-rc.d
-rm -rf /etc/latch /var/lib/latch /run/latch /sys/fs/bpf/latch
+# --- a clean root: no latch before the install -------------------------------------------------------
+test -e /usr/sbin/policy-rc.d && die "the root has a policy-rc.d: maintainer scripts could not start services"
+for p in /etc/latch /var/lib/latch /sys/fs/bpf/latch; do test -e $p && die "$p exists before the install"; done
 command -v latchd >/dev/null && die "a latchd is on PATH before the install: $(command -v latchd)"
+command -v node >/dev/null && die "a node is on PATH before the install: the package must bring its own"
+ok "a clean Debian $(cat /etc/debian_version) root: no latch, no Node.js"
 
 # --- install ------------------------------------------------------------------------------------------
 apt-get install -y -o Dpkg::Use-Pty=0 "$deb1" >"$res/apt-install.log" 2>&1 \
