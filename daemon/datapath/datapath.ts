@@ -82,6 +82,8 @@ export class Datapath {
     private readonly maps: ReadonlyMap<MapName, NativeBpfMap>,
     private readonly slot: TcSlot,
     private readonly clock: DatapathClock,
+    /** maps an older latch pinned with another layout, unpinned and created anew by this load */
+    readonly replacedMaps: readonly MapName[],
   ) {
     const m = (n: MapName) => maps.get(n)!
     this.config = new ConfigMap(m('config'))
@@ -103,8 +105,8 @@ export class Datapath {
     if (!existsSync(objectPath)) {
       throw new LatchError('LATCH_ERR_BPF_OBJECT_MISSING', `the eBPF object ${objectPath} does not exist`)
     }
-    const programs = loadPinned(addon, objectPath, pinDir)
-    const dp = Datapath.assemble(addon, pinDir, programs, opts)
+    const { programs, replacedMaps } = loadPinned(addon, objectPath, pinDir)
+    const dp = Datapath.assemble(addon, pinDir, programs, opts, replacedMaps)
     const interval = opts.eventIntervalMs ?? DEFAULT_EVENT_INTERVAL_MS
     const ct = opts.ctTimeouts ?? {}
     dp.config.set({
@@ -137,6 +139,7 @@ export class Datapath {
     pinDir: string,
     programs: LoadedProgram[],
     opts: DatapathOptions,
+    replacedMaps: readonly MapName[] = [],
   ): Datapath {
     const maps = new Map<MapName, NativeBpfMap>()
     try {
@@ -154,6 +157,7 @@ export class Datapath {
         maps,
         { ...DEFAULT_TC_SLOT, ...opts.tc },
         opts.clock ?? kernelClock,
+        replacedMaps,
       )
     } catch (err) {
       for (const m of maps.values()) m.close()

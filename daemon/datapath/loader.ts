@@ -9,7 +9,8 @@
  *    program replaces the pin and attach() swaps tc filters atomically.
  *  - a map of flow state or settings (ct, frags, config) pinned by an older latch with another
  *    value size is unpinned first and created anew: flows are picked up again as new flows (a
- *    mid-stream TCP packet included) and the settings are written at every load. The maps that
+ *    mid-stream TCP packet included) and the settings are written at every load (the load's
+ *    `replacedMaps` names them; latchd logs them as `datapath_pins_replaced`). The maps that
  *    hold what latchd alone knows (ipcache, auth, policy, endpoints) are never dropped here: a
  *    mismatch there stays LATCH_ERR_BPF_PIN_INCOMPATIBLE.
  */
@@ -96,12 +97,13 @@ export function dropStalePins(addon: NativeAddon, pinDir: string): MapName[] {
   const dropped: MapName[] = []
   for (const [name, valueSize] of RECREATABLE) {
     const path = mapPinPath(pinDir, name)
+    const fd = call(() => exists(addon, path), `reading ${path}`)
+    if (fd === null) continue
     let map: NativeBpfMap
     try {
-      map = new addon.BpfMap(path)
-    } catch (err) {
-      if ((err as { code?: string }).code === 'LATCH_ERR_BPF_NOT_PINNED') continue
-      throw err
+      map = call(() => new addon.BpfMap(fd), `opening map ${path}`)
+    } finally {
+      addon.closeFd(fd)
     }
     try {
       if (map.info().valueSize === valueSize) continue
@@ -114,11 +116,17 @@ export function dropStalePins(addon: NativeAddon, pinDir: string): MapName[] {
   return dropped
 }
 
+export interface LoadResult {
+  programs: LoadedProgram[]
+  /** the maps dropStalePins unpinned, created anew by this load */
+  replacedMaps: MapName[]
+}
+
 /** Loads `objectPath` with its maps pinned in `pinDir`; adopts pinned programs with the same tag. */
-export function loadPinned(addon: NativeAddon, objectPath: string, pinDir: string): LoadedProgram[] {
+export function loadPinned(addon: NativeAddon, objectPath: string, pinDir: string): LoadResult {
   checkBpffs(pinDir)
   mkdirSync(pinDir, { recursive: true, mode: 0o700 })
-  dropStalePins(addon, pinDir)
+  const replacedMaps = dropStalePins(addon, pinDir)
   const obj = call(() => new addon.BpfObject(objectPath, pinDir), `loading ${objectPath}`)
   const out: LoadedProgram[] = []
   try {
@@ -145,7 +153,7 @@ export function loadPinned(addon: NativeAddon, objectPath: string, pinDir: strin
       const fd = call(() => addon.objGet(pin), `reading ${pin}`)
       out.push({ name, fd, id: prog.id, tag: prog.tag, action })
     }
-    return out
+    return { programs: out, replacedMaps }
   } catch (err) {
     for (const p of out) addon.closeFd(p.fd)
     throw err

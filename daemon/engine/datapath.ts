@@ -88,6 +88,12 @@ export class NodeDatapath implements IdentityDatapath {
         },
         `datapath ${adopted ? 'adopted from' : 'loaded into'} ${o.pinDir}: ${actions.join(', ')}`,
       )
+      if (dp.replacedMaps.length > 0) {
+        o.logger.info(
+          { event: 'datapath_pins_replaced', pinDir: o.pinDir, maps: dp.replacedMaps },
+          `replaced the ${dp.replacedMaps.join(', ')} maps an older latch pinned with another layout (tracked flows are picked up again as new flows)`,
+        )
+      }
       if (!stored) {
         o.logger.warn(
           { event: 'datapath_ids_reset', file: o.identitiesFile },

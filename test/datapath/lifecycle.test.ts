@@ -98,6 +98,7 @@ test.serial(
       ids,
       'the very same programs',
     )
+    t.deepEqual(second.replacedMaps, [], 'no map replaced: every pin has this layout')
     t.deepEqual(
       second.auth.list().map((e) => [e.srcId, e.dstId]),
       [[1, 2]],
@@ -196,6 +197,7 @@ test.serial(
       const dp = Datapath.load({ pinDir: pin })
       try {
         t.deepEqual(dp.ct.list(), [], 'a new, empty conntrack table')
+        t.deepEqual(dp.replacedMaps, ['ct'], 'the load names the map it replaced')
         t.true(dp.config.verdictGen() > 0n, 'the load made earlier verdicts stale')
       } finally {
         dp.close()

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
 import pino from 'pino'
-import { Datapath } from '../../daemon/datapath/index.js'
+import { Datapath, LatchCtKeyLayout } from '../../daemon/datapath/index.js'
 import { NodeDatapath } from '../../daemon/engine/datapath.js'
 import { testPinDir } from '../bpf/fixture.js'
 
@@ -98,6 +98,10 @@ test.serial(
     const logs: string[] = []
     const second = start(logs)
     t.deepEqual(pinned(), before, 'the restart rewrote nothing: same ids, same entries')
+    t.false(
+      logs.some((l) => l.includes('datapath_pins_replaced')),
+      'every pin had this layout',
+    )
     t.deepEqual(
       [...second.remoteIdentities()].map(([id, r]) => [id, r.ips, r.adopted]),
       [
@@ -152,3 +156,18 @@ test.serial(
     stop(dp)
   },
 )
+
+test.serial('a start that finds a conntrack map of an older layout logs which map it replaced', async (t) => {
+  Datapath.unpin(PIN)
+  await execa('mkdir', ['-p', PIN])
+  // the ct map of a latch before the verdict fields: 40-byte values
+  await execa('bpftool', [
+    ...['map', 'create', join(PIN, 'ct'), 'type', 'lru_hash'],
+    ...['key', String(LatchCtKeyLayout.size), 'value', '40', 'entries', '16', 'name', 'ct'],
+  ])
+  const logs: string[] = []
+  stop(start(logs))
+  const replaced = logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'datapath_pins_replaced')
+  t.is(replaced.length, 1)
+  t.like(replaced[0], { level: 30, pinDir: PIN, maps: ['ct'] })
+})
