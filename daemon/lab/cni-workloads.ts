@@ -1,8 +1,8 @@
 /**
  * Dynamic lab workloads: `latchctl lab workload add|remove NODE NAME`. A workload is a network
  * namespace `latch-<node>-<name>` wired by the real CNI chain a runtime would run on that node —
- * Debian's `ptp` with `host-local` IPAM (addresses .100-.250 of the node's workload CIDR), then
- * `latch-cni` — invoked exactly as a runtime does (cni-runtime.ts) inside the node's network
+ * Debian's `ptp` with `host-local` IPAM (addresses 10.<128+i>.0.10 – 10.<128+i>.15.250 of node i's CNI
+ * CIDR 10.<128+i>.0.0/20, plan.ts `cniRangeOf`: up to 4081 workloads a node), then `latch-cni` — invoked exactly as a runtime does (cni-runtime.ts) inside the node's network
  * namespace. Its identity comes from latch-cni's template rule with CNI_ARGS
  * K8S_POD_NAMESPACE=lab, K8S_POD_NAME=<node>-<name>: spiffe://lab.latch/ns/lab/sa/<node>-<name>.
  * The ADD result is cached (like a runtime's cache) for DEL and CHECK.
@@ -13,7 +13,7 @@ import { LatchError } from '../base/errors.js'
 import { addNetworkList, type ConfList, checkNetworkList, delNetworkList } from './cni-runtime.js'
 import { repoRoot } from './daemons.js'
 import { deleteNetns, netnsPath } from './netns.js'
-import { DYNAMIC_WORKLOAD_NAME, type LabNode, labPlan } from './plan.js'
+import { cniRangeOf, DYNAMIC_WORKLOAD_NAME, type LabNode, labPlan } from './plan.js'
 import { run } from './run.js'
 import { readState } from './state.js'
 import { requireRoot } from './up.js'
@@ -42,8 +42,6 @@ export function labConfList(
   readyTimeout = '10s',
   onTimeout: 'fail' | 'succeed' = 'fail',
 ): ConfList {
-  const [base] = node.workloadCidr.split('/') as [string]
-  const prefix = base.split('.').slice(0, 3).join('.')
   return {
     cniVersion: '1.0.0',
     name: `latch-lab-${node.name}`,
@@ -54,7 +52,7 @@ export function labConfList(
         mtu: WORKLOAD_MTU,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: node.workloadCidr, rangeStart: `${prefix}.100`, rangeEnd: `${prefix}.250` }]],
+          ranges: [[cniRangeOf(node.index)]],
           routes: [{ dst: '0.0.0.0/0' }],
           dataDir: join(node.dir, 'cni', 'ipam'),
         },

@@ -58,7 +58,7 @@ export function renderDaemonConfig(
     trustDomain: plan.trustDomain,
     pki: { ...daemonPkiFiles(plan.pkiDir, node.name), revocationFile: LAB_REVOCATION_FILE },
     listen: { address: node.underlayIp, port: HANDSHAKE_PORT },
-    workloadCidrs: [node.workloadCidr],
+    workloadCidrs: node.workloadCidrs,
     wireguard: {
       interface: WG_INTERFACE,
       listenPort: WG_PORT,

@@ -1,12 +1,13 @@
 /**
  * The lab's identities, issued with the PKI (certs/): a CA for trust domain lab.latch, one node
- * certificate + name-constrained intermediate per node (IP = its underlay address, workload CIDR
- * 10.100.<i>.0/24), one SVID per workload. Only what is missing is issued; re-issuing a parent
- * re-issues what it signed, so a half-issued PKI is completed into a consistent one.
+ * certificate + name-constrained intermediate per node (IP = its underlay address, workload CIDRs
+ * 10.100.<i>.0/24 and 10.<128+i>.0.0/20), one SVID per workload. Only what is missing is issued; a node
+ * whose intermediate permits other CIDRs than the plan's (a PKI left by an older lab) is re-issued;
+ * re-issuing a parent re-issues what it signed, so a half-issued PKI is completed into a consistent one.
  */
-import { access } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { initCa, issueNode, issueWorkload } from '../../certs/index.js'
+import { initCa, issueNode, issueWorkload, parseCidr, readNameConstraints } from '../../certs/index.js'
 import type { LabPlan } from './plan.js'
 
 /** Lab SVIDs outlive a working day; latchd renews them from the intermediate before then anyway. */
@@ -16,6 +17,21 @@ async function exists(...files: string[]): Promise<boolean> {
   try {
     await Promise.all(files.map((f) => access(f)))
     return true
+  } catch {
+    return false
+  }
+}
+
+/** Whether the intermediate in `caCert` permits exactly `cidrs` (false when it cannot be read). */
+export async function constraintsMatch(caCert: string, cidrs: readonly string[]): Promise<boolean> {
+  try {
+    const { permittedCidrs } = readNameConstraints(await readFile(caCert, 'utf8'))
+    const norm = (list: readonly string[]) =>
+      list
+        .map((c) => parseCidr(c).text)
+        .sort()
+        .join(' ')
+    return norm(permittedCidrs) === norm(cidrs)
   } catch {
     return false
   }
@@ -36,15 +52,17 @@ export async function ensureIdentities(plan: LabPlan): Promise<string[]> {
     const nodeDir = join(dir, 'nodes', node.name)
     const files = ['node.crt', 'node.key', 'ca.crt', 'ca.key', 'node.json'].map((f) => join(nodeDir, f))
     let newNode = false
-    if (newCa || !(await exists(...files))) {
+    const stale =
+      (await exists(...files)) && !(await constraintsMatch(join(nodeDir, 'ca.crt'), node.workloadCidrs))
+    if (newCa || stale || !(await exists(...files))) {
       await issueNode({
         dir,
         node: node.name,
         ip: node.underlayIp,
-        workloadCidrs: [node.workloadCidr],
+        workloadCidrs: node.workloadCidrs,
         force: true,
       })
-      actions.push(`node identity ${node.name}`)
+      actions.push(`node identity ${node.name}${stale ? ' (its workload CIDRs changed)' : ''}`)
       newNode = true
     }
     for (const w of node.workloads) {

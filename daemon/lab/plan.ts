@@ -4,7 +4,8 @@
  *
  *   underlay   netns `latch-underlay`, bridge `latchbr0`
  *   node i     netns `latch-node<i>`, eth0 = 10.99.0.<10+i>/24 (veth to the bridge),
- *              WireGuard `latch0` UDP 51820, tunnel 10.101.0.<i>/32, handshake TCP 7443
+ *              WireGuard `latch0` UDP 51820, tunnel 10.101.0.<i>/32, handshake TCP 7443,
+ *              workload CIDRs 10.100.<i>.0/24 (static workloads) and 10.<128+i>.0.0/20 (CNI workloads)
  *   workload j netns `latch-node<i>-w<j>`, eth0 = 10.100.<i>.<10+j>/32, default route via the
  *              node side `lw<j>` (gateway 169.254.1.1), SPIFFE ID spiffe://lab.latch/ns/lab/sa/node<i>-w<j>
  */
@@ -26,6 +27,21 @@ export const DEFAULT_NODES = 3
 export const DEFAULT_WORKLOADS = 2
 export const MAX_NODES = 100
 export const MAX_WORKLOADS = 100
+
+/**
+ * The second workload CIDR of node i, for the workloads the CNI chain adds (`lab workload add`,
+ * scripts/bench-cni): 10.<128+i>.0.0/20, 4096 addresses, clear of the underlay (10.99.0.0/24), the
+ * static workloads (10.100.0.0/16) and the tunnel (10.101.0.0/24) for every i ≤ MAX_NODES.
+ */
+export function cniCidrOf(i: number): string {
+  return `10.${128 + i}.0.0/20`
+}
+/** What host-local hands out of node i's CNI CIDR: 10.<128+i>.0.10 – 10.<128+i>.15.250 (4081 addresses). */
+export function cniRangeOf(i: number): { subnet: string; rangeStart: string; rangeEnd: string } {
+  return { subnet: cniCidrOf(i), rangeStart: `10.${128 + i}.0.10`, rangeEnd: `10.${128 + i}.15.250` }
+}
+/** How many CNI workloads one lab node can hold (the size of cniRangeOf). */
+export const MAX_CNI_WORKLOADS = 15 * 256 + 250 - 10 + 1
 
 /** Every network namespace the lab may have created, whatever its size (used by `down`). */
 export const LAB_NETNS_PATTERN = /^latch-(underlay|node\d+(-w\d+|-(?!w\d*$)[a-z0-9][a-z0-9-]{0,19})?)$/
@@ -59,7 +75,12 @@ export interface LabNode {
   /** The veth end in the underlay netns, enslaved to the bridge. */
   bridgePort: string
   tunnelAddress: string
+  /** The static workloads' CIDR, 10.100.<i>.0/24. */
   workloadCidr: string
+  /** The CNI workloads' CIDR, 10.<128+i>.0.0/20 (cniCidrOf). */
+  cniCidr: string
+  /** Every CIDR the node speaks for: its intermediate's name constraints, latchd's workloadCidrs. */
+  workloadCidrs: string[]
   dir: string
   mountNsFile: string
   wireguardDir: string
@@ -126,6 +147,8 @@ export function labPlan(size: LabSize): LabPlan {
       bridgePort: `latch-${name}`,
       tunnelAddress: `10.101.0.${i}/32`,
       workloadCidr: `10.100.${i}.0/24`,
+      cniCidr: cniCidrOf(i),
+      workloadCidrs: [`10.100.${i}.0/24`, cniCidrOf(i)],
       dir,
       mountNsFile: join(dir, 'mnt'),
       wireguardDir: join(dir, 'wireguard'),

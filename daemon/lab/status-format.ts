@@ -50,7 +50,7 @@ export function formatLabStatus(s: LabStatus): string {
       ? `latchd pid ${n.latchd.pid}${n.latchd.socket ? '' : ' (no control socket)'}`
       : 'latchd NOT RUNNING'
     lines.push(
-      `${n.name}: ${n.underlayIp}, tunnel ${n.tunnelAddress}, workloads ${n.workloadCidr}, ${d}${n.present ? '' : ' (netns MISSING)'}`,
+      `${n.name}: ${n.underlayIp}, tunnel ${n.tunnelAddress}, workloads ${n.workloadCidr}, CNI workloads ${n.cniCidr}, ${d}${n.present ? '' : ' (netns MISSING)'}`,
     )
     for (const w of n.workloads) {
       lines.push(

@@ -18,7 +18,10 @@ export interface NodeStatus {
   present: boolean
   underlayIp: string
   tunnelAddress: string
+  /** The static workloads' CIDR. */
   workloadCidr: string
+  /** The CNI workloads' CIDR (`lab workload add`, host-local's range). */
+  cniCidr: string
   log: string
   latchd: { pid?: number; alive: boolean; socket: boolean }
   /** The daemon's `latchctl status --json`, or why it is not there. */
@@ -62,6 +65,7 @@ export async function labStatus(): Promise<LabStatus> {
         underlayIp: n.underlayIp,
         tunnelAddress: n.tunnelAddress,
         workloadCidr: n.workloadCidr,
+        cniCidr: n.cniCidr,
         log: n.logFile,
         latchd: { ...(d ? { pid: d.pid } : {}), alive: d !== undefined, socket },
         workloads: n.workloads.map((w) => ({

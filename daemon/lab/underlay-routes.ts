@@ -15,11 +15,15 @@ import { run } from './run.js'
 /** The node-side underlay link (README "Lab": node i's eth0 = 10.99.0.<10+i>/24). */
 export const UNDERLAY_LINK = 'eth0'
 
-/** `ip -batch` lines of `node`: a route to every other node's workload CIDR via its underlay IP. */
+/** `ip -batch` lines of `node`: a route to each workload CIDR of every other node via its underlay IP. */
 export function underlayRouteLines(plan: LabPlan, node: LabNode, on: boolean): string[] {
   return plan.nodes
     .filter((n) => n.name !== node.name)
-    .map((n) => `route ${on ? 'replace' : 'del'} ${n.workloadCidr} via ${n.underlayIp} dev ${UNDERLAY_LINK}`)
+    .flatMap((n) =>
+      n.workloadCidrs.map(
+        (c) => `route ${on ? 'replace' : 'del'} ${c} via ${n.underlayIp} dev ${UNDERLAY_LINK}`,
+      ),
+    )
 }
 
 /**

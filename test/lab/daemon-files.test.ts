@@ -15,7 +15,7 @@ test("each node's latchd.yaml passes latchd's own config schema with the documen
     t.is(config.node, node.name)
     t.is(config.listen.address, node.underlayIp)
     t.is(config.listen.port, 7443)
-    t.deepEqual(config.workloadCidrs, [node.workloadCidr])
+    t.deepEqual(config.workloadCidrs, [node.workloadCidr, node.cniCidr])
     t.like(config.wireguard, { interface: 'latch0', listenPort: 51820, address: node.tunnelAddress })
     t.is(config.controlSocket, node.controlSocket)
     t.is(config.rekeyInterval, 5000)

@@ -1,13 +1,17 @@
 import { join } from 'node:path'
 import test from 'ava'
 import { workloadPaths } from '../../certs/index.js'
+import { cidrInCidr, parseCidr } from '../../certs/net.js'
 import { isLatchError } from '../../daemon/base/errors.js'
 import { parseSpiffeId } from '../../daemon/base/spiffe-id.js'
 import {
+  cniRangeOf,
   LAB_NETNS_PATTERN,
   LAB_PKI_DIR,
   labPlan,
   labSize,
+  MAX_CNI_WORKLOADS,
+  MAX_NODES,
   planNetns,
   resolveTarget,
 } from '../../daemon/lab/plan.js'
@@ -22,6 +26,7 @@ test('the default lab is 3 nodes with 2 workloads each, addressed as documented'
     underlayIp: '10.99.0.12',
     tunnelAddress: '10.101.0.2/32',
     workloadCidr: '10.100.2.0/24',
+    cniCidr: '10.130.0.0/20',
     configFile: '/run/latch-lab/node2/latchd.yaml',
     controlSocket: '/run/latch-lab/node2/latchd.sock',
     mountNsFile: '/run/latch-lab/node2/mnt',
@@ -34,6 +39,20 @@ test('the default lab is 3 nodes with 2 workloads each, addressed as documented'
     hostInterface: 'lw2',
     spiffeId: 'spiffe://lab.latch/ns/lab/sa/node2-w2',
   })
+  t.deepEqual(n2.workloadCidrs, ['10.100.2.0/24', '10.130.0.0/20'])
+})
+
+test('the CNI CIDRs of up to MAX_NODES nodes overlap nothing: each other, the static ones, underlay, tunnel', (t) => {
+  const plan = labPlan({ nodes: MAX_NODES, workloads: 1 })
+  const cidrs = ['10.99.0.0/24', '10.101.0.0/24', ...plan.nodes.flatMap((n) => n.workloadCidrs)].map(
+    parseCidr,
+  )
+  for (const [i, a] of cidrs.entries()) {
+    for (const b of cidrs.slice(i + 1)) t.false(cidrInCidr(a, b) || cidrInCidr(b, a), `${a.text} ${b.text}`)
+  }
+  const range = cniRangeOf(MAX_NODES)
+  t.deepEqual(range, { subnet: '10.228.0.0/20', rangeStart: '10.228.0.10', rangeEnd: '10.228.15.250' })
+  t.true(MAX_CNI_WORKLOADS >= 1000)
 })
 
 test("a workload's SVID dir is where the PKI writes it", (t) => {

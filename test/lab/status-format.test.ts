@@ -41,6 +41,7 @@ test('the lab status names missing pieces and a daemon that is not running', (t)
         underlayIp: '10.99.0.11',
         tunnelAddress: '10.101.0.1/32',
         workloadCidr: '10.100.1.0/24',
+        cniCidr: '10.129.0.0/20',
         log: '/run/latch-lab/node1/latchd.log',
         latchd: { alive: false, socket: false },
         workloads: [
@@ -60,7 +61,7 @@ test('the lab status names missing pieces and a daemon that is not running', (t)
   const text = formatLabStatus(s)
   t.regex(
     text,
-    /node1: 10\.99\.0\.11, tunnel 10\.101\.0\.1\/32, workloads 10\.100\.1\.0\/24, latchd NOT RUNNING/,
+    /node1: 10\.99\.0\.11, tunnel 10\.101\.0\.1\/32, workloads 10\.100\.1\.0\/24, CNI workloads 10\.129\.0\.0\/20, latchd NOT RUNNING/,
   )
   t.regex(
     text,
