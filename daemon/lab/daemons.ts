@@ -2,7 +2,8 @@
  * One latchd per lab node: the compiled dist/daemon/latchd.js of THIS repository (never whatever
  * `latchd` is on PATH), started detached inside the node's netns and mount namespace with its
  * output appended to the node's latchd.log. Ready = its control socket exists; a daemon that exits
- * first is reported with the tail of its log.
+ * first is reported with the tail of its log. Extra Node.js arguments (`lab up`'s `latchdNodeArgs`,
+ * e.g. `--cpu-prof`) go between the node binary and latchd.js.
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -53,8 +54,21 @@ export function findDaemon(node: LabNode, procs: LabProcess[]): LabProcess | und
   )
 }
 
-/** Starts latchd for `node`, detached; returns its PID (nsenter execs it, so the PID is latchd's). */
-export async function startDaemon(node: LabNode, entry: string): Promise<number> {
+/** The Node.js arguments a running latchd was started with (between the node binary and latchd.js). */
+export function daemonNodeArgs(p: LabProcess): string[] {
+  const i = p.cmdline.findIndex((a) => a.endsWith('latchd.js'))
+  return i < 1 ? [] : p.cmdline.slice(1, i)
+}
+
+/**
+ * Starts latchd for `node`, detached, with `nodeArgs` for Node.js itself (e.g. `--cpu-prof`);
+ * returns its PID (nsenter execs it, so the PID is latchd's).
+ */
+export async function startDaemon(
+  node: LabNode,
+  entry: string,
+  nodeArgs: readonly string[] = [],
+): Promise<number> {
   // a socket left by a killed daemon would look like readiness
   await rm(node.controlSocket, { force: true })
   const log = await open(node.logFile, 'a', 0o600)
@@ -64,7 +78,7 @@ export async function startDaemon(node: LabNode, entry: string): Promise<number>
     )
     const child = spawn(
       'nsenter',
-      nsenterArgs(node.netns, node, [process.execPath, entry, '--config', node.configFile]),
+      nsenterArgs(node.netns, node, [process.execPath, ...nodeArgs, entry, '--config', node.configFile]),
       { detached: true, stdio: ['ignore', log.fd, log.fd], cwd: '/' },
     )
     const pid = await new Promise<number>((resolve, reject) => {

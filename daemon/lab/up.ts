@@ -15,7 +15,7 @@ import {
   renderPeers,
   writeIfChanged,
 } from './daemon-files.js'
-import { distEntry, findDaemon, startDaemon, waitReady } from './daemons.js'
+import { daemonNodeArgs, distEntry, findDaemon, startDaemon, waitReady } from './daemons.js'
 import { ensureLabEtcd } from './etcd.js'
 import { ensureIdentities } from './identities.js'
 import { withLabLock } from './lock.js'
@@ -72,6 +72,12 @@ export interface UpOptions {
   userspaceOffloads?: boolean
   /** latchd wireguard.backend. Default auto (kernel WireGuard when the kernel has it). Not remembered. */
   wireguardBackend?: 'auto' | 'kernel' | 'userspace'
+  /**
+   * Extra Node.js arguments for the latchd of the named nodes, e.g. `{ node2: ['--cpu-prof',
+   * '--cpu-prof-dir=/tmp/prof'] }` (scripts/bench-cni --cpu-prof). A running daemon started with other
+   * arguments is restarted. Not remembered: an `up` without them restarts such a daemon without them.
+   */
+  latchdNodeArgs?: Readonly<Record<string, readonly string[]>>
   // svidTtl and pairAuthTtl are not remembered (like enforce): an `up` without them writes latchd's
   // defaults back and restarts the daemons whose config that changes
 }
@@ -210,7 +216,9 @@ async function up(opts: UpOptions): Promise<UpReport> {
     if (await ensureWireguardKey(node)) actions.push(`${node.wgKeyFile}`)
   }
 
-  const started = recorded.daemons ? await ensureDaemons(plan, configChanged, recorded.pids) : { reports: [] }
+  const started = recorded.daemons
+    ? await ensureDaemons(plan, configChanged, recorded.pids, opts.latchdNodeArgs ?? {})
+    : { reports: [] }
   for (const r of started.reports) {
     recorded.pids[r.node] = r.pid
     if (r.state !== 'running') actions.push(`latchd ${r.node} ${r.state} (pid ${r.pid})`)
@@ -229,17 +237,21 @@ async function ensureDaemons(
   plan: LabPlan,
   configChanged: Set<string>,
   pids: Record<string, number>,
+  nodeArgs: Readonly<Record<string, readonly string[]>>,
 ): Promise<{ reports: DaemonReport[]; failure?: unknown }> {
   const entry = distEntry('latchd')
   const procs = await processesIn(plan.nodes.map((n) => netnsPath(n.netns)))
   const reports = await Promise.all(
     plan.nodes.map(async (node): Promise<DaemonReport> => {
       const running = findDaemon(node, procs)
-      if (running && !configChanged.has(node.name))
+      const args = nodeArgs[node.name] ?? []
+      const sameArgs = running !== undefined && daemonNodeArgs(running).join('\0') === args.join('\0')
+      if (running && sameArgs && !configChanged.has(node.name))
         return { node: node.name, pid: running.pid, state: 'running' }
       const before = running !== undefined || pids[node.name] !== undefined
       if (running) await killAndWait([running.pid])
-      return { node: node.name, pid: await startDaemon(node, entry), state: before ? 'restarted' : 'started' }
+      const pid = await startDaemon(node, entry, args)
+      return { node: node.name, pid, state: before ? 'restarted' : 'started' }
     }),
   )
   const results = await Promise.allSettled(

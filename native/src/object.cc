@@ -4,6 +4,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -13,6 +16,29 @@
 namespace latch {
 
 namespace {
+
+// The verifier gives up with EAGAIN when a signal is pending for the loading thread, and libbpf
+// retries that only a few times. A sampling profiler (node --cpu-prof: V8 sends SIGPROF to the JS
+// thread every interval) interrupts a long verification every time, so SIGPROF is blocked on this
+// thread for the load; a sample that fell due meanwhile is delivered when the mask is restored.
+class BlockSigprof {
+ public:
+  BlockSigprof() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPROF);
+    blocked_ = pthread_sigmask(SIG_BLOCK, &set, &old_) == 0;
+  }
+  ~BlockSigprof() {
+    if (blocked_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  BlockSigprof(const BlockSigprof&) = delete;
+  BlockSigprof& operator=(const BlockSigprof&) = delete;
+
+ private:
+  sigset_t old_;
+  bool blocked_ = false;
+};
 
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
@@ -43,7 +69,10 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       ThrowBpf(env, -err == ENOENT ? "LATCH_ERR_BPF_OBJECT_MISSING" : "LATCH_ERR_BPF_OBJECT_INVALID",
                "bpf_object__open_file(" + path + ")", err);
     }
-    err = bpf_object__load(obj);
+    {
+      BlockSigprof quiet;
+      err = bpf_object__load(obj);
+    }
     if (err) {
       std::string log = LogCapture::Take();
       bpf_object__close(obj);

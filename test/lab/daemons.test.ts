@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { isLatchError } from '../../daemon/base/errors.js'
-import { findDaemon, nsenterArgs, waitReady } from '../../daemon/lab/daemons.js'
+import { daemonNodeArgs, findDaemon, nsenterArgs, waitReady } from '../../daemon/lab/daemons.js'
 import { labPlan } from '../../daemon/lab/plan.js'
 
 const node1 = labPlan({ nodes: 1, workloads: 1 }).nodes[0]!
@@ -97,4 +97,16 @@ test("a node's latchd is recognised by its --config, and commands enter both nam
     'wg',
     'show',
   ])
+})
+
+test('the Node.js arguments of a running latchd are the words between the node binary and latchd.js', (t) => {
+  const p = (cmdline: string[]) => ({ pid: 1, namespace: '/run/netns/latch-node2', cmdline })
+  const config = ['--config', '/run/latch-lab/node2/latchd.yaml']
+  t.deepEqual(daemonNodeArgs(p(['/usr/bin/node', '/r/dist/daemon/latchd.js', ...config])), [])
+  t.deepEqual(
+    daemonNodeArgs(
+      p(['/usr/bin/node', '--cpu-prof', '--cpu-prof-dir=/tmp/p', '/r/dist/daemon/latchd.js', ...config]),
+    ),
+    ['--cpu-prof', '--cpu-prof-dir=/tmp/p'],
+  )
 })
