@@ -1,19 +1,24 @@
 /**
- * `scripts/bench-cni [--workloads 100] [--concurrency 100] [--json PATH]` (issue 13): workloads that
- * come and go, measured on the real lab (2 nodes × 1 workload, --enforce). The policy allows each
- * new workload node2-bNNN → node1-w1; then N CNI ADDs through the real chain (Debian's ptp +
- * host-local, then latch-cni, invoked as a runtime does: `lab workload add`'s code path) start at
- * once, at most --concurrency in flight. An ADD returns when latch-cni saw the workload's allowed
+ * `scripts/bench-cni [--workloads 100] [--concurrency 100] [--cpu-prof DIR] [--json PATH]` (issue 13):
+ * workloads that come and go, measured on the real lab (2 nodes × 1 workload, --enforce). The policy
+ * allows each new workload node2-bNNNN → node1-w1; then N CNI ADDs through the real chain (Debian's
+ * ptp + host-local, then latch-cni, invoked as a runtime does: `lab workload add`'s code path) run
+ * with at most --concurrency in flight (N ≤ concurrency: one burst; N > concurrency: a stream, each
+ * finished ADD making room for the next). An ADD returns when latch-cni saw the workload's allowed
  * pair authenticated on both nodes, so "ADD → ready" is its duration. Reported: ADD → ready p50 /
- * p99 / max and the burst's wall time; pair authentications per CPU-second (the new pairs over the
- * utime+stime of both latchd processes during the burst: registration, SVID issue, datapath
- * attach and the pair handshakes on both ends); node2's latchd RSS before, with the N registered
- * (and VmHWM), and after DEL of all; DEL p50/p99. The lab's workload CIDR is a /24 (host-local
- * hands out .100–.250), so one lab node holds at most 151 CNI workloads; the RSS growth is per
- * registration between 0 and N (heap high-water included: the RSS after the DELs tells). Root; takes the lab down first and at the end. Prints a table and
- * writes JSON (default bench-results/cni.json).
+ * p99 / max and the wall time of all N; pair authentications per CPU-second (the new pairs over the
+ * utime+stime of both latchd processes during the ADDs: registration, SVID issue, datapath attach
+ * and the pair handshakes on both ends); node2's latchd RSS before, with the N registered (and
+ * VmHWM), and after DEL of all; DEL p50/p99. CNI workloads get addresses of node2's CNI CIDR
+ * 10.130.0.0/20 (host-local hands out 4081, plan.ts `cniRangeOf`), so N goes up to that. The RSS
+ * growth is per registration between 0 and N (heap high-water included: the RSS after the DELs tells).
+ * --cpu-prof DIR runs node2's latchd under `node --cpu-prof` (lab up's `latchdNodeArgs`); at the end
+ * its profile is written to DIR and summarised for the window of the ADDs (scripts/cpuprofile-top.ts):
+ * top functions by self time, top files, top functions including callees.
+ * Root; takes the lab down first and at the end. Prints a table and writes JSON (default
+ * bench-results/cni.json).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parse, stringify } from 'yaml'
@@ -22,25 +27,30 @@ import { fetchStatus } from '../daemon/control/client.js'
 import { table } from '../daemon/control/text-table.js'
 import { labCniAdd, labCniRemove } from '../daemon/lab/cni-workloads.js'
 import { labDown, labUp } from '../daemon/lab/index.js'
+import { MAX_CNI_WORKLOADS } from '../daemon/lab/plan.js'
 import { LAB_POLICY_FILE } from '../daemon/lab/policy.js'
+import { killAndWait } from '../daemon/lab/procs.js'
 import { machine } from './benchmark/machine.js'
 import { REPO } from './benchmark/paths.js'
 import { cpuSecondsOf, statusKb } from './benchmark/procfs.js'
+import { type CpuProfile, formatSummary, summarise } from './cpuprofile-top.js'
 
 const { values } = parseArgs({
   options: {
     workloads: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '100' },
+    'cpu-prof': { type: 'string' },
     json: { type: 'string', default: join(REPO, 'bench-results', 'cni.json') },
   },
 })
 const N = Number(values.workloads)
 const CONCURRENCY = Number(values.concurrency)
-if (!Number.isInteger(N) || N < 1 || N > 151)
-  throw new Error('--workloads: 1 … 151 (host-local hands out .100–.250)')
+if (!Number.isInteger(N) || N < 1 || N > MAX_CNI_WORKLOADS)
+  throw new Error(`--workloads: 1 … ${MAX_CNI_WORKLOADS} (what host-local hands out of node2's CNI CIDR)`)
+const PROF_DIR = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof'])
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) throw new Error('--concurrency: a positive integer')
 
-const name = (i: number) => `b${String(i).padStart(3, '0')}`
+const name = (i: number) => `b${String(i).padStart(4, '0')}`
 
 async function memory(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
   const mib = async (field: 'VmRSS' | 'VmHWM') =>
@@ -55,7 +65,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function main(): Promise<void> {
   await labDown()
   try {
-    const up = await labUp({ nodes: 2, workloads: 1, enforce: true })
+    if (PROF_DIR) await mkdir(PROF_DIR, { recursive: true })
+    const up = await labUp({
+      nodes: 2,
+      workloads: 1,
+      enforce: true,
+      ...(PROF_DIR && { latchdNodeArgs: { node2: ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] } }),
+    })
     const [n1, n2] = up.plan.nodes
     const [pid1, pid2] = up.daemons.map((d) => d.pid)
     if (!n1 || !n2 || pid1 === undefined || pid2 === undefined) throw new Error('the lab has no two nodes')
@@ -88,6 +104,7 @@ async function main(): Promise<void> {
     const addMs: number[] = []
     const failures: string[] = []
     const t0 = performance.now()
+    const profFrom = Number(process.hrtime.bigint() / 1000n)
     await inParallel(
       Array.from({ length: N }, (_, i) => i),
       CONCURRENCY,
@@ -102,6 +119,7 @@ async function main(): Promise<void> {
       },
     )
     const wallMs = performance.now() - t0
+    const profTo = Number(process.hrtime.bigint() / 1000n)
     const cpu = (await cpuSecondsOf([pid1, pid2])) - cpu0
     await sleep(2000)
     const rssN = await memory(pid2)
@@ -118,6 +136,7 @@ async function main(): Promise<void> {
     )
     await sleep(2000)
     const rssAfter = await memory(pid2)
+    const profile = PROF_DIR ? await stopAndSummarise(pid2, PROF_DIR, profFrom, profTo) : undefined
 
     const add = [...addMs].sort((a, b) => a - b)
     const del = [...delMs].sort((a, b) => a - b)
@@ -145,6 +164,7 @@ async function main(): Promise<void> {
         afterDel: rssAfter.rssMiB,
       },
       rssPerRegistrationKiB: +(((rssN.rssMiB - rss0.rssMiB) * 1024) / N).toFixed(0),
+      ...(profile && { cpuProfile: profile }),
       note:
         'ADD → ready: labCniAdd (netns + ptp + host-local + latch-cni, which returns once the pair is authenticated on both nodes); ' +
         'pair auths per CPU-s: ready workloads (one allowed pair each) over utime+stime of both latchd during the burst, registration and SVID issue included',
@@ -153,7 +173,7 @@ async function main(): Promise<void> {
       table([
         ['figure', 'value'],
         [
-          `${N} CNI ADDs (≤${CONCURRENCY} at once): ready`,
+          `${N} CNI ADDs (≤${CONCURRENCY} in flight): ready`,
           `${ready}/${N}${failures.length ? ` (${failures.length} failed)` : ''}`,
         ],
         [
@@ -174,6 +194,7 @@ async function main(): Promise<void> {
       ]),
     )
     for (const f of failures.slice(0, 5)) console.log(`failed: ${f}`)
+    if (profile) console.log(`\nnode2 latchd during the ADDs (${profile.file}):\n${formatSummary(profile)}`)
     const out = resolve(values.json ?? '')
     await mkdir(dirname(out), { recursive: true })
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`)
@@ -182,6 +203,22 @@ async function main(): Promise<void> {
   } finally {
     await labDown()
   }
+}
+
+/**
+ * Stops node2's latchd (SIGTERM: it exits and Node writes the profile), then summarises the newest
+ * profile in `dir` for the window of the ADDs.
+ */
+async function stopAndSummarise(pid: number, dir: string, from: number, to: number) {
+  const before = Date.now()
+  await killAndWait([pid], 60_000)
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'))
+  const stats = await Promise.all(files.map(async (f) => ({ f, m: (await stat(join(dir, f))).mtimeMs })))
+  const newest = stats.filter((s) => s.m >= before - 1000).sort((a, b) => b.m - a.m)[0]
+  if (!newest) throw new Error(`node2's latchd wrote no .cpuprofile into ${dir}`)
+  const file = join(dir, newest.f)
+  const p = JSON.parse(await readFile(file, 'utf8')) as CpuProfile
+  return { file, window: { from, to }, ...summarise(p, { from, to, top: 15 }) }
 }
 
 await main()
