@@ -43,4 +43,9 @@ export interface DatapathMaps {
   readonly ipcache: IpcachePort
   readonly auth: AuthPort
   readonly policy: PolicyPort
+  /**
+   * Runs `fn`'s writes as one change for the verdicts tracked flows keep: on the real maps one
+   * config.verdict_gen bump when `fn` returns or throws, not one per write (Datapath.batchWrites).
+   */
+  batchWrites<T>(fn: () => T): T
 }

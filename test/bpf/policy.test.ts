@@ -17,6 +17,8 @@ import { mapPinPath } from '../../daemon/datapath/loader.js'
 import { PolicyMap } from '../../daemon/datapath/maps/policy.js'
 import { native } from '../../daemon/datapath/native.js'
 import { type FrameSpec, frame, type L4, quote } from '../../daemon/datapath/packet.js'
+import { applyDatapathPlan } from '../../daemon/engine/datapath-apply.js'
+import type { DatapathPlan } from '../../daemon/engine/datapath-plan.js'
 import { destroyTestDatapath, loadTestDatapath, moved, packetCounts } from './fixture.js'
 
 const OK = 0
@@ -574,5 +576,55 @@ test.serial(
         'drop_auth_expired',
       ),
     )
+  },
+)
+
+test.serial(
+  'an applied plan bumps the verdict generation once however many maps it writes, also when it throws midway',
+  (t) => {
+    reset()
+    const gen = () => dp.config.verdictGen()
+    const g0 = gen()
+    dp.auth.set([{ srcId: A.id, dstId: B.id, expiresAt: hour() }])
+    dp.policy.set([RULES[0]!])
+    t.is(gen(), g0 + 2n, 'a write outside an apply bumps at once, one bump per write')
+
+    // every map deleted from and written to: 8 batch calls, none of them changing A → B
+    const plan: DatapathPlan = {
+      policy: { delete: [{ srcId: D.id, dstId: C.id }], write: [RULES[0]!] },
+      auth: {
+        delete: [{ srcId: D.id, dstId: C.id }],
+        write: [{ srcId: A.id, dstId: B.id, expiresAt: hour() }],
+      },
+      ipcache: {
+        delete: ['10.100.9.0/24'],
+        write: [{ prefix: '10.100.8.0/24', identity: D.id, scope: 'remote', ifindex: WG }],
+      },
+      endpoints: { delete: [78], write: [{ ifindex: 77, identity: C.id, addrs: [C.ip] }] },
+    }
+    const g1 = gen()
+    applyDatapathPlan(dp, plan)
+    t.is(gen(), g1 + 1n, 'one bump for the 8 writes of one apply')
+    dp.batchWrites(() => dp.batchWrites(() => dp.ipcache.delete(['10.100.8.0/24'])))
+    t.is(gen(), g1 + 2n, 'nested scopes: one bump, by the outermost')
+    dp.endpoints.delete(77)
+
+    // a tracked flow; then an apply that removes its rule and throws at a later write
+    send(t, out('SYN A → B:5432', aToB(tcp(44000, 5432)), OK, 'allowed'))
+    send(t, out('ACK A → B:5432', aToB(tcp(44000, 5432, ACK)), OK, 'pass_established'))
+    const g2 = gen()
+    const failing: DatapathPlan = {
+      policy: { delete: [{ srcId: A.id, dstId: B.id }], write: [] },
+      auth: { delete: [], write: [{ srcId: A.id, dstId: B.id, expiresAt: new Date(Number.NaN) }] },
+      ipcache: { delete: [], write: [] },
+      endpoints: { delete: [], write: [] },
+    }
+    t.throws(
+      () => applyDatapathPlan(dp, failing),
+      { code: 'LATCH_ERR_BPF_BAD_ARGUMENT' } as never,
+      'the auth write fails after the policy delete went in',
+    )
+    t.is(gen(), g2 + 1n, 'the failed apply still bumped, once')
+    send(t, out('ACK re-checked: its rule is gone', aToB(tcp(44000, 5432, ACK)), SHOT, 'drop_no_rule'))
   },
 )

@@ -30,5 +30,8 @@ export function checkGeometry(map: NativeBpfMap, name: string, keySize: number, 
   }
 }
 
-/** Called by a map view after each write it made (the Datapath bumps config.verdict_gen). */
+/**
+ * Called by a map view after each write it made (the Datapath bumps config.verdict_gen, or notes
+ * the write and bumps once at the end of its batchWrites scope).
+ */
 export type OnMapWrite = () => void

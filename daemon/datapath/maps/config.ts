@@ -81,7 +81,8 @@ export class ConfigMap {
   /**
    * Makes every tracked flow's kept verdict stale (latch_abi.h, config.verdict_gen): its next
    * packet re-checks the rule and auth. Called after each write of the endpoints, ipcache, policy
-   * and auth maps. Never 0 (0 keeps no verdict).
+   * and auth maps, or once after all writes of a Datapath.batchWrites scope. Never 0 (0 keeps no
+   * verdict).
    */
   bumpVerdictGen(): bigint {
     const c = this.#read()

@@ -23,6 +23,13 @@ export class FakeMaps implements DatapathMaps {
   readonly policyMap = new Map<string, PolicyEntry>()
   /** whole-map reads of the policy map (the reconcile reads it only when its desired content changed) */
   policyReads = 0
+  /** batchWrites scopes run (on the real maps: one verdict_gen bump each) */
+  writeScopes = 0
+
+  batchWrites<T>(fn: () => T): T {
+    this.writeScopes++
+    return fn()
+  }
 
   readonly endpoints = {
     list: (): Endpoint[] =>
