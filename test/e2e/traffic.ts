@@ -25,8 +25,10 @@ print(n, h.hexdigest(), flush=True)
 `
 
 const SENDER = `
-import socket, hashlib, sys, time
+import socket, hashlib, signal, sys, time
 host, port, secs, marker = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+stop = []
+signal.signal(signal.SIGUSR1, lambda *_: stop.append(1))
 deadline = time.time() + 10
 while True:
     try:
@@ -35,7 +37,7 @@ while True:
         if time.time() > deadline: raise
         time.sleep(0.1)
 h = hashlib.sha256(); n = 0; i = 0; end = time.time() + secs
-while time.time() < end:
+while time.time() < end and not stop:
     chunk = ('%s-%08d|' % (marker, i)).encode() * 400
     c.sendall(chunk); h.update(chunk); n += len(chunk); i += 1
     time.sleep(0.005)
@@ -56,14 +58,21 @@ function parseLine(out: string, who: string): { bytes: number; sha256: string } 
   return { bytes: Number(m[1]), sha256: m[2]! }
 }
 
-/** A TCP stream of `seconds` from workload `from` to workload `to` (port 5001). */
+/** A running stream: call it to wait for both ends' counts. */
+export interface Stream {
+  (): Promise<StreamResult>
+  /** Ends the stream before its length (SIGUSR1: the sender finishes its chunk and closes). */
+  stop(): void
+}
+
+/** A TCP stream of at most `seconds` from workload `from` to workload `to` (port 5001). */
 export async function startStream(
   lab: LabHandle,
   from: string,
   to: string,
   seconds: number,
   port = 5001,
-): Promise<() => Promise<StreamResult>> {
+): Promise<Stream> {
   const { child: receiver } = await lab.spawn(to, ['python3', '-c', RECEIVER, String(port)])
   const { child: sender } = await lab.spawn(from, [
     'python3',
@@ -74,13 +83,15 @@ export async function startStream(
     String(seconds),
     MARKER,
   ])
-  return async () => {
+  const result = async () => {
     const [s, r] = await Promise.all([sender, receiver])
     return {
       sent: parseLine(String(s.stdout), `sender in ${from} (${String(s.stderr)})`),
       received: parseLine(String(r.stdout), `receiver in ${to} (${String(r.stderr)})`),
     }
   }
+  // nsenter execs the command: the child is the sender itself
+  return Object.assign(result, { stop: () => void sender.kill('SIGUSR1') })
 }
 
 const UDP_RECEIVER = `

@@ -267,7 +267,17 @@ serial(
 serial('key rotation under a TCP stream: at least 3 rotations and not a byte lost', async (t) => {
   const before = (await peer('node1', 'node2')).rotations
   const keyBefore = (await keysTo('node1')).get('node2')
+  // 12 s at most (4 rotation periods); it ends soon after the third rotation
   const stream = await startStream(lab(), 'node1-w1', 'node2-w1', seconds(12))
+  await until(
+    'three rotations during the stream',
+    async () => (await peer('node1', 'node2')).rotations - before >= 3,
+    15_000,
+    scaled(500),
+  ).catch(() => undefined)
+  // the last switch lands under the stream too (IPsec moves its outbound SA 2 s, scaled, later)
+  await new Promise((r) => setTimeout(r, scaled(TRANSPORT === 'ipsec' ? 2500 : 500)))
+  stream.stop()
   const r = await stream()
   const after = await peer('node1', 'node2')
   t.true(after.rotations - before >= 3, `${after.rotations - before} rotations during the stream`)
@@ -300,6 +310,9 @@ serial(
       report.daemons.filter((d) => d.state !== 'running').map((d) => d.node),
       ['node1'],
     )
+    // the new daemon runs and adopted the tunnel: a little more of the stream, then its end
+    await new Promise((r) => setTimeout(r, scaled(2000)))
+    stream.stop()
     const r = await stream()
     t.deepEqual(r.received, r.sent, 'the stream lost bytes across the daemon restart')
     t.is(await ifindex(), indexBefore, `${TUNNEL_IF} was re-created instead of adopted`)
