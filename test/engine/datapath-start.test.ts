@@ -47,8 +47,9 @@ test('datapath.conntrack is written to the config map when latchd starts its dat
     identitiesFile: join(dir, 'ids.json'),
     conntrack: { udp: '5m', tcpClosed: '2s', tcpEstablished: '1d' },
   })
-  const node = startNodeDatapath(c, pino({ level: 'silent' }))
+  let node: ReturnType<typeof startNodeDatapath> | undefined
   try {
+    node = startNodeDatapath(c, pino({ level: 'silent' }))
     const dp = Datapath.openPinned({ pinDir })
     const got = dp.config.get()
     dp.close()

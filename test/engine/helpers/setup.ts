@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -8,10 +8,17 @@ import { FakeNetlink, FakeWg } from '../../transport/helpers/fake-wg.js'
 
 export const silent = pino({ level: 'silent' })
 
+/** the key directories fakeHost made, removed when the test process exits */
+const dirs: string[] = []
+process.once('exit', () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
 export function fakeHost(): { wg: FakeWg; nl: FakeNetlink; options: WireguardOptions } {
   const nl = new FakeNetlink()
   const wg = new FakeWg('latch0', nl)
   const dir = mkdtempSync(join(tmpdir(), 'latch-test-engine-'))
+  dirs.push(dir)
   return {
     wg,
     nl,
