@@ -84,9 +84,29 @@ export function authKey(src: string | number, dst: string | number): string {
   return `${src} ${dst}`
 }
 
-export function canonicalPrefix(prefix: string): string {
-  return formatPrefix(parsePrefix(prefix))
+/**
+ * A string → canonical string function remembered for up to `limit` inputs (then it starts over):
+ * every reconcile canonicalises the same few thousand addresses again, and formatting one costs
+ * microseconds (ipaddr.js).
+ */
+function remembered(f: (s: string) => string, limit = 65_536): (s: string) => string {
+  const seen = new Map<string, string>()
+  return (s) => {
+    let out = seen.get(s)
+    if (out === undefined) {
+      out = f(s)
+      if (seen.size >= limit) seen.clear()
+      seen.set(s, out)
+    }
+    return out
+  }
 }
+
+/** `10.1.2.3` → `10.1.2.3/32`, `fd00::1/128` as the maps spell it (throws on a bad prefix). */
+export const canonicalPrefix = remembered((prefix) => formatPrefix(parsePrefix(prefix)))
+
+/** An address as the endpoints map spells it. */
+const canonicalIp = remembered((ip) => bytesToIp(ipToBytes(ip)))
 
 /**
  * Remote IPs and auth entries of a set of proven pairs: a remote identity's IPs are the union of what
@@ -155,10 +175,11 @@ export function desiredMaps(
       desired.endpoints.set(l.ifindex, {
         ifindex: l.ifindex,
         identity,
-        addrs: l.ips.map((ip) => bytesToIp(ipToBytes(ip))),
+        addrs: l.ips.map(canonicalIp),
       })
     for (const e of workloadIpcache(l.ips, identity, l.ifindex)) {
-      desired.ipcache.set(canonicalPrefix(e.prefix), { ...e, prefix: canonicalPrefix(e.prefix) })
+      const prefix = canonicalPrefix(e.prefix)
+      desired.ipcache.set(prefix, { ...e, prefix })
     }
   }
   for (const [spiffeId, ips] of f.remote) {

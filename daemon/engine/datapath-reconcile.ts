@@ -1,8 +1,8 @@
 /**
  * The datapath as a reconcile target. Writers hand facts (SPIFFE IDs) to the reconciler; every
- * change schedules one reconcile per event-loop turn that reads the pinned maps, computes the desired
- * maps (datapath-desired.ts, pure), diffs them (datapath-plan.ts, pure) and applies the difference with
- * one batch per map (datapath-apply.ts). The same facts twice write nothing.
+ * change schedules one reconcile per event-loop turn that takes what the maps hold, computes the
+ * desired maps (datapath-desired.ts, pure), diffs them (datapath-plan.ts, pure) and applies the
+ * difference with one batch per map (datapath-apply.ts). The same facts twice write nothing.
  *
  * Writers (each replaces only its own facts):
  * - pair authentication: `setProvenPairs` — the whole set of authenticated pairs; remote ipcache
@@ -17,6 +17,12 @@
  *   nor revisits 100k rules. Policy hand-overs run one after another; while one is prepared no
  *   policy entry is written (the diff it computes holds against the map it read).
  *
+ * Read-back: latchd is the only writer of the endpoints, ipcache and auth maps (the programs only
+ * read them; tools open them read-only), so a reconcile diffs against what it holds (`#held`: read
+ * at `adopt`, then kept up to date by every applied plan) instead of reading and decoding the
+ * three maps again. The GC tick (`collect`) and the reconcile after a failed apply read them from
+ * the kernel, so a map changed behind latchd's back is brought back within one GC interval.
+ *
  * Restart: `adopt` records what a previous latchd left in the maps under ids the allocation knows.
  * Those remote identities are kept (re-pointed at the current WireGuard ifindex) until a writer
  * claims them or `graceMs` passes (then `collect` forgets the unclaimed ones and every auth entry
@@ -24,7 +30,7 @@
  * identity. Entries under ids nobody can name are deleted by the first reconcile (fail closed).
  */
 import type { Logger } from 'pino'
-import type { AuthEntry, PolicyEntry, PolicyPair } from '../datapath/index.js'
+import type { AuthEntry, Endpoint, IpcacheEntry, PolicyEntry, PolicyPair } from '../datapath/index.js'
 import type { CompiledPolicy } from '../policy/compiled.js'
 import { applyDatapathPlan } from './datapath-apply.js'
 import {
@@ -40,6 +46,7 @@ import {
 import type { DatapathMaps } from './datapath-maps.js'
 import {
   type ActualMaps,
+  type DatapathPlan,
   describeDatapathPlan,
   type MapChanges,
   planDatapath,
@@ -82,6 +89,8 @@ export class DatapathReconciler {
   /** authKey(srcId, dstId) of auth entries found at start that no writer holds */
   readonly #adoptedAuth = new Set<string>()
   #scheduled: Promise<DatapathReconcileResult> | undefined
+  /** what the endpoints, ipcache and auth maps hold; undefined = read them (see the top of this file) */
+  #held: HeldMaps | undefined
   #lastProblems = ''
   /** the running policy's map state; undefined until the first hand-over (the map is left alone) */
   #policy: PolicyMapState | undefined
@@ -106,7 +115,7 @@ export class DatapathReconciler {
   /** Adopts what the maps hold (see the top of this file) and brings them to the local facts. */
   static adopt(o: DatapathReconcilerOptions): DatapathReconciler {
     const r = new DatapathReconciler(o)
-    const actual = r.#read()
+    const actual = r.#actual()
     const nameOf = (id: number) => o.ids.nameOf(id)
     let unknown = 0
     for (const e of actual.ipcache) {
@@ -263,7 +272,7 @@ export class DatapathReconciler {
       if (id !== undefined) keepIds.add(id)
     }
     const now = new Date(this.#now())
-    const actual = this.#read(resync)
+    const actual = this.#actual(resync)
     const plan = planDatapath(desired, actual, {
       now,
       keep: { remoteIds: keepIds, auth: this.#adoptedAuth },
@@ -280,12 +289,14 @@ export class DatapathReconciler {
     try {
       applyDatapathPlan(this.#o.maps, plan)
     } catch (err) {
-      // what reached the map is unknown: the next reconcile reads and diffs it whole
+      // what reached the maps is unknown: the next reconcile reads and diffs them whole
+      this.#held = undefined
       if (this.#policy !== undefined) this.#policyResync = true
       this.#policyPending = undefined
       this.#policyTally = { written: 0, removed: 0 }
       throw err
     }
+    if (this.#held !== undefined) heldAfter(this.#held, plan)
     if (resync) this.#policyResync = false
     this.#policyTally.written += plan.policy.write.length
     this.#policyTally.removed += plan.policy.delete.length
@@ -348,9 +359,11 @@ export class DatapathReconciler {
 
   /**
    * The GC tick: once the grace is over, forget adopted remote identities nobody claimed; then
-   * reconcile (which also deletes expired auth entries).
+   * reconcile against the maps read from the kernel (which also deletes expired auth entries and
+   * undoes any change made behind latchd's back).
    */
   collect(): DatapathReconcileResult {
+    this.#held = undefined
     if (this.#adoptedRemote.size > 0 && this.adoptGraceOver()) {
       const unclaimed = [...this.#adoptedRemote.keys()]
       for (const id of unclaimed) this.#forget(id)
@@ -407,12 +420,26 @@ export class DatapathReconciler {
     }
   }
 
-  #read(withPolicy = false): ActualMaps {
+  /** What the maps hold: `#held`, or read from the kernel (then held); the policy map read on demand. */
+  #actual(withPolicy = false): ActualMaps {
     const m = this.#o.maps
+    this.#held ??= {
+      endpoints: new Map(m.endpoints.list().map((e) => [e.ifindex, e])),
+      ipcache: new Map(m.ipcache.list().map((e) => [e.prefix, e])),
+      auth: new Map(
+        m.auth
+          .list()
+          .map((e): [string, AuthEntry] => [
+            authKey(e.srcId, e.dstId),
+            { srcId: e.srcId, dstId: e.dstId, expiresAt: e.expiresAt },
+          ]),
+      ),
+    }
+    const h = this.#held
     return {
-      endpoints: m.endpoints.list(),
-      ipcache: m.ipcache.list(),
-      auth: m.auth.list().map((e): AuthEntry => ({ srcId: e.srcId, dstId: e.dstId, expiresAt: e.expiresAt })),
+      endpoints: [...h.endpoints.values()],
+      ipcache: [...h.ipcache.values()],
+      auth: [...h.auth.values()],
       ...(withPolicy && { policy: m.policy.list() }),
     }
   }
@@ -434,6 +461,23 @@ export class DatapathReconciler {
       )
     }
   }
+}
+
+/** The endpoints, ipcache and auth maps' content, keyed as the maps are. */
+interface HeldMaps {
+  endpoints: Map<number, Endpoint>
+  ipcache: Map<string, IpcacheEntry>
+  auth: Map<string, AuthEntry>
+}
+
+/** `held` after `plan` was applied to the maps it mirrors. */
+function heldAfter(held: HeldMaps, plan: DatapathPlan): void {
+  for (const ifindex of plan.endpoints.delete) held.endpoints.delete(ifindex)
+  for (const e of plan.endpoints.write) held.endpoints.set(e.ifindex, e)
+  for (const prefix of plan.ipcache.delete) held.ipcache.delete(prefix)
+  for (const e of plan.ipcache.write) held.ipcache.set(e.prefix, e)
+  for (const a of plan.auth.delete) held.auth.delete(authKey(a.srcId, a.dstId))
+  for (const e of plan.auth.write) held.auth.set(authKey(e.srcId, e.dstId), e)
 }
 
 /** A hand-over's changes and how many of its deletes and writes reconciles have taken so far. */

@@ -425,6 +425,53 @@ test('a policy write that fails is retried by diffing the whole map at the next 
   t.is(w.maps.policyReads, reads + 1, 'and only once')
 })
 
+test('a reconcile diffs against what it wrote without reading the maps back; the GC tick reads them and undoes a change made behind its back', async (t) => {
+  const w = world()
+  const reads = () => ({ ...w.maps.reads })
+  const atAdopt = reads()
+  t.deepEqual(atAdopt, { endpoints: 1, ipcache: 1, auth: 1 }, 'adopt read each map once')
+  w.maps.take()
+  await w.r.setProvenPairs([webDb, webLog])
+  await w.r.setLocal([LOCAL[0]!])
+  t.deepEqual(w.maps.take(), [
+    'ipcache upsert 10.100.2.11/32=3/remote/if9 10.100.3.11/32=4/remote/if9 10.100.3.12/32=4/remote/if9',
+    'auth set 1->3 1->4 3->1 4->1',
+    'ipcache delete 10.100.1.12/32',
+    'endpoints delete 6',
+  ])
+  await w.r.setProvenPairs([webDb])
+  t.deepEqual(w.maps.take(), ['auth delete 1->4 4->1', 'ipcache delete 10.100.3.11/32 10.100.3.12/32'])
+  t.false(w.r.reconcile().changed, 'what it holds is what it wrote')
+  t.deepEqual(reads(), atAdopt, 'four reconciles, no read-back')
+
+  // a tool deletes an auth entry and adds a stray ipcache entry: the next GC tick reads and repairs
+  w.maps.authMap.delete('1 3')
+  w.maps.ipcacheMap.set('10.100.7.7/32', {
+    prefix: '10.100.7.7/32',
+    identity: 3,
+    scope: 'remote',
+    ifindex: 9,
+  })
+  t.false(w.r.reconcile().changed, 'an ordinary reconcile does not see it')
+  w.now += 1000
+  w.r.collect()
+  t.deepEqual(reads(), { endpoints: 2, ipcache: 2, auth: 2 }, 'the GC tick read each map')
+  t.deepEqual(w.maps.take(), ['ipcache delete 10.100.7.7/32', 'auth set 1->3'])
+
+  // a failed apply: the next reconcile reads what did reach the maps
+  const set = w.maps.auth.set
+  w.maps.auth.set = () => {
+    throw new Error('map full')
+  }
+  await t.throwsAsync(w.r.setProvenPairs([webDb, cacheDb]), { message: 'map full' })
+  w.maps.auth.set = set
+  w.r.reconcile()
+  t.deepEqual(reads(), { endpoints: 3, ipcache: 3, auth: 3 }, 'read after the failure')
+  t.deepEqual(w.maps.take().at(-1), 'auth set 2->3 3->2')
+  t.false(w.r.reconcile().changed)
+  t.deepEqual(reads(), { endpoints: 3, ipcache: 3, auth: 3 }, 'and only then')
+})
+
 test('after a restart the rules of adopted identities stay in force before their pairs re-authenticate', async (t) => {
   const w = world()
   await w.r.setPolicy(policyOf([...RULE_WEB_DB]))

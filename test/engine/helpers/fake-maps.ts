@@ -23,6 +23,8 @@ export class FakeMaps implements DatapathMaps {
   readonly policyMap = new Map<string, PolicyEntry>()
   /** whole-map reads of the policy map (the reconcile reads it only when its desired content changed) */
   policyReads = 0
+  /** whole-map reads of the endpoints, ipcache and auth maps (read at adopt, by collect, after a failed apply) */
+  readonly reads = { endpoints: 0, ipcache: 0, auth: 0 }
   /** batchWrites scopes run (on the real maps: one verdict_gen bump each) */
   writeScopes = 0
 
@@ -32,10 +34,12 @@ export class FakeMaps implements DatapathMaps {
   }
 
   readonly endpoints = {
-    list: (): Endpoint[] =>
-      [...this.endpointsMap.values()]
+    list: (): Endpoint[] => {
+      this.reads.endpoints++
+      return [...this.endpointsMap.values()]
         .map((e) => ({ ...e, addrs: [...e.addrs] }))
-        .sort((a, b) => a.ifindex - b.ifindex),
+        .sort((a, b) => a.ifindex - b.ifindex)
+    },
     setMany: (entries: readonly Endpoint[]): number => {
       for (const e of entries) this.endpointsMap.set(e.ifindex, { ...e, addrs: [...e.addrs] })
       this.#log(
@@ -52,7 +56,10 @@ export class FakeMaps implements DatapathMaps {
   }
 
   readonly ipcache = {
-    list: (): IpcacheEntry[] => [...this.ipcacheMap.values()].map((e) => ({ ...e })),
+    list: (): IpcacheEntry[] => {
+      this.reads.ipcache++
+      return [...this.ipcacheMap.values()].map((e) => ({ ...e }))
+    },
     upsert: (entries: readonly IpcacheEntry[]): number => {
       for (const e of entries) {
         if (e.scope === 'remote' && e.ifindex === 0)
@@ -74,7 +81,10 @@ export class FakeMaps implements DatapathMaps {
   }
 
   readonly auth = {
-    list: (): AuthEntry[] => [...this.authMap.values()].map((e) => ({ ...e })),
+    list: (): AuthEntry[] => {
+      this.reads.auth++
+      return [...this.authMap.values()].map((e) => ({ ...e }))
+    },
     set: (entries: readonly AuthEntry[]): number => {
       for (const e of entries) {
         this.authMap.set(key(e), {
