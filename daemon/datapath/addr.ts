@@ -37,6 +37,13 @@ function mappedBytes(v4: number): Uint8Array {
   return b
 }
 
+/** The dotted quad of an IPv4-mapped 16-byte address (::ffff:a.b.c.d), undefined for any other. */
+function mappedIpv4(b: Uint8Array): string | undefined {
+  if (b.length !== 16 || b[10] !== 0xff || b[11] !== 0xff) return undefined
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return undefined
+  return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`
+}
+
 /** One address as the datapath stores it (IPv4 mapped). */
 export function ipToBytes(ip: string): Uint8Array {
   const v4 = plainIpv4(ip, 0, ip.length)
@@ -46,6 +53,8 @@ export function ipToBytes(ip: string): Uint8Array {
 
 /** Prints a 16-byte address: dotted quad for IPv4-mapped, RFC 5952 otherwise. */
 export function bytesToIp(bytes: Uint8Array): string {
+  const v4 = mappedIpv4(bytes)
+  if (v4 !== undefined) return v4
   const v6 = ipaddr.fromByteArray(Array.from(bytes)) as ipaddr.IPv6
   return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toString()
 }
@@ -103,6 +112,8 @@ function fastPrefix(s: string): Prefix | undefined {
 
 /** The inverse of parsePrefix: "10.100.1.0/24", "fd00::/64" (single addresses keep their /32 or /128). */
 export function formatPrefix(p: Prefix): string {
+  const v4 = p.prefixlen >= V4_MAPPED_BITS ? mappedIpv4(p.addr) : undefined
+  if (v4 !== undefined) return `${v4}/${p.prefixlen - V4_MAPPED_BITS}`
   const v6 = ipaddr.fromByteArray(Array.from(p.addr)) as ipaddr.IPv6
   if (v6.isIPv4MappedAddress() && p.prefixlen >= V4_MAPPED_BITS) {
     return `${v6.toIPv4Address().toString()}/${p.prefixlen - V4_MAPPED_BITS}`

@@ -100,3 +100,35 @@ test('a decoder refuses a buffer too short for the struct', (t) => {
   const err = t.throws(() => abi.decodeLatchEvent(Buffer.alloc(10)))
   t.is((err as { code?: string }).code, 'LATCH_ERR_BPF_BAD_ARGUMENT')
 })
+
+/** `v` with every array emptied (an encoder must zero the entries it was not given). */
+function withEmptyArrays(v: unknown): unknown {
+  if (Array.isArray(v)) return []
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withEmptyArrays(x)]))
+}
+
+test('every encoder writes each byte of its struct, padding and unused array entries included, and nothing outside it', (t) => {
+  const codecs = abi as unknown as Record<string, (...a: unknown[]) => unknown>
+  for (const [cName, layout] of Object.entries(abi.LAYOUTS)) {
+    const T = cName.replace(/(^|_)([a-z0-9])/g, (_, _u: string, c: string) => c.toUpperCase())
+    const decode = codecs[`decode${T}`] as (b: Buffer, off?: number) => unknown
+    const encode = codecs[`encode${T}`] as (v: unknown, b: Buffer, off: number) => Buffer
+    // the all-zero struct as a value (and the same with its arrays empty), encoded over 0xff bytes
+    const zero = decode(Buffer.alloc(layout.size))
+    for (const value of [zero, withEmptyArrays(zero)]) {
+      const buf = Buffer.alloc(layout.size + 6, 0xff)
+      encode(value, buf, 3)
+      t.deepEqual(
+        [...buf.subarray(3, 3 + layout.size)],
+        new Array(layout.size).fill(0),
+        `${cName}: every byte written`,
+      )
+      t.deepEqual(
+        [...buf.subarray(0, 3), ...buf.subarray(3 + layout.size)],
+        new Array(6).fill(0xff),
+        `${cName}: only its bytes`,
+      )
+    }
+  }
+})

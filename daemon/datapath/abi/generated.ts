@@ -127,7 +127,7 @@ export interface LatchIp {
 }
 
 export function encodeLatchIp(v: LatchIp, buf: Buffer = Buffer.alloc(16), off = 0): Buffer {
-  buf.fill(0, off, off + 16)
+  // every byte is a field: nothing to zero first
   writeBytes(buf, off + 0, v.addr, 16, 'latch_ip.addr')
   return buf
 }
@@ -155,7 +155,7 @@ export interface LatchIpcacheKey {
 }
 
 export function encodeLatchIpcacheKey(v: LatchIpcacheKey, buf: Buffer = Buffer.alloc(20), off = 0): Buffer {
-  buf.fill(0, off, off + 20)
+  // every byte is a field: nothing to zero first
   buf.writeUInt32LE(v.prefixlen, off + 0)
   encodeLatchIp(v.ip, buf, off + 4)
   return buf
@@ -191,7 +191,7 @@ export function encodeLatchIpcacheValue(
   buf: Buffer = Buffer.alloc(12),
   off = 0,
 ): Buffer {
-  buf.fill(0, off, off + 12)
+  // every byte is a field: nothing to zero first
   buf.writeUInt32LE(v.identity, off + 0)
   buf.writeUInt32LE(v.flags, off + 4)
   buf.writeUInt32LE(v.ifindex, off + 8)
@@ -262,7 +262,7 @@ export interface LatchAuthKey {
 }
 
 export function encodeLatchAuthKey(v: LatchAuthKey, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
-  buf.fill(0, off, off + 8)
+  // every byte is a field: nothing to zero first
   buf.writeUInt32LE(v.srcId, off + 0)
   buf.writeUInt32LE(v.dstId, off + 4)
   return buf
@@ -290,7 +290,7 @@ export interface LatchAuthValue {
 }
 
 export function encodeLatchAuthValue(v: LatchAuthValue, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
-  buf.fill(0, off, off + 8)
+  // every byte is a field: nothing to zero first
   buf.writeBigUInt64LE(v.expiresNs, off + 0)
   return buf
 }
@@ -318,7 +318,7 @@ export interface LatchPolicyKey {
 }
 
 export function encodeLatchPolicyKey(v: LatchPolicyKey, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
-  buf.fill(0, off, off + 8)
+  // every byte is a field: nothing to zero first
   buf.writeUInt32LE(v.srcId, off + 0)
   buf.writeUInt32LE(v.dstId, off + 4)
   return buf
@@ -569,7 +569,7 @@ export interface LatchFragValue {
 }
 
 export function encodeLatchFragValue(v: LatchFragValue, buf: Buffer = Buffer.alloc(8), off = 0): Buffer {
-  buf.fill(0, off, off + 8)
+  // every byte is a field: nothing to zero first
   buf.writeBigUInt64LE(v.firstNs, off + 0)
   return buf
 }
@@ -597,7 +597,7 @@ export interface LatchStat {
 }
 
 export function encodeLatchStat(v: LatchStat, buf: Buffer = Buffer.alloc(16), off = 0): Buffer {
-  buf.fill(0, off, off + 16)
+  // every byte is a field: nothing to zero first
   buf.writeBigUInt64LE(v.packets, off + 0)
   buf.writeBigUInt64LE(v.bytes, off + 8)
   return buf
@@ -643,7 +643,7 @@ export interface LatchConfig {
 }
 
 export function encodeLatchConfig(v: LatchConfig, buf: Buffer = Buffer.alloc(80), off = 0): Buffer {
-  buf.fill(0, off, off + 80)
+  // every byte is a field: nothing to zero first
   buf.writeBigUInt64LE(v.eventIntervalNs, off + 0)
   buf.writeBigUInt64LE(v.ctTcpSynNs, off + 8)
   buf.writeBigUInt64LE(v.ctTcpEstablishedNs, off + 16)
@@ -693,7 +693,7 @@ export interface LatchEventRlKey {
 }
 
 export function encodeLatchEventRlKey(v: LatchEventRlKey, buf: Buffer = Buffer.alloc(16), off = 0): Buffer {
-  buf.fill(0, off, off + 16)
+  // every byte is a field: nothing to zero first
   buf.writeUInt32LE(v.srcId, off + 0)
   buf.writeUInt32LE(v.dstId, off + 4)
   buf.writeUInt32LE(v.ifindex, off + 8)

@@ -99,7 +99,31 @@ function decodeExpr(t: FieldType, at: string, sizes: Map<string, number>): strin
 
 const isPadding = (f: FieldLayout): boolean => f.name.startsWith('_')
 
-function renderStruct(s: StructLayout, sizes: Map<string, number>): string {
+/**
+ * Whether encoding writes every byte of the struct: no padding field, no gap between fields, no
+ * array (it may hold fewer entries than its length), and every nested struct dense too. A dense
+ * struct's encoder need not zero its bytes first (one `buf.fill` per entry was a third of a 100k
+ * ipcache batch's encode time).
+ */
+function isDense(s: StructLayout, structs: ReadonlyMap<string, StructLayout>): boolean {
+  let covered = 0
+  for (const f of s.fields) {
+    if (isPadding(f) || f.type.kind === 'array') return false
+    if (f.offset !== covered) return false
+    if (f.type.kind === 'struct') {
+      const inner = structs.get(f.type.name)
+      if (inner === undefined || !isDense(inner, structs)) return false
+    }
+    covered += f.size
+  }
+  return covered === s.size
+}
+
+function renderStruct(
+  s: StructLayout,
+  sizes: Map<string, number>,
+  structs: ReadonlyMap<string, StructLayout>,
+): string {
   const T = pascal(s.name)
   const fields = s.fields.filter((f) => !isPadding(f))
   const layoutFields = s.fields
@@ -129,8 +153,7 @@ ${iface}
 }
 
 export function encode${T}(v: ${T}, buf: Buffer = Buffer.alloc(${s.size}), off = 0): Buffer {
-  buf.fill(0, off, off + ${s.size})
-${enc}
+${isDense(s, structs) ? '  // every byte is a field: nothing to zero first\n' : `  buf.fill(0, off, off + ${s.size})\n`}${enc}
   return buf
 }
 
@@ -152,7 +175,8 @@ export function renderModule(model: AbiModel): string {
       return `/** enum ${e.name} */\nexport const ${T} = {\n${values}\n} as const\nexport type ${T} = (typeof ${T})[keyof typeof ${T}]\n`
     })
     .join('\n')
-  const structs = model.structs.map((s) => renderStruct(s, sizes)).join('\n')
+  const byName = new Map(model.structs.map((s) => [s.name, s]))
+  const structs = model.structs.map((s) => renderStruct(s, sizes, byName)).join('\n')
   const table = model.structs.map((s) => `  ${s.name}: ${pascal(s.name)}Layout,`).join('\n')
   return `${GENERATED_HEADER}import { checkCount, checkRoom, readBytes, writeBytes } from './codec.js'
 
