@@ -102,8 +102,8 @@ const isPadding = (f: FieldLayout): boolean => f.name.startsWith('_')
 /**
  * Whether encoding writes every byte of the struct: no padding field, no gap between fields, no
  * array (it may hold fewer entries than its length), and every nested struct dense too. A dense
- * struct's encoder need not zero its bytes first (one `buf.fill` per entry was a third of a 100k
- * ipcache batch's encode time).
+ * struct's encoder need not zero its bytes first (a profile blamed one `buf.fill` per entry for a
+ * third of a 100k ipcache batch's encode; timed, the whole upsert did not change: ~105 ms).
  */
 function isDense(s: StructLayout, structs: ReadonlyMap<string, StructLayout>): boolean {
   let covered = 0
