@@ -15,6 +15,7 @@ import { cpus, release } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
+import { table } from '../daemon/control/text-table.js'
 import { Datapath } from '../daemon/datapath/index.js'
 import { REPO_ROOT } from '../daemon/datapath/native.js'
 import type { LocalEndpointFact, ProvenPair } from '../daemon/engine/datapath-desired.js'
@@ -113,20 +114,19 @@ async function main(): Promise<void> {
     const c1 = process.cpuUsage(c0)
     const gcTickCpuMs = (c1.user + c1.system) / 1000
 
-    const headers = ['registrations', 'CPU ms / registration', 'wall ms / registration']
-    const cells = windows.map((x) => [
-      `${x.from}-${x.to}`,
-      x.cpuMsPerRegistration.toFixed(2),
-      x.wallMsPerRegistration.toFixed(2),
-    ])
-    const all = [headers, ...cells]
-    const width = headers.map((_, i) => Math.max(...all.map((c) => c[i]!.length)))
-    const line = (c: string[]) => c.map((v, i) => v.padEnd(width[i]!)).join('  ')
+    const rows = [
+      ['registrations', 'CPU ms / registration', 'wall ms / registration'],
+      ...windows.map((x) => [
+        `${x.from}-${x.to}`,
+        x.cpuMsPerRegistration.toFixed(2),
+        x.wallMsPerRegistration.toFixed(2),
+      ]),
+    ]
     const first = windows[0]!
     const last = windows.at(-1)!
     process.stdout.write(
       `datapath reconcile per workload registration (set local + prove its pair: 2 reconciles), pinned BPF maps, ${N} workloads\n` +
-        `${line(headers)}\n${width.map((x) => '-'.repeat(x)).join('  ')}\n${cells.map(line).join('\n')}\n` +
+        `${table(rows)}\n` +
         `growth (last window / first): ${(last.cpuMsPerRegistration / first.cpuMsPerRegistration).toFixed(1)}x CPU; ` +
         `a GC tick's reconcile (full read-back) at ${N}: ${gcTickCpuMs.toFixed(1)} ms CPU; ` +
         `maps: ${entries.endpoints} endpoints, ${entries.ipcache} ipcache, ${entries.auth} auth, ${entries.policy} policy\n`,

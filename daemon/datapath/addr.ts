@@ -53,10 +53,7 @@ export function ipToBytes(ip: string): Uint8Array {
 
 /** Prints a 16-byte address: dotted quad for IPv4-mapped, RFC 5952 otherwise. */
 export function bytesToIp(bytes: Uint8Array): string {
-  const v4 = mappedIpv4(bytes)
-  if (v4 !== undefined) return v4
-  const v6 = ipaddr.fromByteArray(Array.from(bytes)) as ipaddr.IPv6
-  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toString()
+  return mappedIpv4(bytes) ?? (ipaddr.fromByteArray(Array.from(bytes)) as ipaddr.IPv6).toString()
 }
 
 /**
@@ -114,9 +111,5 @@ function fastPrefix(s: string): Prefix | undefined {
 export function formatPrefix(p: Prefix): string {
   const v4 = p.prefixlen >= V4_MAPPED_BITS ? mappedIpv4(p.addr) : undefined
   if (v4 !== undefined) return `${v4}/${p.prefixlen - V4_MAPPED_BITS}`
-  const v6 = ipaddr.fromByteArray(Array.from(p.addr)) as ipaddr.IPv6
-  if (v6.isIPv4MappedAddress() && p.prefixlen >= V4_MAPPED_BITS) {
-    return `${v6.toIPv4Address().toString()}/${p.prefixlen - V4_MAPPED_BITS}`
-  }
-  return `${v6.toString()}/${p.prefixlen}`
+  return `${(ipaddr.fromByteArray(Array.from(p.addr)) as ipaddr.IPv6).toString()}/${p.prefixlen}`
 }
