@@ -95,13 +95,15 @@ export class PairAuthLoop {
     if (outcome.local === undefined || outcome.remote === undefined || outcome.remoteNode === undefined)
       return
     const key = pairKey(outcome.local, outcome.remote, outcome.remoteNode)
-    if (
-      !outcome.ok &&
-      outcome.reason === 'policy_denied' &&
-      outcome.by === 'local' &&
-      this.table.get(key) === undefined
-    ) {
-      this.#rememberRefused(key)
+    if (!outcome.ok && outcome.reason === 'policy_denied' && outcome.by === 'local') {
+      if (this.table.get(key) === undefined) {
+        this.#rememberRefused(key)
+        return
+      }
+      // refused under our policy of a moment ago, planned under the one reloaded since: the peer
+      // backs off after the refusal, so the pair waits on us; not a failure of ours
+      const now = this.#clock.now()
+      if (this.table.dialNow(key, now)) this.#due([key], now)
       return
     }
     if (this.table.get(key)?.inFlight) {

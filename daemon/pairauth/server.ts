@@ -138,7 +138,9 @@ export class PairAuthServer {
       ownNotAfter: credential.notAfter.getTime(),
       node,
       constraints,
-      policy: o.policy(),
+      // the running policy when the verdict is made, not when the connection came: a reload during
+      // the (slow) TLS handshake counts
+      policy: { pairAllowed: (a, b) => o.policy().pairAllowed(a, b) },
       ttlMs: o.ttlMs,
       deadline: startedAt + this.#timing.handshakeTimeoutMs,
       startedAt,

@@ -285,3 +285,46 @@ test('a refusal is remembered only for refusedMemoryMs and only for the policy r
   loop.update([p])
   t.is(dials, 1, 'a recent policy refusal makes the responder dial at once')
 })
+
+test('a refusal made under the old policy while the pair is already planned under the new one makes this side dial at once', async (t) => {
+  // the responder's server took the peer's dial before its reload and decided after it: the peer
+  // backs off (1 s+), so this side dials now; the refusal is not counted as a failure of the pair
+  const clock = new FakeClock(Date.now())
+  let dials = 0
+  const loop = new PairAuthLoop({
+    clock,
+    authenticate: async () => {
+      dials++
+      return new Promise(() => undefined)
+    },
+    onAuthenticated: () => undefined,
+    onRevoked: () => undefined,
+  })
+  t.teardown(() => loop.stop())
+  const { pairKey } = await import('../../daemon/pairauth/index.js')
+  const key = pairKey(WEB, DB, 'node2')
+  loop.update([{ key, local: WEB, remote: DB, node: 'node2', initiator: false }])
+  t.is(dials, 0, 'the responder waits out its grace')
+  const refusal = (reason: 'policy_denied' | 'expired') => ({
+    ok: false as const,
+    role: 'server' as const,
+    local: WEB,
+    remote: DB,
+    remoteNode: 'node2',
+    reason,
+    message: 'refused',
+    by: 'local' as const,
+    durationMs: 1,
+  })
+  loop.accepted(refusal('expired'))
+  t.is(dials, 0, 'a refusal for another reason does not make this side dial')
+  t.is(loop.table.get(key)?.failures, 1, '… and counts as a failure')
+  loop.update([])
+  loop.update([{ key, local: WEB, remote: DB, node: 'node2', initiator: false }])
+  loop.accepted(refusal('policy_denied'))
+  t.is(dials, 1, 'dialed at once, no clock advance')
+  t.is(loop.table.get(key)?.failures, 0)
+  t.true(loop.table.get(key)?.inFlight)
+  loop.accepted(refusal('policy_denied'))
+  t.is(dials, 1, 'a second refusal while our dial is in flight does not dial again')
+})
