@@ -15,13 +15,15 @@ import { join } from 'node:path'
 import test from 'ava'
 import { execa } from 'execa'
 import { scaled } from '../../daemon/base/time-scale.js'
-import { labExec, labSpawn, labUp, useLab } from './helpers/lab.js'
+import { enforcedLab, labExec, labSpawn, labUp, useLab } from './helpers/lab.js'
 import { latchctl } from './helpers/latchctl.js'
 import { until } from './helpers/poll.js'
 
 const CLI = join(process.cwd(), 'dist', 'daemon', 'cli', 'main.js')
 const TRANSPORT = process.env.LATCH_E2E_TRANSPORT === 'ipsec' ? 'ipsec' : 'wireguard'
-const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, transport: TRANSPORT })
+// the pair-auth file's lab (SVIDs of 20 s): the lane runs both files on one lab
+const LAB = enforcedLab(TRANSPORT)
+const lab = useLab(test, LAB)
 
 const { ctl, status } = latchctl(lab)
 
@@ -229,7 +231,7 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       }
       process.kill(pids['node2']!, signal)
       await new Promise((r) => setTimeout(r, scaled(1000)))
-      await labUp({ enforce: true })
+      await labUp(LAB)
       const r = await stream.child
       t.regex(String(r.stdout), / 0% packet loss/, String(r.stdout))
       // one echo id: the first request is a new flow, the rest are established, the replies replies

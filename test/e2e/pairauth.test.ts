@@ -19,7 +19,7 @@ import { formatStatus } from '../../daemon/control/format.js'
 import { LAB_TUNNEL_MTU, setWorkloadRouteMtu } from '../../daemon/lab/index.js'
 import { LAB_POLICY_FILE } from '../../daemon/lab/policy.js'
 import type { StatusReport } from '../../daemon/wire/status.js'
-import { labExec, labSpawn, useLab } from './helpers/lab.js'
+import { enforcedLab, labExec, labSpawn, useLab } from './helpers/lab.js'
 import { latchctl } from './helpers/latchctl.js'
 import { until } from './helpers/poll.js'
 import { retransmits, tcpConnect, udpSeqs } from './helpers/probes.js'
@@ -31,7 +31,8 @@ const FORGE = join(process.cwd(), 'test', 'e2e', 'pair-forge.ts')
 const TSX = import.meta.resolve('tsx')
 // WireGuard, or IPsec with LATCH_E2E_TRANSPORT=ipsec (the listener then binds the XFRM interface)
 const TRANSPORT = process.env.LATCH_E2E_TRANSPORT === 'ipsec' ? 'ipsec' : 'wireguard'
-const lab = useLab(test, { nodes: 2, workloads: 2, enforce: true, svidTtl: '20s', transport: TRANSPORT })
+// svidTtl 20 s (enforcedLab): renewal every 10 s, so the renewal test sees one
+const lab = useLab(test, enforcedLab(TRANSPORT))
 
 type PairAuth = NonNullable<StatusReport['pairAuth']>
 

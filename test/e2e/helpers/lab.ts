@@ -11,6 +11,8 @@
  * or, for one test body: `await withLab({ nodes: 2 }, async (lab) => { … })`.
  * Every lab test runs as root, one file at a time (ava --concurrency=1): the lab is machine-wide.
  */
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { TestFn } from 'ava'
 import { execa, type ResultPromise } from 'execa'
 import { scaled } from '../../../daemon/base/time-scale.js'
@@ -22,6 +24,7 @@ import {
   type LabWorkload,
   labCommand,
   labDown,
+  LAB_STATE_DIR,
   labUp,
   type UpOptions,
   type UpReport,
@@ -66,9 +69,26 @@ export async function labExec(target: string, argv: string[], opts: ExecOptions 
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? (r.timedOut ? 124 : 128) }
 }
 
+/** The labSpawn children still running (servers a test leaves for the lab's end). */
+const running = new Set<ResultPromise>()
+
 export async function labSpawn(target: string, argv: string[]): Promise<{ child: ResultPromise }> {
   const [cmd, args] = await labCommand(target, argv)
-  return { child: execa(cmd, args, { reject: false, stdin: 'ignore' }) }
+  const child = execa(cmd, args, { reject: false, stdin: 'ignore' })
+  running.add(child)
+  void child.finally(() => running.delete(child))
+  return { child }
+}
+
+/**
+ * Ends the children this test file spawned that are still running (nsenter execs the command, so
+ * the PID is the process itself) and waits for them: the worker can exit, and a shared lab is handed
+ * on without this file's servers in it.
+ */
+async function endSpawned(): Promise<void> {
+  const left = [...running]
+  for (const c of left) c.kill('SIGKILL')
+  await Promise.all(left)
 }
 
 function handle(report: UpReport): LabHandle {
@@ -102,18 +122,45 @@ export async function withLab<T>(opts: UpOptions, fn: (lab: LabHandle) => Promis
   try {
     return await fn(await freshLab(opts))
   } finally {
+    await endSpawned()
     await labDown()
   }
+}
+
+/**
+ * With LATCH_E2E_SHARE_LAB=1 (the real-kernel lane: a lab up there costs ~40 s of guest time), a
+ * test file leaves its lab up, and the next file asking for the same options adopts it (`labUp`
+ * repairs what a test left stopped) instead of building a new one. Whoever set the variable takes
+ * the lab down at the end. The options are recorded inside the lab's state dir, which `down` removes.
+ */
+const SHARE_FILE = join(LAB_STATE_DIR, 'e2e-options.json')
+const sharing = () => process.env.LATCH_E2E_SHARE_LAB === '1'
+
+/** The shared lab's options as they were when it was built, if one is up to share. */
+async function sharedOptions(): Promise<string | undefined> {
+  return readFile(SHARE_FILE, 'utf8').catch(() => undefined)
+}
+
+/** The enforcing 2 × 2 lab of the datapath and pair-auth files: one value, so the lane shares it. */
+export function enforcedLab(transport: 'wireguard' | 'ipsec'): UpOptions {
+  return { nodes: 2, workloads: 2, enforce: true, svidTtl: '20s', transport }
 }
 
 /** One lab for a whole test file: up before the first test, down after the last (even on failure). */
 export function useLab(test: TestFn, opts: UpOptions = {}): () => LabHandle {
   let lab: LabHandle | undefined
+  const key = JSON.stringify(opts)
   test.before(async () => {
+    if (sharing() && (await sharedOptions()) === key) {
+      lab = handle(await labUp(opts))
+      return
+    }
     lab = await freshLab(opts)
+    if (sharing()) await writeFile(SHARE_FILE, key)
   })
   test.after.always(async () => {
-    await labDown()
+    await endSpawned()
+    if (!sharing()) await labDown()
   })
   return () => {
     if (!lab) throw new Error('the lab is not up (test.before failed)')
