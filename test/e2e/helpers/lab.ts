@@ -19,12 +19,12 @@ import { scaled } from '../../../daemon/base/time-scale.js'
 import {
   type DownReport,
   findLeftovers,
+  LAB_STATE_DIR,
   type LabNode,
   type LabPlan,
   type LabWorkload,
   labCommand,
   labDown,
-  LAB_STATE_DIR,
   labUp,
   type UpOptions,
   type UpReport,
