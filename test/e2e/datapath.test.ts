@@ -87,8 +87,12 @@ test.serial(
       lab().node('node1').controlSocket,
     ])
     let events = ''
+    let monitorErr = ''
     monitor.stdout?.on('data', (d: Buffer) => {
       events += d.toString()
+    })
+    monitor.stderr?.on('data', (d: Buffer) => {
+      monitorErr += d.toString()
     })
     await new Promise((r) => setTimeout(r, scaled(500)))
     await until(
@@ -107,8 +111,13 @@ test.serial(
     t.not((await ping(A.name, X.ip)).exitCode, 0, 'ping got through without a rule')
     const noRule = await moved('node1', before, 'drop_no_rule')
     t.true(noRule >= 3, `drop_no_rule moved by ${noRule} at the source node (SYNs, datagram, echo request)`)
-    await until('a drop_no_rule event in latchctl monitor on the source node', async () =>
-      monitorEvents(events).some(
+    // the monitor may subscribe after the drops above (a latchctl start takes seconds in the
+    // real-kernel lane's guest): each poll sends one more datagram until its event shows
+    await until('a drop_no_rule event in latchctl monitor on the source node', async () => {
+      if (monitor.exitCode !== null)
+        throw new Error(`latchctl monitor exited ${monitor.exitCode}: ${monitorErr}`)
+      await labExec(A.name, ['socat', '-u', '-', `UDP-SENDTO:${X.ip}:5002`], { input: 'udp-no-rule\n' })
+      return monitorEvents(events).some(
         (e) =>
           e['type'] === 'drop' &&
           e['reason'] === 'drop_no_rule' &&
@@ -116,8 +125,8 @@ test.serial(
           e['dst'] === X.ip &&
           e['srcIdentity'] === A.spiffeId &&
           e['dstIdentity'] === X.spiffeId,
-      ),
-    )
+      )
+    })
 
     // auth entries prove a pair authenticated; they are not a rule
     await authBoth('add', A.spiffeId, X.spiffeId)
