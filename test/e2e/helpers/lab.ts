@@ -74,21 +74,44 @@ const running = new Set<ResultPromise>()
 
 export async function labSpawn(target: string, argv: string[]): Promise<{ child: ResultPromise }> {
   const [cmd, args] = await labCommand(target, argv)
-  const child = execa(cmd, args, { reject: false, stdin: 'ignore' })
+  // its own process group (nsenter execs the command, so the group is the command and whatever it
+  // forks: socat's per-connection children, a shell's pipeline), so endSpawned can end all of it
+  const child = execa(cmd, args, { reject: false, stdin: 'ignore', detached: true })
   running.add(child)
   void child.finally(() => running.delete(child))
   return { child }
 }
 
 /**
- * Ends the children this test file spawned that are still running (nsenter execs the command, so
- * the PID is the process itself) and waits for them: the worker can exit, and a shared lab is handed
- * on without this file's servers in it.
+ * Ends the process groups of the children this test file spawned that are still running and waits
+ * for them, so the worker can exit and a shared lab is handed on without this file's servers in it.
+ * Killing the child alone is not enough: a forked grandchild keeps its output pipes open, and the
+ * subprocess would never settle. A group that still has not settled after a few seconds (a process
+ * that left the group and kept a pipe) has its pipes closed instead of being waited for.
  */
 async function endSpawned(): Promise<void> {
   const left = [...running]
-  for (const c of left) c.kill('SIGKILL')
-  await Promise.all(left)
+  for (const c of left) {
+    try {
+      if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL')
+    } catch {
+      c.kill('SIGKILL')
+    }
+  }
+  let timer: NodeJS.Timeout | undefined
+  const settled = Promise.all(left).then(() => true)
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), scaled(5_000))
+  })
+  const done = await Promise.race([settled, late])
+  clearTimeout(timer)
+  if (!done) {
+    for (const c of running) {
+      c.stdout?.destroy()
+      c.stderr?.destroy()
+    }
+    await Promise.all(left)
+  }
 }
 
 function handle(report: UpReport): LabHandle {
